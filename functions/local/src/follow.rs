@@ -1,0 +1,379 @@
+//! The projector, in process: follows a change feed in order, as Lambda's
+//! event source mapping follows the DynamoDB stream, and checkpoints what it
+//! has projected so a restart resumes where it stopped.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use aws_sdk_dynamodbstreams::types::{Record, ShardIteratorType};
+use domain::{Checkpoints, RecordedEvent};
+use serde_json::json;
+use service::aws_lambda_events::dynamodb::Event as StreamEvent;
+use service::dynamo::DynamoStore;
+use service::projector::{compare_sequence_numbers, handle_stream_batch, project};
+use tokio::sync::watch;
+
+use crate::sqlite::SqliteStore;
+
+const FEED_CHECKPOINT: &str = "projector";
+const FEED_BATCH: usize = 500;
+/// How often a follower looks again when nothing woke it.
+const IDLE_POLL: Duration = Duration::from_millis(250);
+/// Tries of one batch before its failed records are skipped and reported,
+/// as the event source mapping's `MaximumRetryAttempts` does.
+const MAX_BATCH_ATTEMPTS: u32 = 4;
+
+fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis(100 * 2u64.pow(attempt.min(6)))
+}
+
+/// Resolves once `shutdown` turns true.
+pub async fn stopped(shutdown: &mut watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|stop| *stop).await;
+}
+
+/// Follows the embedded store's feed until shutdown.
+pub async fn follow_sqlite(store: SqliteStore, mut shutdown: watch::Receiver<bool>) {
+    let mut position = match store.load(FEED_CHECKPOINT).await {
+        Ok(saved) => saved.and_then(|text| text.parse::<i64>().ok()).unwrap_or(0),
+        Err(err) => {
+            tracing::error!(error = %err, "cannot read the projector checkpoint; starting from the beginning");
+            0
+        }
+    };
+    let mut wake = store.feed_position();
+    let mut attempt = 0;
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        let entries = match store.read_feed(position, FEED_BATCH).await {
+            Ok(entries) => entries,
+            Err(err) => {
+                tracing::error!(error = %err, "cannot read the change feed");
+                attempt += 1;
+                sleep_or_stop(backoff(attempt), &mut shutdown).await;
+                continue;
+            }
+        };
+        let Some(last) = entries.last().map(|entry| entry.seq) else {
+            tokio::select! {
+                _ = wake.changed() => {}
+                _ = tokio::time::sleep(IDLE_POLL) => {}
+                _ = stopped(&mut shutdown) => return,
+            }
+            continue;
+        };
+        let mut events: Vec<RecordedEvent> = Vec::with_capacity(entries.len());
+        for entry in entries {
+            match entry.event {
+                Ok(event) => events.push(event),
+                Err(err) => {
+                    // It will never decode: park it and go on, so one bad row
+                    // does not block every stream behind it.
+                    tracing::error!(seq = entry.seq, error = %err, "poisoned change-feed row parked");
+                    if let Err(err) = store.park_poisoned(entry.seq, &err.to_string()).await {
+                        tracing::error!(seq = entry.seq, error = %err, "cannot park a poisoned row");
+                    }
+                }
+            }
+        }
+        let failed = project(&store, &events).await;
+        if !failed.is_empty() {
+            // A write failure here is the disk's, not the data's: retry the
+            // batch until it lands rather than skip events.
+            attempt += 1;
+            tracing::error!(failed_items = failed.len(), error = %failed[0].error, attempt, "projection failed; retrying");
+            sleep_or_stop(backoff(attempt), &mut shutdown).await;
+            continue;
+        }
+        attempt = 0;
+        position = last;
+        if let Err(err) = store.save(FEED_CHECKPOINT, &position.to_string()).await {
+            // Not fatal: a restart re-projects from the older checkpoint.
+            tracing::warn!(error = %err, "cannot save the projector checkpoint");
+        }
+    }
+}
+
+async fn sleep_or_stop(delay: Duration, shutdown: &mut watch::Receiver<bool>) {
+    tokio::select! {
+        _ = tokio::time::sleep(delay) => {}
+        _ = stopped(shutdown) => {}
+    }
+}
+
+/// Where a shard's reading stands.
+struct ShardCursor {
+    iterator: Option<String>,
+    /// The last sequence number projected, to take a fresh iterator from.
+    last_sequence: Option<String>,
+}
+
+/// Follows the event table's DynamoDB stream through the Streams API, in
+/// shard order, feeding the projector handler the same event JSON Lambda
+/// would, with the same partial-batch-failure contract.
+pub async fn follow_dynamodb_stream(
+    streams: aws_sdk_dynamodbstreams::Client,
+    store: DynamoStore,
+    stream_arn: String,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut cursors: HashMap<String, ShardCursor> = HashMap::new();
+    let mut finished: HashSet<String> = HashSet::new();
+    let mut attempt = 0;
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        if let Err(err) =
+            discover_shards(&streams, &store, &stream_arn, &mut cursors, &finished).await
+        {
+            tracing::error!(error = %err, "cannot describe the event stream");
+            attempt += 1;
+            sleep_or_stop(backoff(attempt), &mut shutdown).await;
+            continue;
+        }
+        let mut progressed = false;
+        let shard_ids: Vec<String> = cursors.keys().cloned().collect();
+        for shard_id in shard_ids {
+            match poll_shard(&streams, &store, &stream_arn, &shard_id, &mut cursors).await {
+                Ok(Poll::Records) => progressed = true,
+                Ok(Poll::Empty) => {}
+                Ok(Poll::Closed) => {
+                    cursors.remove(&shard_id);
+                    finished.insert(shard_id);
+                }
+                Err(err) => {
+                    tracing::error!(shard_id, error = %err, "cannot read the event stream");
+                    attempt += 1;
+                    sleep_or_stop(backoff(attempt), &mut shutdown).await;
+                }
+            }
+        }
+        if !progressed {
+            sleep_or_stop(IDLE_POLL, &mut shutdown).await;
+        } else {
+            attempt = 0;
+        }
+    }
+}
+
+enum Poll {
+    Records,
+    Empty,
+    Closed,
+}
+
+fn checkpoint_name(shard_id: &str) -> String {
+    format!("stream-shard:{shard_id}")
+}
+
+async fn discover_shards(
+    streams: &aws_sdk_dynamodbstreams::Client,
+    store: &DynamoStore,
+    stream_arn: &str,
+    cursors: &mut HashMap<String, ShardCursor>,
+    finished: &HashSet<String>,
+) -> anyhow::Result<()> {
+    let mut shards = Vec::new();
+    let mut start: Option<String> = None;
+    loop {
+        let page = streams
+            .describe_stream()
+            .stream_arn(stream_arn)
+            .set_exclusive_start_shard_id(start.clone())
+            .send()
+            .await
+            .map_err(|err| {
+                anyhow::anyhow!(
+                    "{}",
+                    aws_sdk_dynamodbstreams::error::DisplayErrorContext(err)
+                )
+            })?;
+        let Some(description) = page.stream_description else {
+            break;
+        };
+        shards.extend(description.shards.unwrap_or_default());
+        start = description.last_evaluated_shard_id;
+        if start.is_none() {
+            break;
+        }
+    }
+    let known: HashSet<String> = shards.iter().filter_map(|s| s.shard_id.clone()).collect();
+    for shard in shards {
+        let Some(shard_id) = shard.shard_id else {
+            continue;
+        };
+        if cursors.contains_key(&shard_id) || finished.contains(&shard_id) {
+            continue;
+        }
+        // A child shard waits until its parent is read to the end, which
+        // keeps each stream's events in order across a shard split.
+        if let Some(parent) = shard.parent_shard_id
+            && known.contains(&parent)
+            && !finished.contains(&parent)
+        {
+            continue;
+        }
+        let saved = store
+            .load(&checkpoint_name(&shard_id))
+            .await
+            .map_err(|err| anyhow::anyhow!("{err}"))?;
+        let iterator = shard_iterator(streams, stream_arn, &shard_id, saved.as_deref()).await?;
+        cursors.insert(
+            shard_id,
+            ShardCursor {
+                iterator,
+                last_sequence: saved,
+            },
+        );
+    }
+    Ok(())
+}
+
+/// An iterator just after `after`, or at the shard's oldest record.
+async fn shard_iterator(
+    streams: &aws_sdk_dynamodbstreams::Client,
+    stream_arn: &str,
+    shard_id: &str,
+    after: Option<&str>,
+) -> anyhow::Result<Option<String>> {
+    let request = streams
+        .get_shard_iterator()
+        .stream_arn(stream_arn)
+        .shard_id(shard_id);
+    let request = match after {
+        Some(sequence) => request
+            .shard_iterator_type(ShardIteratorType::AfterSequenceNumber)
+            .sequence_number(sequence),
+        None => request.shard_iterator_type(ShardIteratorType::TrimHorizon),
+    };
+    Ok(request
+        .send()
+        .await
+        .map_err(|err| {
+            anyhow::anyhow!(
+                "{}",
+                aws_sdk_dynamodbstreams::error::DisplayErrorContext(err)
+            )
+        })?
+        .shard_iterator)
+}
+
+async fn poll_shard(
+    streams: &aws_sdk_dynamodbstreams::Client,
+    store: &DynamoStore,
+    stream_arn: &str,
+    shard_id: &str,
+    cursors: &mut HashMap<String, ShardCursor>,
+) -> anyhow::Result<Poll> {
+    let Some(cursor) = cursors.get_mut(shard_id) else {
+        return Ok(Poll::Empty);
+    };
+    let Some(iterator) = cursor.iterator.clone() else {
+        return Ok(Poll::Closed);
+    };
+    let output = streams
+        .get_records()
+        .shard_iterator(iterator)
+        .limit(100)
+        .send()
+        .await
+        .map_err(|err| {
+            anyhow::anyhow!(
+                "{}",
+                aws_sdk_dynamodbstreams::error::DisplayErrorContext(err)
+            )
+        })?;
+    let records = output.records.unwrap_or_default();
+    let next_iterator = output.next_shard_iterator;
+    if records.is_empty() {
+        if next_iterator.is_none() {
+            return Ok(Poll::Closed);
+        }
+        // An idle iterator can go stale: it expires after 15 minutes, and an
+        // emulator may replace a shard's record list under it (moto does when
+        // it rolls back a cancelled transaction). A fresh one from the last
+        // sequence read costs one call and sees every later record.
+        cursor.iterator = shard_iterator(
+            streams,
+            stream_arn,
+            shard_id,
+            cursor.last_sequence.as_deref(),
+        )
+        .await?;
+        return Ok(Poll::Empty);
+    }
+    let mut pending: Vec<Record> = records;
+    let mut attempt = 0;
+    loop {
+        let batch = lambda_event(stream_arn, &pending)?;
+        let response = handle_stream_batch(store, &batch).await;
+        let Some(lowest) = response
+            .batch_item_failures
+            .iter()
+            .filter_map(|failure| failure.item_identifier.clone())
+            .min_by(|a, b| compare_sequence_numbers(a, b))
+        else {
+            break;
+        };
+        attempt += 1;
+        if attempt >= MAX_BATCH_ATTEMPTS {
+            tracing::error!(shard_id, sequence_number = %lowest, "records still failing after {MAX_BATCH_ATTEMPTS} attempts; skipped");
+            break;
+        }
+        // Retry from the lowest failed record on, as Lambda does.
+        pending.retain(|record| {
+            record
+                .dynamodb
+                .as_ref()
+                .and_then(|change| change.sequence_number.as_deref())
+                .is_some_and(|sequence| compare_sequence_numbers(sequence, &lowest).is_ge())
+        });
+        tokio::time::sleep(backoff(attempt)).await;
+    }
+    let last = pending
+        .iter()
+        .filter_map(|record| record.dynamodb.as_ref()?.sequence_number.clone())
+        .max_by(|a, b| compare_sequence_numbers(a, b));
+    cursor.iterator = next_iterator;
+    if let Some(last) = last {
+        store
+            .save(&checkpoint_name(shard_id), &last)
+            .await
+            .map_err(|err| anyhow::anyhow!("{err}"))?;
+        cursor.last_sequence = Some(last);
+    }
+    Ok(Poll::Records)
+}
+
+/// The JSON a DynamoDB event source mapping hands to Lambda for `records`.
+fn lambda_event(stream_arn: &str, records: &[Record]) -> anyhow::Result<StreamEvent> {
+    let mut json_records = Vec::with_capacity(records.len());
+    for record in records {
+        let change = record
+            .dynamodb
+            .clone()
+            .unwrap_or_else(|| aws_sdk_dynamodbstreams::types::StreamRecord::builder().build());
+        let keys = serde_dynamo::Item::from(change.keys.clone().unwrap_or_default());
+        let new_image = serde_dynamo::Item::from(change.new_image.clone().unwrap_or_default());
+        json_records.push(json!({
+            "eventID": record.event_id,
+            "eventName": record.event_name.as_ref().map(|name| name.as_str().to_owned()),
+            "eventVersion": record.event_version,
+            "eventSource": record.event_source,
+            "awsRegion": record.aws_region,
+            "eventSourceARN": stream_arn,
+            "dynamodb": {
+                "ApproximateCreationDateTime": change.approximate_creation_date_time.map(|at| at.secs()),
+                "Keys": keys,
+                "NewImage": new_image,
+                "SequenceNumber": change.sequence_number,
+                "SizeBytes": change.size_bytes,
+                "StreamViewType": change.stream_view_type.as_ref().map(|view| view.as_str().to_owned()),
+            }
+        }));
+    }
+    Ok(serde_json::from_value(json!({ "Records": json_records }))?)
+}

@@ -1,0 +1,262 @@
+//! The whole service on 127.0.0.1 with no AWS account: the API Gateway
+//! stand-in ([`gateway`]), the embedded store ([`sqlite`]), the projector
+//! following the store's change feed ([`follow`]) and replays as background
+//! jobs ([`replays`]). With a DynamoDB endpoint it runs on the DynamoDB
+//! adapter instead and follows the table's stream as Lambda would.
+
+pub mod follow;
+pub mod gateway;
+pub mod replays;
+pub mod settings;
+pub mod sqlite;
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use domain::{Checkpoints, EventStore, ReadModel, StreamId};
+use service::api::Api;
+use service::dynamo::{DynamoStore, TableNames, ensure_tables};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::gateway::Gateway;
+use crate::replays::{LocalDispatcher, LocalReplays};
+use crate::settings::RawSettings;
+use crate::sqlite::SqliteStore;
+
+/// `cargo xtask local` options.
+#[derive(clap::Args, Clone, Debug)]
+pub struct LocalArgs {
+    /// Port to serve on, on 127.0.0.1 (0 picks a free one).
+    #[arg(long, default_value_t = 3000)]
+    pub port: u16,
+    /// Where the embedded store keeps its database [default: .local/data in the project].
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Use DynamoDB at this endpoint (e.g. an emulator) instead of the embedded store;
+    /// tables are created when missing and the projector follows the table's stream.
+    #[arg(long, value_name = "URL")]
+    pub dynamodb_endpoint: Option<String>,
+    /// Table-name prefix in DynamoDB mode.
+    #[arg(long, default_value = "local")]
+    pub table_prefix: String,
+    /// The settings file.
+    #[arg(long, default_value = ".env")]
+    pub env_file: PathBuf,
+}
+
+/// Where local mode keeps its data.
+#[derive(Clone, Debug)]
+pub enum Storage {
+    Embedded {
+        data_dir: PathBuf,
+    },
+    DynamoDb {
+        endpoint: String,
+        table_prefix: String,
+    },
+}
+
+#[derive(Clone, Debug)]
+pub struct LocalConfig {
+    pub port: u16,
+    pub storage: Storage,
+    pub api_key: String,
+    pub default_stream: StreamId,
+}
+
+/// A running local service.
+pub struct LocalServer {
+    addr: SocketAddr,
+    shutdown: watch::Sender<bool>,
+    server: JoinHandle<std::io::Result<()>>,
+    follower: JoinHandle<()>,
+    replays: Arc<LocalReplays>,
+}
+
+impl LocalServer {
+    /// Opens the store, starts the projector and serves the API.
+    pub async fn start(config: LocalConfig) -> anyhow::Result<Self> {
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let Backend {
+            events,
+            read_model,
+            checkpoints,
+            follower,
+        } = Backend::open(&config.storage, shutdown_rx.clone()).await?;
+        let replays = LocalReplays::new(events.clone(), read_model.clone(), checkpoints);
+        replays
+            .resume()
+            .await
+            .context("cannot resume interrupted replays")?;
+        let gateway = Arc::new(Gateway {
+            api: Api {
+                events,
+                read_model,
+                replays: Arc::new(LocalDispatcher(replays.clone())),
+                default_stream: config.default_stream.clone(),
+            },
+            api_key: config.api_key.clone(),
+        });
+        let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, config.port))
+            .await
+            .with_context(|| format!("cannot listen on 127.0.0.1:{}", config.port))?;
+        let addr = listener.local_addr()?;
+        let mut stop = shutdown_rx.clone();
+        let server = tokio::spawn(gateway::serve(listener, gateway, async move {
+            follow::stopped(&mut stop).await;
+        }));
+        Ok(LocalServer {
+            addr,
+            shutdown,
+            server,
+            follower,
+            replays,
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops taking requests, lets running replays finish, stops the projector.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        let _ = self.shutdown.send(true);
+        let served = self.server.await.context("the HTTP server task failed")?;
+        self.replays.drain().await;
+        self.follower.await.context("the projector task failed")?;
+        served.context("the HTTP server failed")
+    }
+}
+
+/// The storage a local server runs on, and the projector following it.
+struct Backend {
+    events: Arc<dyn EventStore>,
+    read_model: Arc<dyn ReadModel>,
+    checkpoints: Arc<dyn Checkpoints>,
+    follower: JoinHandle<()>,
+}
+
+impl Backend {
+    fn of<S>(store: S, follower: JoinHandle<()>) -> Self
+    where
+        S: EventStore + ReadModel + Checkpoints + Clone + 'static,
+    {
+        Backend {
+            events: Arc::new(store.clone()),
+            read_model: Arc::new(store.clone()),
+            checkpoints: Arc::new(store),
+            follower,
+        }
+    }
+
+    async fn open(storage: &Storage, shutdown: watch::Receiver<bool>) -> anyhow::Result<Self> {
+        match storage {
+            Storage::Embedded { data_dir } => {
+                let path = data_dir.join("events.sqlite3");
+                let store = SqliteStore::open(&path).with_context(|| {
+                    format!("cannot open the embedded store at {}", path.display())
+                })?;
+                let follower = tokio::spawn(follow::follow_sqlite(store.clone(), shutdown));
+                Ok(Backend::of(store, follower))
+            }
+            Storage::DynamoDb {
+                endpoint,
+                table_prefix,
+            } => {
+                let sdk = service::aws::sdk_config_for_endpoint(endpoint).await;
+                let client = aws_sdk_dynamodb::Client::new(&sdk);
+                let tables = TableNames::with_prefix(table_prefix);
+                ensure_tables(&client, &tables)
+                    .await
+                    .with_context(|| format!("cannot create the tables at {endpoint}"))?;
+                let stream_arn = client
+                    .describe_table()
+                    .table_name(&tables.events)
+                    .send()
+                    .await
+                    .map_err(|err| {
+                        anyhow::anyhow!("{}", aws_sdk_dynamodb::error::DisplayErrorContext(err))
+                    })?
+                    .table
+                    .and_then(|table| table.latest_stream_arn)
+                    .with_context(|| format!("table {} has no stream", tables.events))?;
+                let store = DynamoStore::new(client, tables);
+                let streams = aws_sdk_dynamodbstreams::Client::new(&sdk);
+                let follower = tokio::spawn(follow::follow_dynamodb_stream(
+                    streams,
+                    store.clone(),
+                    stream_arn,
+                    shutdown,
+                ));
+                Ok(Backend::of(store, follower))
+            }
+        }
+    }
+}
+
+/// The default data folder: `.local/data` in the project.
+pub fn default_data_dir(project_root: &Path) -> PathBuf {
+    project_root.join(".local").join("data")
+}
+
+/// `cargo xtask local`: reads the settings, serves until Ctrl-C.
+pub async fn run(args: LocalArgs, project_root: &Path) -> anyhow::Result<()> {
+    service::telemetry::init_text();
+    let env_file = if args.env_file.is_absolute() {
+        args.env_file.clone()
+    } else {
+        project_root.join(&args.env_file)
+    };
+    let settings = RawSettings::load(&env_file)?;
+    let config = LocalConfig {
+        port: args.port,
+        storage: match args.dynamodb_endpoint {
+            Some(endpoint) => Storage::DynamoDb {
+                endpoint,
+                table_prefix: args.table_prefix,
+            },
+            None => Storage::Embedded {
+                data_dir: args
+                    .data_dir
+                    .unwrap_or_else(|| default_data_dir(project_root)),
+            },
+        },
+        api_key: settings.api_key()?,
+        default_stream: settings.test_stream_id()?,
+    };
+    let storage = match &config.storage {
+        Storage::Embedded { data_dir } => format!("embedded store in {}", data_dir.display()),
+        Storage::DynamoDb {
+            endpoint,
+            table_prefix,
+        } => {
+            format!("DynamoDB at {endpoint}, tables {table_prefix}-*")
+        }
+    };
+    let server = LocalServer::start(config).await?;
+    let url = server.url();
+    println!("Serving on {url} ({storage}). Ctrl-C stops.");
+    println!();
+    println!("Try it (with the key exported: set -a; . ./.env; set +a):");
+    println!(
+        "  curl -s -X POST {url}/addEvent -H \"x-api-key: $API_KEY\" -H 'content-type: application/json' \\\n    -d '{{\"streamId\":\"{}\",\"type\":\"ITEM_CREATED\",\"data\":{{\"itemId\":\"1\",\"amount\":225}}}}'",
+        service::api::DEFAULT_TEST_STREAM_ID
+    );
+    println!("  curl -s {url}/listTestItems -H \"x-api-key: $API_KEY\"");
+    println!(
+        "  curl -s -X POST {url}/triggerReplay -H \"x-api-key: $API_KEY\" -d '{{\"streamId\":\"{}\",\"fromEventId\":0}}'",
+        service::api::DEFAULT_TEST_STREAM_ID
+    );
+    tokio::signal::ctrl_c()
+        .await
+        .context("cannot wait for Ctrl-C")?;
+    println!("Stopping...");
+    server.stop().await
+}

@@ -1,0 +1,134 @@
+//! Settings: the `.env` file, then the environment (which wins). A bad value
+//! stops the command with a message that names the setting and the fix.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use domain::StreamId;
+use service::api::DEFAULT_TEST_STREAM_ID;
+
+/// A setting that is missing or wrong.
+#[derive(Debug, thiserror::Error)]
+#[error("setting {name}: {problem}")]
+pub struct SettingError {
+    pub name: &'static str,
+    pub problem: String,
+}
+
+/// The raw settings: `.env` entries overridden by the environment.
+pub struct RawSettings(HashMap<String, String>);
+
+impl RawSettings {
+    /// Reads `env_file` if it exists, then the process environment.
+    pub fn load(env_file: &Path) -> Result<Self, SettingError> {
+        let mut values = HashMap::new();
+        if env_file.exists() {
+            let entries = dotenvy::from_path_iter(env_file).map_err(|err| SettingError {
+                name: "API_KEY",
+                problem: format!("cannot read {}: {err}", env_file.display()),
+            })?;
+            for entry in entries {
+                let (key, value) = entry.map_err(|err| SettingError {
+                    name: "API_KEY",
+                    problem: format!("{} is malformed: {err}", env_file.display()),
+                })?;
+                values.insert(key, value);
+            }
+        }
+        values.extend(std::env::vars());
+        Ok(RawSettings(values))
+    }
+
+    pub fn from_map(values: HashMap<String, String>) -> Self {
+        RawSettings(values)
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .get(name)
+            .map(String::as_str)
+            .filter(|value| !value.is_empty())
+    }
+
+    /// `API_KEY`: required, 20 to 128 printable ASCII characters (what API
+    /// Gateway accepts for a key value).
+    pub fn api_key(&self) -> Result<String, SettingError> {
+        let fail = |problem: String| SettingError {
+            name: "API_KEY",
+            problem,
+        };
+        let key = self.get("API_KEY").ok_or_else(|| {
+            fail("is required; put a line like API_KEY=<at least 20 characters> in .env (see .env.example)".into())
+        })?;
+        let chars = key.chars().count();
+        if !(20..=128).contains(&chars) {
+            return Err(fail(format!(
+                "is {chars} characters long; API Gateway requires 20 to 128"
+            )));
+        }
+        if !key.chars().all(|c| c.is_ascii_graphic()) {
+            return Err(fail(
+                "must be printable ASCII without spaces (it travels in the x-api-key header)"
+                    .into(),
+            ));
+        }
+        Ok(key.to_owned())
+    }
+
+    /// `TEST_STREAM_ID`: the stream `GET /listTestItems` shows by default.
+    pub fn test_stream_id(&self) -> Result<StreamId, SettingError> {
+        let raw = self.get("TEST_STREAM_ID").unwrap_or(DEFAULT_TEST_STREAM_ID);
+        StreamId::parse(raw, "TEST_STREAM_ID").map_err(|err| SettingError {
+            name: "TEST_STREAM_ID",
+            problem: err.message,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(pairs: &[(&str, &str)]) -> RawSettings {
+        RawSettings::from_map(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn the_api_key_is_required_and_checked() {
+        assert_eq!(settings(&[]).api_key().unwrap_err().name, "API_KEY");
+        let short = settings(&[("API_KEY", "short")]).api_key().unwrap_err();
+        assert!(short.problem.contains("20"), "{short}");
+        assert!(
+            settings(&[("API_KEY", "with spaces in it, twenty+")])
+                .api_key()
+                .is_err()
+        );
+        assert_eq!(
+            settings(&[("API_KEY", "abcdefghijklmnopqrstuvwxyz")])
+                .api_key()
+                .unwrap(),
+            "abcdefghijklmnopqrstuvwxyz"
+        );
+    }
+
+    #[test]
+    fn the_test_stream_defaults_to_the_originals() {
+        assert_eq!(
+            settings(&[]).test_stream_id().unwrap().as_str(),
+            DEFAULT_TEST_STREAM_ID
+        );
+        let long = "x".repeat(300);
+        assert_eq!(
+            settings(&[("TEST_STREAM_ID", long.as_str())])
+                .test_stream_id()
+                .unwrap_err()
+                .name,
+            "TEST_STREAM_ID"
+        );
+    }
+}

@@ -1,0 +1,110 @@
+//! The API key never reaches the logs, even at the most verbose level.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use domain::StreamId;
+use local::{LocalConfig, LocalServer, Storage};
+use serde_json::{Value, json};
+
+const API_KEY: &str = "secret-key-that-must-never-be-logged";
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .expect("the log buffer")
+            .extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_key_never_reaches_the_logs() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .finish();
+    // The only test in this binary: the global subscriber sees every thread.
+    tracing::subscriber::set_global_default(subscriber).expect("one subscriber");
+
+    let data = tempfile::tempdir().unwrap();
+    let server = LocalServer::start(LocalConfig {
+        port: 0,
+        storage: Storage::Embedded {
+            data_dir: data.path().to_path_buf(),
+        },
+        api_key: API_KEY.to_owned(),
+        default_stream: StreamId::parse("logs", "streamId").unwrap(),
+    })
+    .await
+    .unwrap();
+    let http = reqwest::Client::new();
+    let base = server.url();
+    let created = http
+        .post(format!("{base}/addEvent"))
+        .header("x-api-key", API_KEY)
+        .body(json!({"streamId": "logs", "type": "ITEM_CREATED", "data": {"itemId": "1", "amount": 1}}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let refused = http
+        .post(format!("{base}/addEvent"))
+        .header("x-api-key", API_KEY)
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 400);
+    let replay = http
+        .post(format!("{base}/triggerReplay"))
+        .header("x-api-key", API_KEY)
+        .body(json!({"streamId": "logs", "fromEventId": 0}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replay.status(), 202);
+    let started = Instant::now();
+    loop {
+        let listed: Value = http
+            .get(format!("{base}/listTestItems"))
+            .header("x-api-key", API_KEY)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if listed["items"] == json!([{"itemId": "1", "amount": 1}]) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "not projected: {listed}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    server.stop().await.unwrap();
+
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        logs.contains("event appended"),
+        "the logs say what happened:\n{logs}"
+    );
+    assert!(
+        logs.contains("replay finished"),
+        "the logs say what happened:\n{logs}"
+    );
+    assert!(!logs.contains(API_KEY), "the API key leaked into the logs");
+}

@@ -1,0 +1,272 @@
+//! The SQLite adapter against the shared conformance suite (on a file and in
+//! memory), plus what only it offers: reopening a file and the change feed.
+
+use std::path::Path;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use domain::{
+    Amount, AppendCommand, AppendError, ApplyMode, ApplyOutcome, Checkpoints, DomainEvent, EventId,
+    EventStore, ItemChange, ItemId, ItemView, ReadModel, RecordedEvent, StoreError, StreamId,
+};
+use local::sqlite::SqliteStore;
+use testkit::conformance::{Stores, unique_stream};
+
+/// A file store that deletes its directory when the last port is dropped.
+struct TempStore {
+    store: SqliteStore,
+    dir: tempfile::TempDir,
+}
+
+fn temp_store() -> TempStore {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    // A nested path also checks that `open` creates parent directories.
+    let store = SqliteStore::open(&dir.path().join("data/store.db")).expect("open the store");
+    TempStore { store, dir }
+}
+
+#[async_trait]
+impl EventStore for TempStore {
+    async fn append(
+        &self,
+        command: &AppendCommand,
+        recorded_at: DateTime<Utc>,
+    ) -> Result<RecordedEvent, AppendError> {
+        self.store.append(command, recorded_at).await
+    }
+
+    async fn read_stream(
+        &self,
+        stream_id: &StreamId,
+        from: EventId,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.store.read_stream(stream_id, from, limit).await
+    }
+}
+
+#[async_trait]
+impl ReadModel for TempStore {
+    async fn apply(
+        &self,
+        changes: &[ItemChange],
+        mode: ApplyMode,
+    ) -> Vec<Result<ApplyOutcome, StoreError>> {
+        self.store.apply(changes, mode).await
+    }
+
+    async fn list(&self, stream_id: &StreamId) -> Result<Vec<ItemView>, StoreError> {
+        self.store.list(stream_id).await
+    }
+
+    async fn clear(&self, stream_id: &StreamId) -> Result<(), StoreError> {
+        self.store.clear(stream_id).await
+    }
+}
+
+#[async_trait]
+impl Checkpoints for TempStore {
+    async fn load(&self, name: &str) -> Result<Option<String>, StoreError> {
+        self.store.load(name).await
+    }
+
+    async fn save(&self, name: &str, position: &str) -> Result<(), StoreError> {
+        self.store.save(name, position).await
+    }
+}
+
+testkit::conformance_tests!(async { Stores::from_one(temp_store()) });
+
+mod in_memory {
+    use super::*;
+
+    testkit::conformance_tests!(async {
+        Stores::from_one(SqliteStore::open_in_memory().expect("an in-memory store"))
+    });
+}
+
+fn created(stream: &StreamId, item: &str, amount: u64) -> AppendCommand {
+    AppendCommand {
+        stream_id: stream.clone(),
+        event: DomainEvent::ItemCreated {
+            item_id: ItemId::parse(item, "itemId").expect("item id"),
+            amount: Amount::new(amount).expect("amount"),
+        },
+        expected_version: None,
+    }
+}
+
+async fn append(store: &SqliteStore, command: AppendCommand) -> RecordedEvent {
+    store.append(&command, Utc::now()).await.expect("append")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn everything_survives_closing_and_reopening() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("store.db");
+    let s = unique_stream("reopen");
+    let store = SqliteStore::open(&path).expect("open");
+    let first = vec![
+        append(&store, created(&s, "a", 1)).await,
+        append(&store, created(&s, "b", 2)).await,
+    ];
+    let change = ItemChange::from_event(&first[0]);
+    assert!(store.apply(&[change], ApplyMode::Projection).await[0].is_ok());
+    store.save("projector", "2").await.expect("save");
+    store.park_poisoned(7, "bad row").await.expect("park");
+    drop(store);
+
+    let store = SqliteStore::open(&path).expect("reopen");
+    let read = store
+        .read_stream(&s, EventId::FIRST, 10)
+        .await
+        .expect("read");
+    assert_eq!(read, first);
+    assert_eq!(
+        *store.feed_position().borrow(),
+        2,
+        "the feed resumes at the last seq"
+    );
+    let next = append(&store, created(&s, "c", 3)).await;
+    assert_eq!(next.event_id.get(), 2);
+    assert_eq!(store.list(&s).await.expect("list").len(), 1);
+    assert_eq!(store.load("projector").await, Ok(Some("2".to_owned())));
+    assert_eq!(store.poisoned().await, Ok(vec![(7, "bad row".to_owned())]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_feed_lists_commits_in_order_and_wakes_followers() {
+    let (store, _dir) = temp_store().store_with_dir();
+    let (s1, s2) = (unique_stream("feed-1"), unique_stream("feed-2"));
+    assert!(store.read_feed(0, 10).await.expect("feed").is_empty());
+    let mut position = store.feed_position();
+    assert_eq!(*position.borrow_and_update(), 0);
+
+    let appended = vec![
+        append(&store, created(&s1, "a", 1)).await,
+        append(&store, created(&s2, "a", 2)).await,
+        append(&store, created(&s1, "b", 3)).await,
+    ];
+    let feed = store.read_feed(0, 10).await.expect("feed");
+    let seqs: Vec<i64> = feed.iter().map(|entry| entry.seq).collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "seqs grow: {seqs:?}");
+    let events: Vec<RecordedEvent> = feed
+        .into_iter()
+        .map(|entry| entry.event.expect("decodes"))
+        .collect();
+    assert_eq!(events, appended);
+    assert_eq!(*position.borrow_and_update(), seqs[2]);
+
+    let after_first = store.read_feed(seqs[0], 1).await.expect("feed");
+    assert_eq!(after_first.len(), 1);
+    assert_eq!(after_first[0].seq, seqs[1]);
+    assert!(store.read_feed(seqs[2], 10).await.expect("feed").is_empty());
+
+    // A follower waiting on the position wakes as soon as an append commits.
+    let waiter = tokio::spawn(async move {
+        position.changed().await.expect("the store is alive");
+        *position.borrow_and_update()
+    });
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    append(&store, created(&s2, "b", 4)).await;
+    let woke_at = tokio::time::timeout(Duration::from_secs(5), waiter)
+        .await
+        .expect("the follower woke")
+        .expect("the follower ran");
+    let tail = store.read_feed(seqs[2], 10).await.expect("feed");
+    assert_eq!(tail.len(), 1);
+    assert_eq!(woke_at, tail[0].seq);
+
+    // A rejected append moves nothing.
+    let before = *store.feed_position().borrow();
+    assert!(
+        store
+            .append(&created(&s2, "b", 5), Utc::now())
+            .await
+            .is_err()
+    );
+    assert_eq!(*store.feed_position().borrow(), before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupt_row_is_reported_alone_and_can_be_parked() {
+    let (store, dir) = temp_store().store_with_dir();
+    let s = unique_stream("corrupt");
+    let good = append(&store, created(&s, "a", 1)).await;
+    insert_raw(&dir.path().join("data/store.db"), &s, 1, "not json");
+    let after = append(&store, created(&s, "c", 3)).await;
+    assert_eq!(
+        after.event_id.get(),
+        2,
+        "the corrupt row still holds its id"
+    );
+
+    let feed = store.read_feed(0, 10).await.expect("feed");
+    assert_eq!(feed.len(), 3);
+    assert_eq!(feed[0].event.as_ref().ok(), Some(&good));
+    let Err(StoreError::Corrupt(message)) = &feed[1].event else {
+        panic!("the raw row must be corrupt: {:?}", feed[1].event);
+    };
+    assert!(
+        message.contains(s.as_str()) && message.contains("event 1"),
+        "{message}"
+    );
+    assert_eq!(feed[2].event.as_ref().ok(), Some(&after));
+
+    // Reading the stream through the corrupt row fails and names it.
+    match store.read_stream(&s, EventId::FIRST, 10).await {
+        Err(StoreError::Corrupt(message)) => assert!(message.contains("event 1"), "{message}"),
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+    assert_eq!(
+        store.read_stream(&s, EventId::new(2), 10).await,
+        Ok(vec![after])
+    );
+
+    assert_eq!(store.poisoned().await, Ok(vec![]));
+    store
+        .park_poisoned(feed[1].seq, message)
+        .await
+        .expect("park");
+    store
+        .park_poisoned(feed[1].seq, "parked again")
+        .await
+        .expect("park twice");
+    assert_eq!(
+        store.poisoned().await,
+        Ok(vec![(feed[1].seq, "parked again".to_owned())])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_memory_stores_are_private() {
+    let (one, two) = (
+        SqliteStore::open_in_memory().expect("open"),
+        SqliteStore::open_in_memory().expect("open"),
+    );
+    let s = unique_stream("private");
+    append(&one, created(&s, "a", 1)).await;
+    assert_eq!(two.read_stream(&s, EventId::FIRST, 10).await, Ok(vec![]));
+    assert_eq!(*one.feed_position().borrow(), 1);
+    assert_eq!(one.read_feed(0, 10).await.expect("feed").len(), 1);
+}
+
+/// Writes a row the adapter would never write, as a hand edit would.
+fn insert_raw(path: &Path, stream: &StreamId, event_id: i64, data: &str) {
+    let conn = rusqlite::Connection::open(path).expect("open raw");
+    conn.busy_timeout(Duration::from_secs(5))
+        .expect("busy timeout");
+    conn.execute(
+        "INSERT INTO events (stream_id, event_id, item_id, type, data, recorded_at)
+         VALUES (?1, ?2, 'b', 'ITEM_CREATED', ?3, '2026-01-01T00:00:00.000Z')",
+        rusqlite::params![stream.as_str(), event_id, data],
+    )
+    .expect("insert raw");
+}
+
+impl TempStore {
+    fn store_with_dir(self) -> (SqliteStore, tempfile::TempDir) {
+        (self.store, self.dir)
+    }
+}

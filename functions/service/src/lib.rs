@@ -1,0 +1,15 @@
+//! What the Lambda functions share: the handlers (plain async functions), the
+//! DynamoDB adapter of the storage ports, and the HTTP helpers.
+
+pub mod api;
+pub mod aws;
+pub mod dynamo;
+pub mod http;
+pub mod projector;
+pub mod replay;
+pub mod telemetry;
+pub mod wiring;
+
+// Re-exported so the function crates and local mode name one version.
+pub use aws_lambda_events;
+pub use domain;

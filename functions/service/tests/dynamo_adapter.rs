@@ -1,0 +1,366 @@
+//! The DynamoDB adapter against moto: table setup, the stored layout, and
+//! decoding of bad items. The port semantics are in `dynamo_conformance.rs`.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::{AttributeValue, KeySchemaElement, KeyType, StreamViewType};
+use chrono::{TimeZone, Utc};
+use domain::{
+    Amount, AppendCommand, AppendError, ApplyMode, Checkpoints, DomainEvent, EventId, EventStore,
+    ItemId, ItemView, ReadModel, StoreError, StreamId, coalesce,
+};
+use service::aws::sdk_config_for_endpoint;
+use service::dynamo::{DynamoStore, TableNames, ensure_tables, event_from_item, schema};
+
+/// Table names no other test, run or process uses.
+fn unique_prefix(label: &str) -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("adapter-{label}-{}-{nanos:x}-{n}", std::process::id())
+}
+
+async fn client() -> Client {
+    let endpoint = testkit::moto::shared_endpoint();
+    Client::new(&sdk_config_for_endpoint(endpoint).await)
+}
+
+async fn fresh_store(label: &str) -> DynamoStore {
+    let client = client().await;
+    let tables = TableNames::with_prefix(&unique_prefix(label));
+    ensure_tables(&client, &tables)
+        .await
+        .expect("ensure_tables");
+    DynamoStore::new(client, tables)
+}
+
+fn s(value: &str) -> AttributeValue {
+    AttributeValue::S(value.to_owned())
+}
+
+fn n(value: &str) -> AttributeValue {
+    AttributeValue::N(value.to_owned())
+}
+
+#[tokio::test]
+async fn ensure_tables_is_idempotent_and_the_events_table_streams_new_images() {
+    let client = client().await;
+    let tables = TableNames::with_prefix(&unique_prefix("ensure"));
+    assert!(tables.events.ends_with("-events"));
+    assert!(tables.stream_index.ends_with("-stream-index"));
+    ensure_tables(&client, &tables)
+        .await
+        .expect("first ensure_tables");
+    ensure_tables(&client, &tables)
+        .await
+        .expect("second ensure_tables");
+
+    let events = client
+        .describe_table()
+        .table_name(&tables.events)
+        .send()
+        .await
+        .expect("describe events table");
+    let table = events.table().expect("a description");
+    let stream = table
+        .stream_specification()
+        .expect("a stream specification");
+    assert!(stream.stream_enabled());
+    assert_eq!(stream.stream_view_type(), Some(&StreamViewType::NewImage));
+    assert!(table.latest_stream_arn().is_some(), "the stream has an ARN");
+    let keys = |schema: &[KeySchemaElement]| -> Vec<(String, KeyType)> {
+        schema
+            .iter()
+            .map(|k| (k.attribute_name().to_owned(), k.key_type().clone()))
+            .collect()
+    };
+    assert_eq!(
+        keys(table.key_schema()),
+        [
+            (schema::STREAM_ID.to_owned(), KeyType::Hash),
+            (schema::EVENT_ID.to_owned(), KeyType::Range)
+        ]
+    );
+    for (name, range) in [
+        (&tables.stream_index, schema::ENTRY),
+        (&tables.read_model, schema::ITEM_ID),
+    ] {
+        let described = client
+            .describe_table()
+            .table_name(name)
+            .send()
+            .await
+            .expect("describe table");
+        let table = described.table().expect("a description");
+        assert_eq!(
+            keys(table.key_schema()),
+            [
+                (schema::STREAM_ID.to_owned(), KeyType::Hash),
+                (range.to_owned(), KeyType::Range)
+            ]
+        );
+    }
+}
+
+#[tokio::test]
+async fn ensure_tables_refuses_an_existing_table_with_other_keys() {
+    let client = client().await;
+    let prefix = unique_prefix("wrong-keys");
+    // A read-model table where the events table should be.
+    let wrong = TableNames::with_prefix(&prefix);
+    let imposter = TableNames {
+        read_model: wrong.events.clone(),
+        ..TableNames::with_prefix(&unique_prefix("imposter"))
+    };
+    ensure_tables(&client, &imposter).await.expect("setup");
+    match ensure_tables(&client, &wrong).await {
+        Err(StoreError::Unavailable(message)) => {
+            assert!(message.contains(&wrong.events), "{message}");
+            assert!(message.contains("expected"), "{message}");
+        }
+        other => panic!("expected a key mismatch, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn append_read_list_and_checkpoints_smoke() {
+    let store = fresh_store("smoke").await;
+    let stream = StreamId::parse("smoke-stream", "streamId").unwrap();
+    let item = |id: &str| ItemId::parse(id, "itemId").unwrap();
+    let at = Utc.timestamp_millis_opt(1_795_000_000_123).unwrap();
+    let commands = [
+        DomainEvent::ItemCreated {
+            item_id: item("b"),
+            amount: Amount::new(2).unwrap(),
+        },
+        DomainEvent::ItemCreated {
+            item_id: item("a"),
+            amount: Amount::new(225).unwrap(),
+        },
+        DomainEvent::ItemAmountChanged {
+            item_id: item("b"),
+            amount: Amount::new(3).unwrap(),
+        },
+        DomainEvent::ItemDeleted { item_id: item("a") },
+    ];
+    let mut appended = Vec::new();
+    for event in commands {
+        let command = AppendCommand {
+            stream_id: stream.clone(),
+            event,
+            expected_version: None,
+        };
+        appended.push(store.append(&command, at).await.expect("append"));
+    }
+    let ids: Vec<u64> = appended.iter().map(|e| e.event_id.get()).collect();
+    assert_eq!(ids, [0, 1, 2, 3]);
+    let read = store
+        .read_stream(&stream, EventId::FIRST, 100)
+        .await
+        .expect("read_stream");
+    assert_eq!(read, appended);
+
+    // The stored layout, as the projector and the template expect it.
+    let key = |stream: &str, range: (&str, AttributeValue)| {
+        HashMap::from([
+            (schema::STREAM_ID.to_owned(), s(stream)),
+            (range.0.to_owned(), range.1),
+        ])
+    };
+    let raw = store
+        .client()
+        .get_item()
+        .table_name(&store.tables().events)
+        .set_key(Some(key("smoke-stream", (schema::EVENT_ID, n("1")))))
+        .send()
+        .await
+        .expect("get event")
+        .item
+        .expect("event 1 is stored");
+    assert_eq!(raw.get(schema::EVENT_TYPE), Some(&s("ITEM_CREATED")));
+    assert_eq!(
+        raw.get(schema::DATA),
+        Some(&AttributeValue::M(HashMap::from([
+            ("itemId".to_owned(), s("a")),
+            ("amount".to_owned(), n("225")),
+        ])))
+    );
+    assert_eq!(
+        raw.get(schema::RECORDED_AT),
+        Some(&s("2026-11-18T11:06:40.123Z"))
+    );
+    assert_eq!(event_from_item(&raw).as_ref(), Ok(&appended[1]));
+    let head = store
+        .client()
+        .get_item()
+        .table_name(&store.tables().stream_index)
+        .set_key(Some(key("smoke-stream", (schema::ENTRY, s("HEAD")))))
+        .send()
+        .await
+        .expect("get head")
+        .item
+        .expect("HEAD is stored");
+    assert_eq!(head.get(schema::VERSION), Some(&n("3")));
+
+    let outcomes = store.apply(&coalesce(&read), ApplyMode::Projection).await;
+    assert!(outcomes.iter().all(Result::is_ok), "{outcomes:?}");
+    assert_eq!(
+        store.list(&stream).await.expect("list"),
+        [ItemView {
+            item_id: item("b"),
+            amount: Amount::new(3).unwrap()
+        }]
+    );
+
+    assert_eq!(store.load("smoke").await, Ok(None));
+    store.save("smoke", "seq-1").await.expect("save");
+    assert_eq!(store.load("smoke").await, Ok(Some("seq-1".to_owned())));
+    // A stream named like the checkpoint partition does not collide with it.
+    let clash = StreamId::parse(schema::CHECKPOINTS_STREAM, "streamId").unwrap();
+    let command = AppendCommand {
+        stream_id: clash.clone(),
+        event: DomainEvent::ItemCreated {
+            item_id: item("smoke"),
+            amount: Amount::new(1).unwrap(),
+        },
+        expected_version: None,
+    };
+    store
+        .append(&command, at)
+        .await
+        .expect("append to `checkpoints`");
+    assert_eq!(store.load("smoke").await, Ok(Some("seq-1".to_owned())));
+}
+
+#[tokio::test]
+async fn a_corrupt_read_model_row_is_reported_not_panicked_on() {
+    let store = fresh_store("corrupt-row").await;
+    store
+        .client()
+        .put_item()
+        .table_name(&store.tables().read_model)
+        .item(schema::STREAM_ID, s("s"))
+        .item(schema::ITEM_ID, s("x"))
+        .item(schema::VERSION, n("1"))
+        .item(schema::AMOUNT, s("lots"))
+        .send()
+        .await
+        .expect("put a bad row");
+    let stream = StreamId::parse("s", "streamId").unwrap();
+    match store.list(&stream).await {
+        Err(StoreError::Corrupt(message)) => {
+            assert!(message.contains("\"x\""), "{message}");
+            assert!(message.contains(schema::AMOUNT), "{message}");
+        }
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn an_event_the_stream_index_does_not_know_is_corrupt_not_contention() {
+    let store = fresh_store("index-behind").await;
+    // Event 0 exists, but no HEAD row says so (as after a hand edit).
+    let mut item = good_item();
+    item.insert(schema::STREAM_ID.into(), s("behind"));
+    item.insert(schema::EVENT_ID.into(), n("0"));
+    store
+        .client()
+        .put_item()
+        .table_name(&store.tables().events)
+        .set_item(Some(item))
+        .send()
+        .await
+        .expect("put a stray event");
+    let command = AppendCommand {
+        stream_id: StreamId::parse("behind", "streamId").unwrap(),
+        event: DomainEvent::ItemCreated {
+            item_id: ItemId::parse("i", "itemId").unwrap(),
+            amount: Amount::new(1).unwrap(),
+        },
+        expected_version: None,
+    };
+    match store.append(&command, Utc::now()).await {
+        Err(AppendError::Store(StoreError::Corrupt(message))) => {
+            assert!(message.contains("already holds event 0"), "{message}");
+        }
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+}
+
+fn good_item() -> HashMap<String, AttributeValue> {
+    HashMap::from([
+        (schema::STREAM_ID.to_owned(), s("stream-1")),
+        (schema::EVENT_ID.to_owned(), n("7")),
+        (schema::EVENT_TYPE.to_owned(), s("ITEM_CREATED")),
+        (
+            schema::DATA.to_owned(),
+            AttributeValue::M(HashMap::from([
+                ("itemId".to_owned(), s("i")),
+                ("amount".to_owned(), n("5")),
+            ])),
+        ),
+        (
+            schema::RECORDED_AT.to_owned(),
+            s("2026-11-26T10:00:00.123Z"),
+        ),
+    ])
+}
+
+#[test]
+fn event_from_item_decodes_a_good_item() {
+    let event = event_from_item(&good_item()).expect("a good item decodes");
+    assert_eq!(event.event_id, EventId::new(7));
+    assert_eq!(event.timestamp(), "2026-11-26T10:00:00.123Z");
+}
+
+#[test]
+fn event_from_item_reports_wrong_types_as_corrupt_naming_the_key() {
+    let bad_amount = AttributeValue::M(HashMap::from([
+        ("itemId".to_owned(), s("i")),
+        ("amount".to_owned(), s("5")),
+    ]));
+    // (what the message must name, the attribute spoiled, its new value or
+    // `None` to remove it)
+    let cases = [
+        ("eventId", schema::EVENT_ID, Some(s("7"))),
+        ("eventId", schema::EVENT_ID, Some(n("-1"))),
+        ("type", schema::EVENT_TYPE, Some(AttributeValue::Bool(true))),
+        (
+            "ITEM_EXPLODED",
+            schema::EVENT_TYPE,
+            Some(s("ITEM_EXPLODED")),
+        ),
+        ("data", schema::DATA, Some(s("{\"itemId\":\"i\"}"))),
+        ("data.amount", schema::DATA, Some(bad_amount)),
+        ("recordedAt", schema::RECORDED_AT, Some(s("yesterday"))),
+        ("recordedAt", schema::RECORDED_AT, None),
+        ("streamId", schema::STREAM_ID, Some(s(""))),
+    ];
+    for (culprit, attribute, value) in cases {
+        let mut item = good_item();
+        match value {
+            Some(value) => item.insert(attribute.to_owned(), value),
+            None => item.remove(attribute),
+        };
+        match event_from_item(&item) {
+            Err(StoreError::Corrupt(message)) => {
+                assert!(message.contains(culprit), "{culprit}: {message}");
+                // The key, as far as it is readable, locates the record.
+                if culprit != "streamId" {
+                    assert!(message.contains("\"stream-1\""), "{message}");
+                }
+            }
+            other => panic!("{culprit}: expected Corrupt, got {other:?}"),
+        }
+    }
+    let empty = event_from_item(&HashMap::new());
+    assert!(
+        matches!(&empty, Err(StoreError::Corrupt(m)) if m.contains("<missing>")),
+        "{empty:?}"
+    );
+}
