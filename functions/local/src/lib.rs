@@ -7,7 +7,6 @@
 pub mod follow;
 pub mod gateway;
 pub mod replays;
-pub mod settings;
 pub mod sqlite;
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -23,8 +22,8 @@ use tokio::task::JoinHandle;
 
 use crate::gateway::Gateway;
 use crate::replays::{LocalDispatcher, LocalReplays};
-use crate::settings::RawSettings;
 use crate::sqlite::SqliteStore;
+use service::settings::RawSettings;
 
 /// `cargo xtask local` options.
 #[derive(clap::Args, Clone, Debug)]

@@ -7,6 +7,7 @@ pub mod dynamo;
 pub mod http;
 pub mod projector;
 pub mod replay;
+pub mod settings;
 pub mod telemetry;
 pub mod wiring;
 

@@ -3,35 +3,10 @@
 
 use std::sync::Arc;
 
-use domain::StreamId;
-
-use crate::api::{Api, DEFAULT_TEST_STREAM_ID};
+use crate::api::Api;
 use crate::dynamo::{DynamoStore, TableNames};
 use crate::replay::{LambdaReplayDispatcher, ReplayDispatcher};
-
-/// A missing or malformed environment variable, named.
-#[derive(Debug, thiserror::Error)]
-#[error("environment variable {name}: {problem}")]
-pub struct EnvError {
-    pub name: &'static str,
-    pub problem: String,
-}
-
-pub fn env_var(name: &'static str) -> Result<String, EnvError> {
-    std::env::var(name).map_err(|_| EnvError {
-        name,
-        problem: "is not set".into(),
-    })
-}
-
-/// The stream `GET /listTestItems` shows by default (`TEST_STREAM_ID`).
-pub fn default_stream_from_env() -> Result<StreamId, EnvError> {
-    let raw = std::env::var("TEST_STREAM_ID").unwrap_or_else(|_| DEFAULT_TEST_STREAM_ID.to_owned());
-    StreamId::parse(raw, "TEST_STREAM_ID").map_err(|err| EnvError {
-        name: "TEST_STREAM_ID",
-        problem: err.message,
-    })
-}
+use crate::settings::RawSettings;
 
 /// The DynamoDB store named by `EVENTS_TABLE`, `STREAM_INDEX_TABLE`, `READ_MODEL_TABLE`.
 pub async fn store_from_env() -> Result<DynamoStore, Box<dyn std::error::Error + Send + Sync>> {
@@ -73,6 +48,6 @@ pub async fn api_from_env() -> Result<Api, Box<dyn std::error::Error + Send + Sy
         events: store.clone(),
         read_model: store,
         replays,
-        default_stream: default_stream_from_env()?,
+        default_stream: RawSettings::from_env().test_stream_id()?,
     })
 }

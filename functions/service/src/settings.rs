@@ -4,8 +4,11 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+use crate::api::DEFAULT_TEST_STREAM_ID;
 use domain::StreamId;
-use service::api::DEFAULT_TEST_STREAM_ID;
+
+/// The placeholder `.env.example` ships, refused so nobody runs on it.
+pub const EXAMPLE_API_KEY: &str = "change-me-to-a-long-random-string";
 
 /// A setting that is missing or wrong.
 #[derive(Debug, thiserror::Error)]
@@ -19,6 +22,11 @@ pub struct SettingError {
 pub struct RawSettings(HashMap<String, String>);
 
 impl RawSettings {
+    /// The process environment alone (what a Lambda function has).
+    pub fn from_env() -> Self {
+        RawSettings(std::env::vars().collect())
+    }
+
     /// Reads `env_file` if it exists, then the process environment.
     pub fn load(env_file: &Path) -> Result<Self, SettingError> {
         let mut values = HashMap::new();
@@ -60,6 +68,12 @@ impl RawSettings {
         let key = self.get("API_KEY").ok_or_else(|| {
             fail("is required; put a line like API_KEY=<at least 20 characters> in .env (see .env.example)".into())
         })?;
+        if key == EXAMPLE_API_KEY {
+            return Err(fail(
+                "is still the placeholder from .env.example; set a secret of your own in .env"
+                    .into(),
+            ));
+        }
         let chars = key.chars().count();
         if !(20..=128).contains(&chars) {
             return Err(fail(format!(
