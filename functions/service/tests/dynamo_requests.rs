@@ -1,0 +1,121 @@
+//! The adapter's cost contract, counted at the wire: an uncontended append
+//! is one read and one write, and a projected batch is at most one write per
+//! touched item.
+
+use std::sync::{Arc, Mutex};
+
+use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_dynamodb::error::BoxError;
+use chrono::Utc;
+use domain::{Amount, AppendCommand, DomainEvent, EventStore, ItemId, StreamId};
+use service::dynamo::{DynamoStore, TableNames, ensure_tables};
+use service::projector::project;
+
+/// Records the operation of every HTTP request the client sends.
+#[derive(Clone, Debug, Default)]
+struct RequestLog(Arc<Mutex<Vec<String>>>);
+
+impl RequestLog {
+    fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+}
+
+impl Intercept for RequestLog {
+    fn name(&self) -> &'static str {
+        "RequestLog"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        // DynamoDB's JSON protocol names the operation in this header.
+        let target = context
+            .request()
+            .headers()
+            .get("x-amz-target")
+            .unwrap_or_default();
+        let operation = target.rsplit('.').next().unwrap_or_default().to_owned();
+        self.0.lock().unwrap().push(operation);
+        Ok(())
+    }
+}
+
+async fn counted_store() -> (DynamoStore, RequestLog) {
+    let sdk = service::aws::sdk_config_for_endpoint(testkit::moto::shared_endpoint()).await;
+    let log = RequestLog::default();
+    let config = aws_sdk_dynamodb::config::Builder::from(&sdk)
+        .interceptor(log.clone())
+        .build();
+    let client = aws_sdk_dynamodb::Client::from_conf(config);
+    let tables = TableNames::with_prefix(&format!("requests-{}", uuid::Uuid::new_v4().simple()));
+    ensure_tables(&client, &tables).await.expect("tables");
+    log.take();
+    (DynamoStore::new(client, tables), log)
+}
+
+fn create(stream: &StreamId, item: &str, amount: u64) -> AppendCommand {
+    AppendCommand {
+        stream_id: stream.clone(),
+        event: DomainEvent::ItemCreated {
+            item_id: ItemId::parse(item, "itemId").unwrap(),
+            amount: Amount::new(amount).unwrap(),
+        },
+        expected_version: None,
+    }
+}
+
+#[tokio::test]
+async fn an_append_is_one_read_and_one_write() {
+    let (store, log) = counted_store().await;
+    let stream = StreamId::parse("requests", "streamId").unwrap();
+    for i in 0..5u64 {
+        store
+            .append(&create(&stream, &format!("i{i}"), i), Utc::now())
+            .await
+            .unwrap();
+        assert_eq!(
+            log.take(),
+            ["TransactGetItems", "TransactWriteItems"],
+            "append {i}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_batch_is_one_write_per_touched_item() {
+    let (store, log) = counted_store().await;
+    let stream = StreamId::parse("batch", "streamId").unwrap();
+    let mut events = Vec::new();
+    for i in 0..10u64 {
+        events.push(
+            store
+                .append(&create(&stream, &format!("item-{i}"), i), Utc::now())
+                .await
+                .unwrap(),
+        );
+    }
+    for round in 0..9u64 {
+        for i in 0..10u64 {
+            let change = AppendCommand {
+                stream_id: stream.clone(),
+                event: DomainEvent::ItemAmountChanged {
+                    item_id: ItemId::parse(format!("item-{i}"), "itemId").unwrap(),
+                    amount: Amount::new(100 * round + i).unwrap(),
+                },
+                expected_version: None,
+            };
+            events.push(store.append(&change, Utc::now()).await.unwrap());
+        }
+    }
+    assert_eq!(events.len(), 100);
+    log.take();
+    assert!(project(&store, &events).await.is_empty());
+    let writes = log.take();
+    assert_eq!(writes.len(), 10, "{writes:?}");
+    assert!(writes.iter().all(|op| op == "PutItem"), "{writes:?}");
+}
