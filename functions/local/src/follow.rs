@@ -185,12 +185,7 @@ async fn discover_shards(
             .set_exclusive_start_shard_id(start.clone())
             .send()
             .await
-            .map_err(|err| {
-                anyhow::anyhow!(
-                    "{}",
-                    aws_sdk_dynamodbstreams::error::DisplayErrorContext(err)
-                )
-            })?;
+            .map_err(streams_error)?;
         let Some(description) = page.stream_description else {
             break;
         };
@@ -232,6 +227,14 @@ async fn discover_shards(
     Ok(())
 }
 
+/// A Streams API failure with its whole cause chain.
+fn streams_error<E: std::error::Error + Send + Sync + 'static>(err: E) -> anyhow::Error {
+    anyhow::anyhow!(
+        "{}",
+        aws_sdk_dynamodbstreams::error::DisplayErrorContext(err)
+    )
+}
+
 /// An iterator just after `after`, or at the shard's oldest record.
 async fn shard_iterator(
     streams: &aws_sdk_dynamodbstreams::Client,
@@ -249,16 +252,7 @@ async fn shard_iterator(
             .sequence_number(sequence),
         None => request.shard_iterator_type(ShardIteratorType::TrimHorizon),
     };
-    Ok(request
-        .send()
-        .await
-        .map_err(|err| {
-            anyhow::anyhow!(
-                "{}",
-                aws_sdk_dynamodbstreams::error::DisplayErrorContext(err)
-            )
-        })?
-        .shard_iterator)
+    Ok(request.send().await.map_err(streams_error)?.shard_iterator)
 }
 
 async fn poll_shard(
@@ -280,12 +274,7 @@ async fn poll_shard(
         .limit(100)
         .send()
         .await
-        .map_err(|err| {
-            anyhow::anyhow!(
-                "{}",
-                aws_sdk_dynamodbstreams::error::DisplayErrorContext(err)
-            )
-        })?;
+        .map_err(streams_error)?;
     let records = output.records.unwrap_or_default();
     let next_iterator = output.next_shard_iterator;
     if records.is_empty() {

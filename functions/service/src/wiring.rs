@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-use crate::api::Api;
+use aws_lambda_events::apigw::ApiGatewayProxyRequest;
+
+use crate::api::{Api, Route};
 use crate::dynamo::{DynamoStore, TableNames};
 use crate::replay::{LambdaReplayDispatcher, ReplayDispatcher};
 use crate::settings::RawSettings;
@@ -50,4 +52,17 @@ pub async fn api_from_env() -> Result<Api, Box<dyn std::error::Error + Send + Sy
         replays,
         default_stream: RawSettings::from_env().test_stream_id()?,
     })
+}
+
+/// Runs an API function: `route`'s handler behind `lambda_runtime`.
+pub async fn serve_route(route: Route) -> Result<(), lambda_runtime::Error> {
+    crate::telemetry::init_json();
+    let api = Arc::new(api_from_env().await?);
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |event: lambda_runtime::LambdaEvent<ApiGatewayProxyRequest>| {
+            let api = api.clone();
+            async move { Ok::<_, lambda_runtime::Error>(api.handle(route, &event.payload).await) }
+        },
+    ))
+    .await
 }

@@ -1,19 +1,8 @@
-//! Lambda entry point: wires the `trigger_replay` handler from the service crate.
+//! Lambda entry point: serves the `trigger_replay` handler of the service crate.
 
-use std::sync::Arc;
-
-use lambda_runtime::{Error, LambdaEvent, service_fn};
-use service::aws_lambda_events::apigw::ApiGatewayProxyRequest;
+use service::api::Route;
 
 #[tokio::main]
-async fn main() -> Result<(), Error> {
-    service::telemetry::init_json();
-    let api = Arc::new(service::wiring::api_from_env().await?);
-    lambda_runtime::run(service_fn(
-        move |event: LambdaEvent<ApiGatewayProxyRequest>| {
-            let api = api.clone();
-            async move { Ok::<_, Error>(api.trigger_replay(&event.payload).await) }
-        },
-    ))
-    .await
+async fn main() -> Result<(), lambda_runtime::Error> {
+    service::wiring::serve_route(Route::TriggerReplay).await
 }
