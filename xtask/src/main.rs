@@ -6,6 +6,11 @@ use std::process::{Command, ExitCode};
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 
+mod arm64;
+mod setup;
+
+use deployer::build;
+
 #[derive(Parser)]
 #[command(
     name = "cargo xtask",
@@ -22,6 +27,10 @@ enum Task {
     Local(local::LocalArgs),
     /// Run every check: rustfmt, clippy, and all tests, with an AWS emulator started for them.
     Test(TestArgs),
+    /// Build the Lambda functions (arm64 by default) and package bootstrap zips.
+    Build(build::BuildArgs),
+    /// Print or write the CloudFormation template (offline; no AWS account needed).
+    Synth(synth::SynthArgs),
 }
 
 #[derive(clap::Args)]
@@ -29,6 +38,9 @@ struct TestArgs {
     /// Skip rustfmt and clippy.
     #[arg(long)]
     no_lint: bool,
+    /// Skip building and running the arm64 artifacts (the slowest step).
+    #[arg(long)]
+    no_arm64: bool,
     /// Extra arguments for `cargo test` (e.g. a test name filter).
     #[arg(last = true)]
     cargo_test_args: Vec<String>,
@@ -48,6 +60,11 @@ fn main() -> ExitCode {
             .context("cannot start the async runtime")
             .and_then(|runtime| runtime.block_on(local::run(args, &project_root()))),
         Task::Test(args) => test(args),
+        Task::Build(args) => {
+            let root = project_root();
+            build::build(&root, &testkit::venv::venv_dir(&root), &args).map(|_| ())
+        }
+        Task::Synth(args) => synth::run(args, &project_root()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -101,7 +118,72 @@ fn test(args: TestArgs) -> anyhow::Result<()> {
         .args(["test", "--workspace"])
         .args(&args.cargo_test_args)
         .env("MOTO_ENDPOINT", moto.endpoint());
-    let outcome = run("cargo test --workspace", tests);
+    let mut outcome = run("cargo test --workspace", tests);
+    if outcome.is_ok() {
+        outcome = if args.no_arm64 {
+            eprintln!("==> arm64 artifacts: skipped (--no-arm64)");
+            Ok(())
+        } else {
+            arm64::build_and_run(&root, moto.endpoint())
+        };
+    }
     drop(moto);
     outcome
+}
+
+mod synth {
+    //! `cargo xtask synth`: the template from `deployer::synth`, to stdout
+    //! or a file.
+
+    use std::io::Write;
+    use std::path::{Path, PathBuf};
+
+    use anyhow::Context;
+    use deployer::StackOptions;
+    use deployer::cfn::lambda::Architecture;
+    use service::settings::RawSettings;
+
+    #[derive(clap::Args)]
+    pub struct SynthArgs {
+        #[arg(long, value_enum, default_value_t = Format::Yaml)]
+        format: Format,
+        /// Write the template to FILE instead of stdout.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// The settings file (STACK_NAME, TRACING), relative to the project root.
+        #[arg(long, default_value = ".env")]
+        env_file: PathBuf,
+        /// The functions' architecture; must match `cargo xtask build --arch`.
+        #[arg(long, value_enum, default_value_t = Architecture::Arm64)]
+        arch: Architecture,
+    }
+
+    #[derive(Clone, Copy, clap::ValueEnum)]
+    enum Format {
+        Yaml,
+        Json,
+    }
+
+    pub fn run(args: SynthArgs, project_root: &Path) -> anyhow::Result<()> {
+        let env_file = project_root.join(&args.env_file);
+        let settings = RawSettings::load(&env_file)?;
+        let format = match args.format {
+            Format::Yaml => deployer::Format::Yaml,
+            Format::Json => deployer::Format::Json,
+        };
+        let options = StackOptions {
+            architecture: args.arch,
+            ..StackOptions::from_settings(&settings)?
+        };
+        let template = deployer::render(&deployer::app_stack(&options), format)?;
+        match &args.out {
+            Some(path) => std::fs::write(path, template)
+                .with_context(|| format!("cannot write the template to {}", path.display()))?,
+            None => std::io::stdout()
+                .lock()
+                .write_all(template.as_bytes())
+                .context("cannot write the template to stdout")?,
+        }
+        Ok(())
+    }
 }

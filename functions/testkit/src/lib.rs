@@ -1,2 +1,5 @@
 pub mod conformance;
+pub mod function_binary;
 pub mod moto;
+pub mod runtime_api;
+pub mod venv;

@@ -1,4 +1,5 @@
-//! The AWS emulator for tests: moto in server mode, in a project-local venv.
+//! The AWS emulator for tests: moto in server mode, from the project's
+//! venv (`crate::venv`).
 //!
 //! One server per test process (or one for a whole `cargo xtask test` run,
 //! passed down in `MOTO_ENDPOINT`); tests isolate themselves with unique
@@ -14,20 +15,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
-/// The moto release the tests are written against (its quirks are in
-/// shared/TESTING-NOTES.md); bump it deliberately, not by accident.
-pub const MOTO_VERSION: &str = "5.2.5";
-/// What pip installs: the server extra brings flask/werkzeug and the
-/// `moto_server` entry point.
-pub const MOTO_REQUIREMENT: &str = "moto[server]==5.2.5";
-/// Overrides the venv location (default `<project root>/.local/venv`).
-pub const VENV_ENV: &str = "EVS_VENV";
+// The venv moved to its own module; these stay reachable from here.
+pub use crate::venv::{
+    MOTO_REQUIREMENT, MOTO_VERSION, VENV_ENV, project_root, venv_dir, venv_python,
+};
+
 /// Set by `cargo xtask test` so every test binary shares one server.
 pub const ENDPOINT_ENV: &str = "MOTO_ENDPOINT";
 
-/// Written into the venv once pip succeeded; its content is the requirement,
-/// so changing the pin triggers a reinstall.
-const MARKER_FILE: &str = ".evs-moto-installed";
 /// How long a fresh server may take to answer (it usually needs ~1 s).
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 /// Attempts with a fresh port, in case another process takes the port
@@ -90,103 +85,6 @@ def _run_serialized(host, port, app, *args, **kwargs):
 moto.server.run_simple = _run_serialized
 moto.server.main(sys.argv[1:])
 "#;
-
-/// The workspace root, from this crate's location (functions/testkit).
-pub fn project_root() -> PathBuf {
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    manifest
-        .ancestors()
-        .nth(2)
-        .map_or_else(|| manifest.to_path_buf(), Path::to_path_buf)
-}
-
-/// Where the venv lives: `$EVS_VENV`, else `<project_root>/.local/venv`.
-pub fn venv_dir(project_root: &Path) -> PathBuf {
-    match std::env::var_os(VENV_ENV) {
-        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
-        _ => project_root.join(".local").join("venv"),
-    }
-}
-
-/// The venv's python, after making sure the venv exists with the pinned moto
-/// installed (creating it and running pip if not; ~30 s the first time).
-pub fn venv_python(project_root: &Path) -> anyhow::Result<PathBuf> {
-    let venv = venv_dir(project_root);
-    let python = venv.join("bin").join("python");
-    if is_installed(&venv, &python) {
-        return Ok(python);
-    }
-
-    let parent = venv.parent().unwrap_or(Path::new("."));
-    fs::create_dir_all(parent)
-        .with_context(|| format!("cannot create {} for the moto venv", parent.display()))?;
-    // Test binaries may run side by side: one installs, the others wait.
-    let lock_path = venv.with_extension("lock");
-    let lock = File::create(&lock_path)
-        .with_context(|| format!("cannot create the venv lock file {}", lock_path.display()))?;
-    lock.lock()
-        .with_context(|| format!("cannot lock {}", lock_path.display()))?;
-    if is_installed(&venv, &python) {
-        return Ok(python);
-    }
-
-    let by_hand = format!(
-        "python3 -m venv {venv} && {venv}/bin/python -m pip install '{MOTO_REQUIREMENT}'",
-        venv = venv.display()
-    );
-    if !python.exists() {
-        let mut create = Command::new("python3");
-        create.arg("-m").arg("venv").arg(&venv);
-        run(&mut create, "creating the moto venv", &by_hand)?;
-    }
-    let mut install = Command::new(&python);
-    install
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "--disable-pip-version-check",
-            "--quiet",
-        ])
-        .arg(MOTO_REQUIREMENT);
-    run(&mut install, "installing moto into the venv", &by_hand)?;
-
-    let server = venv.join("bin").join("moto_server");
-    if !server.exists() {
-        bail!(
-            "pip installed {MOTO_REQUIREMENT} but {} is missing; remove {} and run by hand: {by_hand}",
-            server.display(),
-            venv.display()
-        );
-    }
-    let marker = venv.join(MARKER_FILE);
-    fs::write(&marker, MOTO_REQUIREMENT)
-        .with_context(|| format!("cannot write {}", marker.display()))?;
-    Ok(python)
-}
-
-fn is_installed(venv: &Path, python: &Path) -> bool {
-    python.exists()
-        && fs::read_to_string(venv.join(MARKER_FILE)).is_ok_and(|m| m.trim() == MOTO_REQUIREMENT)
-}
-
-/// Runs `command` to completion; on failure, says what failed, shows its
-/// output and the command to run by hand.
-fn run(command: &mut Command, what: &str, by_hand: &str) -> anyhow::Result<()> {
-    let output = command
-        .stdin(Stdio::null())
-        .output()
-        .with_context(|| format!("{what}: cannot run {command:?}; run by hand: {by_hand}"))?;
-    if !output.status.success() {
-        bail!(
-            "{what}: {command:?} failed ({status})\n--- stdout\n{out}\n--- stderr\n{err}\nFix the cause, then run by hand: {by_hand}",
-            status = output.status,
-            out = String::from_utf8_lossy(&output.stdout).trim(),
-            err = String::from_utf8_lossy(&output.stderr).trim(),
-        );
-    }
-    Ok(())
-}
 
 /// A running moto server, killed on drop (and when this process dies).
 #[derive(Debug)]
@@ -456,22 +354,5 @@ mod tests {
         let pid = moto.pid();
         drop(moto);
         assert!(!alive(pid), "moto {pid} survived its drop");
-    }
-
-    #[test]
-    fn the_requirement_pins_the_version() {
-        assert_eq!(MOTO_REQUIREMENT, format!("moto[server]=={MOTO_VERSION}"));
-    }
-
-    #[test]
-    fn the_venv_is_reused_once_installed() {
-        let root = project_root();
-        let first = venv_python(&root).expect("venv");
-        let started = Instant::now();
-        assert_eq!(venv_python(&root).expect("venv again"), first);
-        assert!(
-            started.elapsed() < Duration::from_secs(1),
-            "the second call reinstalled"
-        );
     }
 }

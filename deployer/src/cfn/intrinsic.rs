@@ -1,0 +1,284 @@
+//! Values of template fields: a literal, or an intrinsic function that
+//! CloudFormation resolves at deploy time.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::ser::{SerializeMap, SerializeSeq};
+use serde::{Serialize, Serializer};
+
+/// The name of a resource, parameter or output inside a template.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
+pub struct LogicalId(String);
+
+impl LogicalId {
+    /// CloudFormation accepts only ASCII letters and digits, up to 255.
+    /// Logical IDs come from the stack definition's code, never from user
+    /// input, so a bad one is a bug in that code and stops it at once.
+    pub fn new(id: impl Into<String>) -> Self {
+        let id = id.into();
+        assert!(
+            !id.is_empty() && id.len() <= 255 && id.chars().all(|c| c.is_ascii_alphanumeric()),
+            "invalid CloudFormation logical ID {id:?}: use 1 to 255 ASCII letters and digits"
+        );
+        LogicalId(id)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// `{"Ref": id}`: a parameter's value, or a resource's primary
+    /// identifier (a table's name, a function's name, an API's id, ...).
+    pub fn reference<T>(&self) -> Value<T> {
+        Value::Intrinsic(Intrinsic::Ref(RefTarget::Logical(self.clone())))
+    }
+
+    /// `{"Fn::GetAtt": [id, attribute]}`.
+    pub fn attribute<T>(&self, attribute: Attribute) -> Value<T> {
+        Value::Intrinsic(Intrinsic::GetAtt(self.clone(), attribute))
+    }
+}
+
+impl fmt::Display for LogicalId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The pseudo parameters CloudFormation defines in every stack.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Pseudo {
+    AccountId,
+    Partition,
+    Region,
+    StackName,
+    UrlSuffix,
+}
+
+impl Pseudo {
+    pub fn name(self) -> &'static str {
+        match self {
+            Pseudo::AccountId => "AWS::AccountId",
+            Pseudo::Partition => "AWS::Partition",
+            Pseudo::Region => "AWS::Region",
+            Pseudo::StackName => "AWS::StackName",
+            Pseudo::UrlSuffix => "AWS::URLSuffix",
+        }
+    }
+
+    pub fn reference<T>(self) -> Value<T> {
+        Value::Intrinsic(Intrinsic::Ref(RefTarget::Pseudo(self)))
+    }
+}
+
+/// What `Ref` points at.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum RefTarget {
+    Logical(LogicalId),
+    Pseudo(Pseudo),
+}
+
+impl RefTarget {
+    fn name(&self) -> &str {
+        match self {
+            RefTarget::Logical(id) => id.as_str(),
+            RefTarget::Pseudo(pseudo) => pseudo.name(),
+        }
+    }
+}
+
+/// The `Fn::GetAtt` attributes this app reads; a new one is a new variant,
+/// so a typo cannot reach a template.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Attribute {
+    /// Most resources: the ARN.
+    Arn,
+    /// `AWS::DynamoDB::Table`: the ARN of its stream.
+    StreamArn,
+    /// `AWS::ApiGateway::RestApi`: the id of the `/` resource.
+    RootResourceId,
+}
+
+impl Attribute {
+    pub fn name(self) -> &'static str {
+        match self {
+            Attribute::Arn => "Arn",
+            Attribute::StreamArn => "StreamArn",
+            Attribute::RootResourceId => "RootResourceId",
+        }
+    }
+}
+
+/// An intrinsic function, serialized in CloudFormation's long form
+/// (`{"Fn::Sub": ...}`), which YAML and JSON templates both accept.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Intrinsic {
+    Ref(RefTarget),
+    GetAtt(LogicalId, Attribute),
+    /// The template string (with `${Name}` and `${Name.Attribute}`
+    /// placeholders) and its extra variables.
+    Sub(String, BTreeMap<String, Expr>),
+    /// The separator and the parts.
+    Join(String, Vec<Expr>),
+}
+
+impl Serialize for Intrinsic {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(1))?;
+        match self {
+            Intrinsic::Ref(target) => map.serialize_entry("Ref", target.name())?,
+            Intrinsic::GetAtt(id, attribute) => {
+                map.serialize_entry("Fn::GetAtt", &[id.as_str(), attribute.name()])?
+            }
+            Intrinsic::Sub(template, variables) if variables.is_empty() => {
+                map.serialize_entry("Fn::Sub", template)?
+            }
+            Intrinsic::Sub(template, variables) => {
+                map.serialize_entry("Fn::Sub", &SubWithVariables(template, variables))?
+            }
+            Intrinsic::Join(separator, parts) => {
+                map.serialize_entry("Fn::Join", &JoinArguments(separator, parts))?
+            }
+        }
+        map.end()
+    }
+}
+
+/// `[template, {variables}]`: a heterogeneous list.
+struct SubWithVariables<'a>(&'a String, &'a BTreeMap<String, Expr>);
+
+impl Serialize for SubWithVariables<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut seq = serializer.serialize_seq(Some(2))?;
+        seq.serialize_element(self.0)?;
+        seq.serialize_element(self.1)?;
+        seq.end()
+    }
+}
+
+/// `[separator, [parts]]`.
+struct JoinArguments<'a>(&'a String, &'a Vec<Expr>);
+
+impl Serialize for JoinArguments<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut seq = serializer.serialize_seq(Some(2))?;
+        seq.serialize_element(self.0)?;
+        seq.serialize_element(self.1)?;
+        seq.end()
+    }
+}
+
+/// A field value: a literal of type `T`, or an intrinsic function that
+/// resolves to one.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Value<T> {
+    Literal(T),
+    Intrinsic(Intrinsic),
+}
+
+/// The common case: a string or something that resolves to one.
+pub type Expr = Value<String>;
+
+impl<T: Serialize> Serialize for Value<T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Value::Literal(value) => value.serialize(serializer),
+            Value::Intrinsic(intrinsic) => intrinsic.serialize(serializer),
+        }
+    }
+}
+
+impl Expr {
+    /// `{"Fn::Sub": template}`; placeholders name parameters, resources
+    /// (`${Api}`), attributes (`${Function.Arn}`) or pseudo parameters.
+    pub fn sub(template: impl Into<String>) -> Self {
+        Value::Intrinsic(Intrinsic::Sub(template.into(), BTreeMap::new()))
+    }
+
+    /// `{"Fn::Sub": [template, variables]}`.
+    pub fn sub_with(template: impl Into<String>, variables: BTreeMap<String, Expr>) -> Self {
+        Value::Intrinsic(Intrinsic::Sub(template.into(), variables))
+    }
+
+    /// `{"Fn::Join": [separator, parts]}`.
+    pub fn join(separator: impl Into<String>, parts: Vec<Expr>) -> Self {
+        Value::Intrinsic(Intrinsic::Join(separator.into(), parts))
+    }
+
+    /// The literal string, if this is one.
+    pub fn as_literal(&self) -> Option<&str> {
+        match self {
+            Value::Literal(text) => Some(text),
+            Value::Intrinsic(_) => None,
+        }
+    }
+}
+
+impl From<&str> for Expr {
+    fn from(text: &str) -> Self {
+        Value::Literal(text.to_owned())
+    }
+}
+
+impl From<String> for Expr {
+    fn from(text: String) -> Self {
+        Value::Literal(text)
+    }
+}
+
+impl<T> From<Intrinsic> for Value<T> {
+    fn from(intrinsic: Intrinsic) -> Self {
+        Value::Intrinsic(intrinsic)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn json_of(value: &Expr) -> serde_json::Value {
+        serde_json::to_value(value).expect("serializable")
+    }
+
+    #[test]
+    fn intrinsics_serialize_in_long_form() {
+        let api = LogicalId::new("Api");
+        assert_eq!(json_of(&api.reference()), json!({"Ref": "Api"}));
+        assert_eq!(
+            json_of(&Pseudo::UrlSuffix.reference()),
+            json!({"Ref": "AWS::URLSuffix"})
+        );
+        assert_eq!(
+            json_of(&api.attribute(Attribute::RootResourceId)),
+            json!({"Fn::GetAtt": ["Api", "RootResourceId"]})
+        );
+        assert_eq!(
+            json_of(&Expr::sub("${Api}/prod")),
+            json!({"Fn::Sub": "${Api}/prod"})
+        );
+        assert_eq!(
+            json_of(&Expr::sub_with(
+                "${Name}-x",
+                BTreeMap::from([("Name".to_owned(), Pseudo::StackName.reference())])
+            )),
+            json!({"Fn::Sub": ["${Name}-x", {"Name": {"Ref": "AWS::StackName"}}]})
+        );
+        assert_eq!(
+            json_of(&Expr::join(
+                "-",
+                vec!["a".into(), Pseudo::Region.reference()]
+            )),
+            json!({"Fn::Join": ["-", ["a", {"Ref": "AWS::Region"}]]})
+        );
+        assert_eq!(json_of(&"plain".into()), json!("plain"));
+    }
+
+    #[test]
+    #[should_panic(expected = "invalid CloudFormation logical ID")]
+    fn logical_ids_are_alphanumeric() {
+        LogicalId::new("add-event");
+    }
+}

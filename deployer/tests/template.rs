@@ -1,0 +1,729 @@
+//! The app's template, checked structurally on the typed model, against
+//! the storage adapter's layout, and byte for byte against a snapshot.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+use deployer::cfn::apigateway::{AuthorizationType, HttpMethod, IntegrationType};
+use deployer::cfn::dynamodb::{AttributeType, BillingMode, KeyType, StreamViewType};
+use deployer::cfn::iam::Effect;
+use deployer::cfn::lambda::{Architecture, FunctionResponseType, Runtime, StartingPosition};
+use deployer::cfn::{
+    Attribute, Expr, Intrinsic, LogicalId, Policy, Properties, RefTarget, Template, Value,
+};
+use deployer::stack::{Function, Table};
+use deployer::{Format, StackOptions, app_stack};
+use service::api::Route;
+use service::dynamo::schema;
+use service::settings::RawSettings;
+
+fn default_stack() -> Template {
+    app_stack(&StackOptions::default())
+}
+
+fn traced_stack() -> Template {
+    app_stack(&StackOptions {
+        tracing: true,
+        ..StackOptions::default()
+    })
+}
+
+fn resources_of<'a, T>(
+    template: &'a Template,
+    pick: impl Fn(&'a Properties) -> Option<&'a T>,
+) -> Vec<(&'a LogicalId, &'a T)> {
+    template
+        .resources
+        .iter()
+        .filter_map(|(id, resource)| pick(&resource.properties).map(|p| (id, p)))
+        .collect()
+}
+
+/// `Ref X` → "X", `GetAtt X.A` → "X.A", a literal → itself.
+fn show(expr: &Expr) -> String {
+    match expr {
+        Value::Literal(text) => text.clone(),
+        Value::Intrinsic(Intrinsic::Ref(RefTarget::Logical(id))) => id.to_string(),
+        Value::Intrinsic(Intrinsic::Ref(RefTarget::Pseudo(pseudo))) => pseudo.name().to_owned(),
+        Value::Intrinsic(Intrinsic::GetAtt(id, attribute)) => {
+            format!("{id}.{}", attribute.name())
+        }
+        Value::Intrinsic(Intrinsic::Sub(template, _)) => format!("Sub {template}"),
+        Value::Intrinsic(Intrinsic::Join(separator, parts)) => {
+            let parts: Vec<String> = parts.iter().map(show).collect();
+            format!("Join {separator} {parts:?}")
+        }
+    }
+}
+
+#[test]
+fn every_method_requires_the_api_key_and_proxies_to_lambda() {
+    let template = default_stack();
+    let methods = resources_of(&template, |p| match p {
+        Properties::ApiGatewayMethod(m) => Some(m),
+        _ => None,
+    });
+    assert_eq!(methods.len(), Route::ALL.len());
+    for (id, method) in methods {
+        assert!(method.api_key_required, "{id} does not require the API key");
+        assert_eq!(method.authorization_type, AuthorizationType::None, "{id}");
+        assert_eq!(method.integration.kind, IntegrationType::AwsProxy, "{id}");
+        assert_eq!(
+            method.integration.integration_http_method,
+            Some(HttpMethod::Post),
+            "{id}"
+        );
+    }
+}
+
+#[test]
+fn every_route_has_its_resource_method_and_permission() {
+    let template = default_stack();
+    let resources = resources_of(&template, |p| match p {
+        Properties::ApiGatewayResource(r) => Some(r),
+        _ => None,
+    });
+    let methods = resources_of(&template, |p| match p {
+        Properties::ApiGatewayMethod(m) => Some(m),
+        _ => None,
+    });
+    let permissions = resources_of(&template, |p| match p {
+        Properties::LambdaPermission(p) => Some(p),
+        _ => None,
+    });
+    for route in Route::ALL {
+        let (resource_id, _) = resources
+            .iter()
+            .find(|(_, r)| r.path_part == route.path_part())
+            .unwrap_or_else(|| panic!("no resource for {route:?}"));
+        let (_, method) = methods
+            .iter()
+            .find(|(_, m)| show(&m.resource_id) == resource_id.as_str())
+            .unwrap_or_else(|| panic!("no method for {route:?}"));
+        assert_eq!(method.http_method.as_str(), route.method().as_str());
+        let function = Function::for_route(route).logical_id();
+        let uri = show(method.integration.uri.as_ref().expect("an integration URI"));
+        assert!(
+            uri.contains(&format!("${{{function}.Arn}}")),
+            "{route:?} integrates {uri}"
+        );
+        let arn_suffix = format!(
+            ":${{Api}}/*/{}/{}",
+            route.method().as_str(),
+            route.path_part()
+        );
+        let scoped: Vec<_> = permissions
+            .iter()
+            .filter(|(_, p)| show(&p.function_name) == format!("{function}.Arn"))
+            .collect();
+        assert_eq!(scoped.len(), 1, "{route:?}: one permission for {function}");
+        let source = show(scoped[0].1.source_arn.as_ref().expect("a source ARN"));
+        assert!(
+            source.starts_with("Sub arn:${AWS::Partition}:execute-api:")
+                && source.ends_with(&arn_suffix),
+            "{route:?}: permission scoped to {source}"
+        );
+    }
+    assert_eq!(
+        permissions.len(),
+        Route::ALL.len(),
+        "only the API functions"
+    );
+}
+
+fn check_functions(template: &Template, architecture: Architecture) {
+    let functions = resources_of(template, |p| match p {
+        Properties::LambdaFunction(f) => Some(f),
+        _ => None,
+    });
+    assert_eq!(functions.len(), Function::ALL.len());
+    for (id, function) in functions {
+        assert_eq!(function.architecture, architecture, "{id}");
+        assert_eq!(function.runtime, Runtime::ProvidedAl2023, "{id}");
+        assert_eq!(function.handler, "bootstrap", "{id}");
+    }
+    // The list form CloudFormation wants, with the one architecture.
+    let json = serde_json::to_value(template).expect("serializable");
+    for function in Function::ALL {
+        assert_eq!(
+            json["Resources"][function.logical_id().as_str()]["Properties"]["Architectures"],
+            serde_json::json!([architecture.as_str()])
+        );
+    }
+}
+
+#[test]
+fn every_function_is_a_provided_al2023_bootstrap_on_arm64_by_default() {
+    check_functions(&default_stack(), Architecture::Arm64);
+}
+
+#[test]
+fn functions_are_x86_64_when_asked() {
+    let template = app_stack(&StackOptions {
+        architecture: Architecture::X86_64,
+        ..StackOptions::default()
+    });
+    check_functions(&template, Architecture::X86_64);
+}
+
+/// Each role's statements as (resource, sorted actions), sorted.
+fn role_grants(template: &Template, function: Function) -> Vec<(String, Vec<String>)> {
+    let role_id = function.role_id();
+    let Some(Properties::IamRole(role)) = template.resources.get(&role_id).map(|r| &r.properties)
+    else {
+        panic!("no role {role_id}");
+    };
+    let trust = &role.assume_role_policy_document.statement;
+    assert_eq!(trust.len(), 1);
+    assert_eq!(trust[0].action, ["sts:AssumeRole"]);
+    let mut grants = Vec::new();
+    for policy in &role.policies {
+        for statement in &policy.policy_document.statement {
+            assert_eq!(statement.effect, Effect::Allow);
+            assert!(statement.principal.is_none());
+            for resource in &statement.resource {
+                let mut actions = statement.action.clone();
+                actions.sort();
+                grants.push((show(resource), actions));
+            }
+        }
+    }
+    grants.sort();
+    grants
+}
+
+fn expected_grants(function: Function, tracing: bool) -> Vec<(String, Vec<String>)> {
+    let log_group = format!("{}.Arn", function.log_group_id());
+    let mut grants: Vec<(String, Vec<&str>)> =
+        vec![(log_group, vec!["logs:CreateLogStream", "logs:PutLogEvents"])];
+    grants.extend(match function {
+        Function::AddEvent => vec![
+            ("EventsTable.Arn".to_owned(), vec!["dynamodb:PutItem"]),
+            (
+                "StreamIndexTable.Arn".to_owned(),
+                vec!["dynamodb:GetItem", "dynamodb:PutItem"],
+            ),
+        ],
+        Function::ListItems => vec![("ReadModelTable.Arn".to_owned(), vec!["dynamodb:Query"])],
+        Function::TriggerReplay => vec![(
+            "ReplayFunction.Arn".to_owned(),
+            vec!["lambda:InvokeFunction"],
+        )],
+        Function::Projector => vec![
+            ("ReadModelTable.Arn".to_owned(), vec!["dynamodb:PutItem"]),
+            (
+                "EventsTable.StreamArn".to_owned(),
+                vec![
+                    "dynamodb:DescribeStream",
+                    "dynamodb:GetRecords",
+                    "dynamodb:GetShardIterator",
+                ],
+            ),
+            ("*".to_owned(), vec!["dynamodb:ListStreams"]),
+        ],
+        Function::Replay => vec![
+            ("EventsTable.Arn".to_owned(), vec!["dynamodb:Query"]),
+            (
+                "ReadModelTable.Arn".to_owned(),
+                vec![
+                    "dynamodb:BatchWriteItem",
+                    "dynamodb:PutItem",
+                    "dynamodb:Query",
+                ],
+            ),
+        ],
+    });
+    if tracing {
+        grants.push((
+            "*".to_owned(),
+            vec!["xray:PutTelemetryRecords", "xray:PutTraceSegments"],
+        ));
+    }
+    let mut grants: Vec<(String, Vec<String>)> = grants
+        .into_iter()
+        .map(|(resource, actions)| (resource, actions.into_iter().map(str::to_owned).collect()))
+        .collect();
+    grants.sort();
+    grants
+}
+
+#[test]
+fn each_role_allows_exactly_what_its_function_does() {
+    for (template, tracing) in [(default_stack(), false), (traced_stack(), true)] {
+        for function in Function::ALL {
+            assert_eq!(
+                role_grants(&template, function),
+                expected_grants(function, tracing),
+                "{} (tracing {tracing})",
+                function.name()
+            );
+        }
+    }
+    let template = default_stack();
+    let roles = resources_of(&template, |p| match p {
+        Properties::IamRole(r) => Some(r),
+        _ => None,
+    });
+    assert_eq!(roles.len(), Function::ALL.len(), "one role per function");
+}
+
+#[test]
+fn tracing_turns_on_x_ray_for_functions_and_stage() {
+    for (template, tracing) in [(default_stack(), false), (traced_stack(), true)] {
+        for (id, function) in resources_of(&template, |p| match p {
+            Properties::LambdaFunction(f) => Some(f),
+            _ => None,
+        }) {
+            assert_eq!(function.tracing_config.is_some(), tracing, "{id}");
+        }
+        for (id, stage) in resources_of(&template, |p| match p {
+            Properties::ApiGatewayStage(s) => Some(s),
+            _ => None,
+        }) {
+            assert_eq!(stage.tracing_enabled, tracing, "{id}");
+        }
+    }
+}
+
+#[test]
+fn the_event_store_is_retained_and_nothing_stateful_is_left_to_defaults() {
+    let template = default_stack();
+    for table in Table::ALL {
+        let resource = &template.resources[&table.logical_id()];
+        // The read model is rebuilt by a replay; the log and its version
+        // index are the data.
+        let expected = match table {
+            Table::Events | Table::StreamIndex => Policy::Retain,
+            Table::ReadModel => Policy::Delete,
+        };
+        assert_eq!(resource.deletion_policy, Some(expected), "{table:?}");
+        assert_eq!(resource.update_replace_policy, Some(expected), "{table:?}");
+    }
+    for function in Function::ALL {
+        let group = &template.resources[&function.log_group_id()];
+        assert_eq!(group.deletion_policy, Some(Policy::Delete));
+    }
+    let yaml = deployer::render(&template, Format::Yaml).expect("renders");
+    assert!(yaml.contains(
+        "  EventsTable:\n    Type: AWS::DynamoDB::Table\n    DeletionPolicy: Retain\n    UpdateReplacePolicy: Retain\n"
+    ));
+}
+
+#[test]
+fn the_tables_have_the_adapters_key_schema() {
+    use schema::{ENTRY, EVENT_ID, EVENTS_STREAM_VIEW, ITEM_ID, STREAM_ID};
+    // service::dynamo::ensure_tables' layout: (hash S, range), stream on events.
+    let expected = [
+        (Table::Events, (STREAM_ID, EVENT_ID, AttributeType::N), true),
+        (
+            Table::StreamIndex,
+            (STREAM_ID, ENTRY, AttributeType::S),
+            false,
+        ),
+        (
+            Table::ReadModel,
+            (STREAM_ID, ITEM_ID, AttributeType::S),
+            false,
+        ),
+    ];
+    let template = default_stack();
+    for (table, (hash, range, range_type), stream) in expected {
+        let Properties::DynamoDbTable(definition) =
+            &template.resources[&table.logical_id()].properties
+        else {
+            panic!("{table:?} is not a table");
+        };
+        let keys: Vec<(&str, KeyType)> = definition
+            .key_schema
+            .iter()
+            .map(|k| (k.attribute_name.as_str(), k.key_type))
+            .collect();
+        assert_eq!(
+            keys,
+            [(hash, KeyType::Hash), (range, KeyType::Range)],
+            "{table:?}"
+        );
+        let attributes: BTreeMap<&str, AttributeType> = definition
+            .attribute_definitions
+            .iter()
+            .map(|a| (a.attribute_name.as_str(), a.attribute_type))
+            .collect();
+        assert_eq!(
+            attributes,
+            BTreeMap::from([(hash, AttributeType::S), (range, range_type)]),
+            "{table:?}"
+        );
+        assert_eq!(definition.billing_mode, BillingMode::PayPerRequest);
+        let view = definition
+            .stream_specification
+            .as_ref()
+            .map(|s| s.stream_view_type);
+        assert_eq!(
+            view,
+            stream.then_some(StreamViewType::NewImage),
+            "{table:?}"
+        );
+    }
+    assert_eq!(StreamViewType::NewImage.as_str(), EVENTS_STREAM_VIEW);
+}
+
+#[test]
+fn the_functions_get_the_table_names_the_wiring_reads() {
+    let template = default_stack();
+    for (id, function) in resources_of(&template, |p| match p {
+        Properties::LambdaFunction(f) => Some(f),
+        _ => None,
+    }) {
+        let variables = &function
+            .environment
+            .as_ref()
+            .expect("environment")
+            .variables;
+        for table in Table::ALL {
+            assert_eq!(
+                variables.get(table.env_var()).map(show),
+                Some(table.logical_id().to_string()),
+                "{id}"
+            );
+        }
+        assert_eq!(variables.get("RUST_LOG").map(show).as_deref(), Some("info"));
+    }
+    let env = |function: Function, name: &str| match &template.resources[&function.logical_id()]
+        .properties
+    {
+        Properties::LambdaFunction(f) => f
+            .environment
+            .as_ref()
+            .and_then(|e| e.variables.get(name))
+            .map(show),
+        _ => None,
+    };
+    assert_eq!(
+        env(Function::ListItems, "TEST_STREAM_ID").as_deref(),
+        Some("TestStreamId")
+    );
+    assert_eq!(
+        env(Function::TriggerReplay, "REPLAY_FUNCTION_NAME").as_deref(),
+        Some("ReplayFunction")
+    );
+    // Only trigger-replay dispatches replays (the wiring keys on the variable).
+    for function in Function::ALL {
+        assert_eq!(
+            env(function, "REPLAY_FUNCTION_NAME").is_some(),
+            function == Function::TriggerReplay
+        );
+    }
+}
+
+#[test]
+fn the_projector_reads_the_event_stream_with_bounded_retries() {
+    let template = default_stack();
+    let mappings = resources_of(&template, |p| match p {
+        Properties::LambdaEventSourceMapping(m) => Some(m),
+        _ => None,
+    });
+    assert_eq!(mappings.len(), 1);
+    let mapping = mappings[0].1;
+    assert_eq!(show(&mapping.event_source_arn), "EventsTable.StreamArn");
+    assert_eq!(show(&mapping.function_name), "ProjectorFunction");
+    assert_eq!(mapping.starting_position, StartingPosition::TrimHorizon);
+    assert_eq!(mapping.batch_size, Some(100));
+    assert_eq!(mapping.bisect_batch_on_function_error, Some(true));
+    assert_eq!(
+        mapping.function_response_types,
+        [FunctionResponseType::ReportBatchItemFailures]
+    );
+    assert!(mapping.maximum_retry_attempts.is_some_and(|n| n >= 0));
+    assert!(
+        mapping
+            .maximum_record_age_in_seconds
+            .is_some_and(|n| n >= 60)
+    );
+}
+
+#[test]
+fn every_function_logs_to_its_own_group_with_retention() {
+    let template = default_stack();
+    for function in Function::ALL {
+        let Properties::LogsLogGroup(group) =
+            &template.resources[&function.log_group_id()].properties
+        else {
+            panic!("no log group for {}", function.name());
+        };
+        assert!(group.retention_in_days.is_some());
+        let Properties::LambdaFunction(definition) =
+            &template.resources[&function.logical_id()].properties
+        else {
+            panic!("no function {}", function.name());
+        };
+        let name = show(definition.function_name.as_ref().expect("a fixed name"));
+        let group_name = show(group.log_group_name.as_ref().expect("a name"));
+        assert_eq!(
+            group_name.replace("Sub /aws/lambda/", "Sub "),
+            name,
+            "the group is /aws/lambda/<function name>"
+        );
+    }
+}
+
+#[test]
+fn the_api_key_is_a_no_echo_parameter_bound_by_a_usage_plan() {
+    let template = default_stack();
+    let parameter = &template.parameters[&LogicalId::new("ApiKeyValue")];
+    assert!(parameter.no_echo);
+    assert_eq!(parameter.default, None);
+    let keys = resources_of(&template, |p| match p {
+        Properties::ApiGatewayApiKey(k) => Some(k),
+        _ => None,
+    });
+    assert_eq!(keys.len(), 1);
+    assert_eq!(
+        keys[0].1.value.as_ref().map(show).as_deref(),
+        Some("ApiKeyValue")
+    );
+    let plans = resources_of(&template, |p| match p {
+        Properties::ApiGatewayUsagePlan(u) => Some(u),
+        _ => None,
+    });
+    assert_eq!(plans.len(), 1);
+    let stages: Vec<(String, String)> = plans[0]
+        .1
+        .api_stages
+        .iter()
+        .map(|s| (show(&s.api_id), show(&s.stage)))
+        .collect();
+    assert_eq!(stages, [("Api".to_owned(), "ApiStage".to_owned())]);
+    let plan_keys = resources_of(&template, |p| match p {
+        Properties::ApiGatewayUsagePlanKey(k) => Some(k),
+        _ => None,
+    });
+    assert_eq!(plan_keys.len(), 1);
+    assert_eq!(show(&plan_keys[0].1.key_id), keys[0].0.as_str());
+    assert_eq!(show(&plan_keys[0].1.usage_plan_id), plans[0].0.as_str());
+}
+
+#[test]
+fn the_deployment_waits_for_every_method() {
+    let template = default_stack();
+    let methods: BTreeSet<LogicalId> = resources_of(&template, |p| match p {
+        Properties::ApiGatewayMethod(m) => Some(m),
+        _ => None,
+    })
+    .into_iter()
+    .map(|(id, _)| id.clone())
+    .collect();
+    let deployments: Vec<_> = template
+        .resources
+        .iter()
+        .filter(|(_, r)| matches!(r.properties, Properties::ApiGatewayDeployment(_)))
+        .collect();
+    assert_eq!(deployments.len(), 1);
+    assert_eq!(deployments[0].1.depends_on, methods);
+}
+
+/// Every `Ref`, `GetAtt` and `${...}` names something the template has.
+#[test]
+fn every_reference_resolves() {
+    for template in [default_stack(), traced_stack()] {
+        let json = serde_json::to_value(&template).expect("serializable");
+        let known: BTreeSet<String> = template
+            .parameters
+            .keys()
+            .chain(template.resources.keys())
+            .map(LogicalId::to_string)
+            .collect();
+        let mut names = Vec::new();
+        collect_references(&json, &mut names);
+        assert!(!names.is_empty());
+        for name in names {
+            assert!(
+                name.starts_with("AWS::") || known.contains(&name),
+                "{name} is not defined"
+            );
+        }
+    }
+}
+
+fn collect_references(value: &serde_json::Value, names: &mut Vec<String>) {
+    use serde_json::Value as Json;
+    match value {
+        Json::Object(map) => {
+            for (key, inner) in map {
+                match (key.as_str(), inner) {
+                    ("Ref", Json::String(name)) => names.push(name.clone()),
+                    ("Fn::GetAtt", Json::Array(parts)) => {
+                        names.push(parts[0].as_str().unwrap_or_default().to_owned());
+                    }
+                    ("Fn::Sub", Json::String(text)) => {
+                        for placeholder in text.split("${").skip(1) {
+                            let name = placeholder.split('}').next().unwrap_or_default();
+                            names.push(name.split('.').next().unwrap_or_default().to_owned());
+                        }
+                    }
+                    _ => {}
+                }
+                collect_references(inner, names);
+            }
+        }
+        Json::Array(items) => items
+            .iter()
+            .for_each(|item| collect_references(item, names)),
+        _ => {}
+    }
+}
+
+#[test]
+fn the_outputs_give_the_url_tables_and_functions() {
+    let template = default_stack();
+    let outputs: BTreeMap<String, String> = template
+        .outputs
+        .iter()
+        .map(|(id, output)| (id.to_string(), show(&output.value)))
+        .collect();
+    assert_eq!(
+        outputs["ApiUrl"],
+        "Sub https://${Api}.execute-api.${AWS::Region}.${AWS::URLSuffix}/prod"
+    );
+    for table in Table::ALL {
+        assert!(
+            outputs
+                .values()
+                .any(|v| *v == table.logical_id().to_string())
+        );
+    }
+    for function in Function::ALL {
+        assert!(
+            outputs
+                .values()
+                .any(|v| *v == function.logical_id().to_string())
+        );
+    }
+    assert!(outputs.values().all(|v| !v.contains("ApiKey")));
+}
+
+const SECRET: &str = "Recognisable-Secret-Key-0123456789";
+
+fn settings(pairs: &[(&str, &str)]) -> RawSettings {
+    RawSettings::from_pairs(pairs)
+}
+
+#[test]
+fn the_api_key_never_reaches_the_template() {
+    for tracing in ["false", "true"] {
+        let settings = settings(&[
+            ("API_KEY", SECRET),
+            ("TRACING", tracing),
+            ("STACK_NAME", "secret-check"),
+        ]);
+        for format in [Format::Yaml, Format::Json] {
+            let text = deployer::synth(&settings, format).expect("synthesizes");
+            assert!(!text.is_empty());
+            assert!(
+                !text.contains(SECRET),
+                "{} holds the API key",
+                format.name()
+            );
+            assert!(
+                !text.contains("Recognisable"),
+                "{} holds part of the key",
+                format.name()
+            );
+        }
+    }
+}
+
+/// The same through a `.env` file, as `cargo xtask synth` reads it.
+#[test]
+fn the_api_key_in_the_env_file_never_reaches_the_template() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let env_file = dir.path().join(".env");
+    std::fs::write(&env_file, format!("API_KEY={SECRET}\nTRACING=true\n")).expect("write .env");
+    let settings = RawSettings::load(&env_file).expect("loads");
+    // The environment wins over the file; only then is the file's key unread.
+    if std::env::var_os("API_KEY").is_none() {
+        assert_eq!(settings.get("API_KEY"), Some(SECRET), "the key was read");
+    }
+    for format in [Format::Yaml, Format::Json] {
+        let text = deployer::synth(&settings, format).expect("synthesizes");
+        assert!(
+            !text.contains(SECRET),
+            "{} holds the API key",
+            format.name()
+        );
+    }
+}
+
+#[test]
+fn synth_needs_no_api_key_and_names_bad_settings() {
+    assert!(deployer::synth(&settings(&[]), Format::Yaml).is_ok());
+    let err = deployer::synth(&settings(&[("TRACING", "maybe")]), Format::Yaml).unwrap_err();
+    assert!(err.to_string().contains("TRACING"), "{err}");
+    let err = deployer::synth(&settings(&[("STACK_NAME", "9lives")]), Format::Json).unwrap_err();
+    assert!(err.to_string().contains("STACK_NAME"), "{err}");
+}
+
+#[test]
+fn synth_is_deterministic_and_follows_the_settings() {
+    let traced = settings(&[("TRACING", "1")]);
+    for format in [Format::Yaml, Format::Json] {
+        let first = deployer::synth(&traced, format).expect("synthesizes");
+        assert_eq!(deployer::synth(&traced, format).expect("again"), first);
+        assert!(first.contains("Active"), "tracing is on");
+        let plain = deployer::synth(&settings(&[]), format).expect("synthesizes");
+        assert!(!plain.contains("Active"));
+    }
+    let json = deployer::synth(&settings(&[]), Format::Json).expect("synthesizes");
+    let yaml = deployer::synth(&settings(&[]), Format::Yaml).expect("synthesizes");
+    let from_json: serde_json::Value = serde_json::from_str(&json).expect("valid JSON");
+    let from_yaml: serde_json::Value = serde_yaml::from_str(&yaml).expect("valid YAML");
+    assert_eq!(from_json, from_yaml, "both formats hold the same template");
+    // Resources in a stable (sorted) order.
+    let ids: Vec<&String> = from_json["Resources"]
+        .as_object()
+        .expect("resources")
+        .keys()
+        .collect();
+    let mut sorted = ids.clone();
+    sorted.sort();
+    assert_eq!(ids, sorted);
+}
+
+fn snapshot_path() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots/app-stack.yaml")
+}
+
+/// The default template, byte for byte. A deliberate change: rerun with
+/// `UPDATE_SNAPSHOTS=1`, review the diff, commit the file.
+#[test]
+fn the_yaml_matches_the_snapshot() {
+    let actual = deployer::render(&default_stack(), Format::Yaml).expect("renders");
+    let path = snapshot_path();
+    if std::env::var_os("UPDATE_SNAPSHOTS").is_some_and(|v| v == "1") {
+        std::fs::write(&path, &actual).expect("write the snapshot");
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_default();
+    if actual != expected {
+        let first_difference = actual
+            .lines()
+            .zip(expected.lines())
+            .position(|(a, e)| a != e)
+            .map_or_else(
+                || "one is a prefix of the other".to_owned(),
+                |line| format!("first difference at line {}", line + 1),
+            );
+        panic!(
+            "the synthesized template differs from {} ({first_difference}).\n\
+             If the change is intended, run `UPDATE_SNAPSHOTS=1 cargo test -p deployer --test template`, \
+             review the diff and commit the file.",
+            path.display()
+        );
+    }
+}
+
+#[test]
+fn attributes_are_typed() {
+    // A compile-time check as much as a test: GetAtt takes an Attribute.
+    let arn: Expr = LogicalId::new("X").attribute(Attribute::StreamArn);
+    assert_eq!(show(&arn), "X.StreamArn");
+}
