@@ -4,6 +4,7 @@
 
 pub mod build;
 pub mod cfn;
+pub mod deploy;
 pub mod stack;
 
 use service::settings::{RawSettings, SettingError};

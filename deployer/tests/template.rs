@@ -727,3 +727,20 @@ fn attributes_are_typed() {
     let arn: Expr = LogicalId::new("X").attribute(Attribute::StreamArn);
     assert_eq!(show(&arn), "X.StreamArn");
 }
+
+#[test]
+fn the_first_phase_holds_the_artifact_bucket_exactly_as_the_app_does() {
+    let bootstrap = deployer::stack::bootstrap_stack();
+    let app = default_stack();
+    let id = LogicalId::new(deployer::stack::ARTIFACT_BUCKET_ID);
+    assert_eq!(bootstrap.resources.len(), 1);
+    assert_eq!(bootstrap.resources.get(&id), app.resources.get(&id));
+    assert!(bootstrap.parameters.is_empty());
+    // Every function's code comes from that bucket.
+    for (_, function) in resources_of(&app, |p| match p {
+        Properties::LambdaFunction(f) => Some(f),
+        _ => None,
+    }) {
+        assert_eq!(show(&function.code.s3_bucket), id.to_string());
+    }
+}

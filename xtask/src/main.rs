@@ -7,6 +7,9 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 
 mod arm64;
+mod bench;
+mod deploy;
+mod deploy_check;
 mod setup;
 
 use deployer::build;
@@ -31,6 +34,14 @@ enum Task {
     Build(build::BuildArgs),
     /// Print or write the CloudFormation template (offline; no AWS account needed).
     Synth(synth::SynthArgs),
+    /// Build, upload and deploy the stack through a change set (reads .env).
+    Deploy(deploy::DeployArgs),
+    /// Show what a deploy would change; changes nothing.
+    Diff(deploy::DiffArgs),
+    /// Delete the stack; the event store is kept unless --delete-data.
+    Destroy(deploy::DestroyArgs),
+    /// Measure the project and print a performance report.
+    Bench(bench::BenchArgs),
 }
 
 #[derive(clap::Args)]
@@ -65,6 +76,10 @@ fn main() -> ExitCode {
             build::build(&root, &testkit::venv::venv_dir(&root), &args).map(|_| ())
         }
         Task::Synth(args) => synth::run(args, &project_root()),
+        Task::Deploy(args) => deploy::deploy(args, &project_root()),
+        Task::Diff(args) => deploy::diff(args, &project_root()),
+        Task::Destroy(args) => deploy::destroy(args, &project_root()),
+        Task::Bench(args) => bench::run(args, &project_root()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -125,6 +140,7 @@ fn test(args: TestArgs) -> anyhow::Result<()> {
             Ok(())
         } else {
             arm64::build_and_run(&root, moto.endpoint())
+                .and_then(|()| deploy_check::run(&root, moto.endpoint()))
         };
     }
     drop(moto);

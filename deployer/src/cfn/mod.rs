@@ -12,6 +12,7 @@ pub mod iam;
 pub mod intrinsic;
 pub mod lambda;
 pub mod logs;
+pub mod s3;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -301,6 +302,7 @@ resource_types! {
     LambdaFunction(lambda::Function) => "AWS::Lambda::Function",
     LambdaPermission(lambda::Permission) => "AWS::Lambda::Permission",
     LogsLogGroup(logs::LogGroup) => "AWS::Logs::LogGroup",
+    S3Bucket(s3::Bucket) => "AWS::S3::Bucket",
 }
 
 #[cfg(test)]

@@ -2,56 +2,15 @@
 //! is one read and one write, and a projected batch is at most one write per
 //! touched item.
 
-use std::sync::{Arc, Mutex};
-
-use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
-use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
-use aws_sdk_dynamodb::error::BoxError;
 use chrono::Utc;
 use domain::{Amount, AppendCommand, DomainEvent, EventStore, ItemId, StreamId};
 use service::dynamo::{DynamoStore, TableNames, ensure_tables};
 use service::projector::project;
-
-/// Records the operation of every HTTP request the client sends.
-#[derive(Clone, Debug, Default)]
-struct RequestLog(Arc<Mutex<Vec<String>>>);
-
-impl RequestLog {
-    fn take(&self) -> Vec<String> {
-        std::mem::take(&mut *self.0.lock().unwrap())
-    }
-}
-
-impl Intercept for RequestLog {
-    fn name(&self) -> &'static str {
-        "RequestLog"
-    }
-
-    fn read_before_transmit(
-        &self,
-        context: &BeforeTransmitInterceptorContextRef<'_>,
-        _: &RuntimeComponents,
-        _: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        // DynamoDB's JSON protocol names the operation in this header.
-        let target = context
-            .request()
-            .headers()
-            .get("x-amz-target")
-            .unwrap_or_default();
-        let operation = target.rsplit('.').next().unwrap_or_default().to_owned();
-        self.0.lock().unwrap().push(operation);
-        Ok(())
-    }
-}
+use testkit::aws_calls::{RequestLog, counted_dynamodb};
 
 async fn counted_store() -> (DynamoStore, RequestLog) {
-    let sdk = service::aws::sdk_config_for_endpoint(testkit::moto::shared_endpoint()).await;
     let log = RequestLog::default();
-    let config = aws_sdk_dynamodb::config::Builder::from(&sdk)
-        .interceptor(log.clone())
-        .build();
-    let client = aws_sdk_dynamodb::Client::from_conf(config);
+    let client = counted_dynamodb(testkit::moto::shared_endpoint(), &log).await;
     let tables = TableNames::with_prefix(&format!("requests-{}", uuid::Uuid::new_v4().simple()));
     ensure_tables(&client, &tables).await.expect("tables");
     log.take();

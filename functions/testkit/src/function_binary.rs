@@ -65,6 +65,9 @@ pub struct Report {
     /// Process start to its first `GET .../invocation/next`.
     pub init: Duration,
     pub invocations: usize,
+    /// The process's peak resident memory (Linux `VmHWM`) after its
+    /// invocations, in KiB.
+    pub peak_rss_kib: Option<u64>,
 }
 
 /// A function process with its own Runtime API stub; killed on drop.
@@ -197,6 +200,7 @@ impl RunningFunction {
             function: self.name.clone(),
             init: self.init_time(),
             invocations: self.invocations,
+            peak_rss_kib: peak_rss_kib(self.child.id()),
         }
     }
 
@@ -789,4 +793,13 @@ async fn check_replay(fixture: &Fixture, launch: &Launch) -> anyhow::Result<Repo
         Outcome::Response(value) => bail!("an invalid replay request succeeded: {value}"),
     }
     Ok(function.report())
+}
+
+/// `VmHWM` of a live process, in KiB (Linux only; `None` elsewhere).
+fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
 }

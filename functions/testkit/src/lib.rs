@@ -1,3 +1,4 @@
+pub mod aws_calls;
 pub mod conformance;
 pub mod function_binary;
 pub mod moto;

@@ -1,0 +1,156 @@
+//! `destroy`: empties the stack's artifact bucket and deletes the stack.
+//! The tables holding events are retained by the template; they go only
+//! with `--delete-data` and a second, explicit confirmation.
+
+use anyhow::{Context, bail};
+use aws_sdk_dynamodb::error::DisplayErrorContext;
+
+use super::progress::Progress;
+use super::{Aws, DeployOptions, InFlight, StackFailed, Step, stacks};
+use crate::stack::{ARTIFACT_BUCKET_ID, Table};
+
+/// A question destroy asks before it changes anything.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Question {
+    /// Delete the stack (everything but the retained tables)?
+    DestroyStack {
+        stack: String,
+        region: String,
+        retained_tables: Vec<String>,
+    },
+    /// Also delete these tables and every event in them?
+    DeleteData { tables: Vec<String> },
+}
+
+/// How destroy ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Destroyed {
+    /// There was no stack of that name.
+    NoStack,
+    /// The stack is gone; these tables were kept.
+    Stack { kept_tables: Vec<String> },
+    /// The stack and the retained tables are gone.
+    StackAndData { deleted_tables: Vec<String> },
+    /// A question was answered no; nothing was changed.
+    Declined,
+}
+
+/// Destroys the stack `stack_name`. `confirm` is asked before anything is
+/// changed: once for the stack, and once more for the data when
+/// `delete_data` is set.
+pub async fn destroy(
+    aws: &Aws,
+    stack_name: &str,
+    delete_data: bool,
+    confirm: &mut dyn FnMut(&Question) -> anyhow::Result<bool>,
+    options: &DeployOptions,
+    progress: &Progress,
+    in_flight: &InFlight,
+) -> anyhow::Result<Destroyed> {
+    let cfn = &aws.cloudformation;
+    let Some(stack) = stacks::describe(cfn, stack_name).await? else {
+        progress.line(format!(
+            "the stack {stack_name} does not exist in {}: nothing to destroy",
+            aws.region
+        ));
+        return Ok(Destroyed::NoStack);
+    };
+    if stacks::standing_of(&stack.status) == stacks::Standing::Busy {
+        bail!(
+            "the stack {stack_name} is {}: wait for the running operation to finish, then destroy it",
+            stack.status
+        );
+    }
+    let physical = stacks::physical_ids(cfn, &stack.id).await?;
+    let retained_tables: Vec<String> = Table::ALL
+        .into_iter()
+        .filter(|table| table.is_retained())
+        .filter_map(|table| physical.get(table.logical_id().as_str()).cloned())
+        .collect();
+
+    if !confirm(&Question::DestroyStack {
+        stack: stack_name.to_owned(),
+        region: aws.region.clone(),
+        retained_tables: retained_tables.clone(),
+    })? {
+        progress.line("not destroyed: nothing was changed");
+        return Ok(Destroyed::Declined);
+    }
+    if delete_data
+        && !retained_tables.is_empty()
+        && !confirm(&Question::DeleteData {
+            tables: retained_tables.clone(),
+        })?
+    {
+        progress.line("not destroyed: nothing was changed");
+        return Ok(Destroyed::Declined);
+    }
+
+    if let Some(bucket) = physical.get(ARTIFACT_BUCKET_ID) {
+        progress.status(format!("emptying the artifact bucket {bucket}"));
+        let deleted = super::artifacts::empty_bucket(&aws.s3, bucket).await?;
+        progress.line(format!(
+            "emptied the artifact bucket {bucket} ({deleted} objects)"
+        ));
+    }
+
+    let mut seen = stacks::seen_events(cfn, &stack.id).await?;
+    progress.line(format!("deleting the stack {stack_name}"));
+    stacks::delete_stack(cfn, &stack.id).await?;
+    in_flight.set(Step::Operation {
+        stack: stack_name.to_owned(),
+        what: "deletion",
+    });
+    let ending = stacks::watch(
+        cfn,
+        &stack.id,
+        stack_name,
+        &mut seen,
+        progress,
+        options.poll,
+    )
+    .await?;
+    in_flight.set(Step::Idle);
+    progress.status("");
+    if !ending.deleted {
+        return Err(StackFailed {
+            stack: stack_name.to_owned(),
+            ending,
+        }
+        .into());
+    }
+    progress.line(format!("deleted the stack {stack_name}"));
+
+    if !delete_data {
+        for table in &retained_tables {
+            progress.line(format!(
+                "kept the table {table}: it holds the event store (run destroy with --delete-data to delete it with the stack, or delete it in the DynamoDB console)"
+            ));
+        }
+        return Ok(Destroyed::Stack {
+            kept_tables: retained_tables,
+        });
+    }
+    for table in &retained_tables {
+        delete_table(aws, table).await?;
+        progress.line(format!("deleted the table {table} and its data"));
+    }
+    Ok(Destroyed::StackAndData {
+        deleted_tables: retained_tables,
+    })
+}
+
+async fn delete_table(aws: &Aws, table: &str) -> anyhow::Result<()> {
+    match aws.dynamodb.delete_table().table_name(table).send().await {
+        Ok(_) => Ok(()),
+        Err(err)
+            if err
+                .as_service_error()
+                .is_some_and(|e| e.is_resource_not_found_exception()) =>
+        {
+            Ok(())
+        }
+        Err(err) => Err(anyhow::anyhow!("{}", DisplayErrorContext(&err)))
+            .with_context(|| format!("cannot delete the table {table}")),
+    }
+}

@@ -1,0 +1,587 @@
+//! The deployer against moto's CloudFormation, S3, Lambda, DynamoDB, API
+//! Gateway and CloudWatch Logs: what deploy creates, that an unchanged
+//! deploy touches nothing, code updates (through the stack and hotswapped),
+//! diff, and destroy with and without the data.
+//!
+//! The packages are small zips of made-up bytes: moto stores code without
+//! running it, and the real binaries are deployed by `cargo xtask test`'s
+//! arm64 step.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use base64::Engine;
+use deployer::build::{Arch, Artifact, Manifest, package};
+use deployer::deploy::destroy::{Destroyed, Question, destroy};
+use deployer::deploy::progress::Progress;
+use deployer::deploy::{Aws, DeployOptions, DeployRequest, InFlight, Outcome, deploy, diff};
+use deployer::stack::{API_URL_OUTPUT, ARTIFACT_BUCKET_ID, Function, STAGE_NAME, Table};
+use deployer::{StackOptions, app_stack};
+use service::api::DEFAULT_TEST_STREAM_ID;
+
+const API_KEY: &str = "deploy-test-key-0123456789abcdef";
+
+fn options() -> DeployOptions {
+    DeployOptions {
+        poll: Duration::from_millis(50),
+        ..DeployOptions::default()
+    }
+}
+
+async fn aws() -> Aws {
+    let endpoint = testkit::moto::shared_endpoint();
+    Aws::new(&service::aws::sdk_config_for_endpoint(endpoint).await).expect("clients")
+}
+
+fn unique_stack(label: &str) -> String {
+    format!("evs-{label}-{}", uuid::Uuid::new_v4().simple())[..30].to_owned()
+}
+
+/// A build whose packages are zips of `bootstrap` files holding
+/// `<function>-<version>`: a new version is new code.
+fn manifest(dir: &Path, versions: &BTreeMap<&str, u32>) -> Manifest {
+    let mut functions = BTreeMap::new();
+    for function in Function::ALL {
+        let version = versions.get(function.name()).copied().unwrap_or(1);
+        let zip = package::zip_bootstrap(format!("{}-{version}", function.name()).as_bytes())
+            .expect("zip");
+        let sha256 = package::sha256_hex(&zip);
+        let path = dir.join(format!("{}-{sha256}.zip", function.name()));
+        std::fs::write(&path, &zip).expect("write the zip");
+        functions.insert(
+            function.name().to_owned(),
+            Artifact {
+                path,
+                key: format!("{}/{sha256}.zip", function.name()),
+                size: zip.len() as u64,
+                sha256,
+                linkage: "test".to_owned(),
+            },
+        );
+    }
+    Manifest {
+        arch: Arch::Arm64,
+        target: Arch::Arm64.triple().to_owned(),
+        linker: "test".to_owned(),
+        functions,
+    }
+}
+
+/// Lambda's CodeSha256: the base64 of the zip's SHA-256.
+fn code_sha256(artifact: &Artifact) -> String {
+    let bytes: Vec<u8> = (0..artifact.sha256.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&artifact.sha256[i..i + 2], 16).expect("hex"))
+        .collect();
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+async fn physical_ids(aws: &Aws, stack: &str) -> BTreeMap<String, String> {
+    deployer::deploy::stacks::physical_ids(&aws.cloudformation, stack)
+        .await
+        .expect("stack resources")
+}
+
+async fn event_count(aws: &Aws, stack: &str) -> usize {
+    aws.cloudformation
+        .describe_stack_events()
+        .stack_name(stack)
+        .send()
+        .await
+        .expect("stack events")
+        .stack_events()
+        .len()
+}
+
+async fn function_code_sha(aws: &Aws, name: &str) -> String {
+    aws.lambda
+        .get_function()
+        .function_name(name)
+        .send()
+        .await
+        .unwrap_or_else(|err| panic!("function {name}: {err:?}"))
+        .configuration()
+        .and_then(|c| c.code_sha256())
+        .expect("a code hash")
+        .to_owned()
+}
+
+fn always(answer: bool) -> impl FnMut(&Question) -> anyhow::Result<bool> {
+    move |_| Ok(answer)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deploy_update_hotswap_diff_and_destroy_keeping_the_data() {
+    let aws = aws().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let stack = unique_stack("life");
+    let template = app_stack(&StackOptions {
+        stack_name: stack.clone(),
+        ..StackOptions::default()
+    });
+    let first = manifest(dir.path(), &BTreeMap::new());
+    let request = |manifest| DeployRequest {
+        stack_name: &stack,
+        template: &template,
+        manifest,
+        api_key: API_KEY,
+        test_stream_id: DEFAULT_TEST_STREAM_ID,
+    };
+    let progress = Progress::recorded();
+    let in_flight = InFlight::default();
+
+    // A first deploy creates everything.
+    let outcome = deploy(&aws, &request(&first), &options(), &progress, &in_flight)
+        .await
+        .expect("the first deploy");
+    let Outcome::Deployed { outputs } = outcome else {
+        panic!("expected a deploy, got {outcome:?}");
+    };
+    let ids = physical_ids(&aws, &stack).await;
+    let rest_api = &ids[deployer::stack::API_ID];
+    assert_eq!(
+        outputs.get(API_URL_OUTPUT),
+        Some(&format!(
+            "https://{rest_api}.execute-api.us-east-1.amazonaws.com/{STAGE_NAME}"
+        )),
+        "{outputs:?}"
+    );
+    let lines = progress.lines().join("\n");
+    assert!(!lines.contains(API_KEY), "the key was printed:\n{lines}");
+    assert!(lines.contains("artifact bucket"), "{lines}");
+
+    // Tables: keyed as the adapter expects; only the event store streams.
+    let mut stream_arn = None;
+    for table in Table::ALL {
+        let name = &ids[table.logical_id().as_str()];
+        let described = aws
+            .dynamodb
+            .describe_table()
+            .table_name(name)
+            .send()
+            .await
+            .unwrap_or_else(|err| panic!("table {name}: {err:?}"));
+        let description = described.table().expect("a table");
+        let streams = description
+            .stream_specification()
+            .is_some_and(|s| s.stream_enabled());
+        assert_eq!(streams, table == Table::Events, "{name}");
+        if table == Table::Events {
+            stream_arn = description.latest_stream_arn().map(str::to_owned);
+        }
+    }
+    let stream_arn = stream_arn.expect("the event store's stream");
+
+    // Functions: code from the build, table names in the environment.
+    for function in Function::ALL {
+        let name = &ids[function.logical_id().as_str()];
+        assert_eq!(name, &format!("{stack}-{}", function.name()));
+        let configuration = aws
+            .lambda
+            .get_function_configuration()
+            .function_name(name)
+            .send()
+            .await
+            .unwrap_or_else(|err| panic!("function {name}: {err:?}"));
+        assert_eq!(configuration.handler(), Some("bootstrap"));
+        assert_eq!(
+            configuration.runtime().map(|r| r.as_str()),
+            Some("provided.al2023")
+        );
+        assert_eq!(
+            configuration.code_sha256(),
+            Some(code_sha256(&first.functions[function.name()]).as_str()),
+            "{name}"
+        );
+        let variables = configuration
+            .environment()
+            .and_then(|e| e.variables())
+            .cloned()
+            .unwrap_or_default();
+        for table in Table::ALL {
+            assert_eq!(
+                variables.get(table.env_var()),
+                Some(&ids[table.logical_id().as_str()]),
+                "{name}: {variables:?}"
+            );
+        }
+    }
+
+    // The projector reads the event store's stream.
+    let projector = &ids[Function::Projector.logical_id().as_str()];
+    let mappings = aws
+        .lambda
+        .list_event_source_mappings()
+        .function_name(projector)
+        .send()
+        .await
+        .expect("mappings");
+    let sources: Vec<_> = mappings
+        .event_source_mappings()
+        .iter()
+        .filter_map(|m| m.event_source_arn())
+        .collect();
+    assert_eq!(sources, vec![stream_arn.as_str()]);
+
+    // API Gateway may invoke each API function.
+    for function in [
+        Function::AddEvent,
+        Function::ListItems,
+        Function::TriggerReplay,
+    ] {
+        let name = &ids[function.logical_id().as_str()];
+        let policy = aws
+            .lambda
+            .get_policy()
+            .function_name(name)
+            .send()
+            .await
+            .unwrap_or_else(|err| panic!("policy of {name}: {err:?}"));
+        let policy = policy.policy().unwrap_or_default();
+        assert!(
+            policy.contains("apigateway.amazonaws.com") && policy.contains(rest_api.as_str()),
+            "{name}: {policy}"
+        );
+    }
+
+    // One log group per function, with a retention period.
+    let sdk = service::aws::sdk_config_for_endpoint(testkit::moto::shared_endpoint()).await;
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&sdk);
+    for function in Function::ALL {
+        let group = format!("/aws/lambda/{stack}-{}", function.name());
+        let found = logs
+            .describe_log_groups()
+            .log_group_name_prefix(&group)
+            .send()
+            .await
+            .expect("log groups");
+        let retention = found
+            .log_groups()
+            .iter()
+            .find(|g| g.log_group_name() == Some(group.as_str()))
+            .and_then(|g| g.retention_in_days());
+        assert_eq!(retention, Some(30), "{group}");
+    }
+
+    // The REST API: three routes, each a Lambda proxy integration.
+    let apigateway = aws_sdk_apigateway::Client::new(&sdk);
+    let resources = apigateway
+        .get_resources()
+        .rest_api_id(rest_api)
+        .send()
+        .await
+        .expect("API resources");
+    let mut routes = Vec::new();
+    for resource in resources.items() {
+        let path = resource.path().unwrap_or_default();
+        for method in resource
+            .resource_methods()
+            .map(|m| m.keys())
+            .into_iter()
+            .flatten()
+        {
+            let integration = apigateway
+                .get_integration()
+                .rest_api_id(rest_api)
+                .resource_id(resource.id().unwrap_or_default())
+                .http_method(method)
+                .send()
+                .await
+                .expect("integration");
+            assert_eq!(
+                integration.r#type().map(|t| t.as_str()),
+                Some("AWS_PROXY"),
+                "{method} {path}"
+            );
+            routes.push(format!("{method} {path}"));
+        }
+    }
+    routes.sort();
+    assert_eq!(
+        routes,
+        [
+            "GET /listTestItems",
+            "POST /addEvent",
+            "POST /triggerReplay"
+        ]
+    );
+
+    // The same deploy again: no changes, and the stack is not touched.
+    let events_before = event_count(&aws, &stack).await;
+    let outcome = deploy(&aws, &request(&first), &options(), &progress, &in_flight)
+        .await
+        .expect("the unchanged deploy");
+    assert_eq!(outcome, Outcome::NoChanges);
+    assert_eq!(event_count(&aws, &stack).await, events_before);
+
+    // New code for one function goes through the stack.
+    let second = manifest(dir.path(), &BTreeMap::from([("add-event", 2)]));
+    let outcome = deploy(&aws, &request(&second), &options(), &progress, &in_flight)
+        .await
+        .expect("the code update");
+    assert!(matches!(outcome, Outcome::Deployed { .. }), "{outcome:?}");
+    assert!(event_count(&aws, &stack).await > events_before);
+    let add_event = &ids[Function::AddEvent.logical_id().as_str()];
+    assert_eq!(
+        function_code_sha(&aws, add_event).await,
+        code_sha256(&second.functions["add-event"])
+    );
+
+    // --hotswap: new code for another function, and no stack update.
+    let third = manifest(
+        dir.path(),
+        &BTreeMap::from([("add-event", 2), ("list-items", 3)]),
+    );
+    let events_before = event_count(&aws, &stack).await;
+    let hotswap = DeployOptions {
+        hotswap: true,
+        ..options()
+    };
+    let outcome = deploy(&aws, &request(&third), &hotswap, &progress, &in_flight)
+        .await
+        .expect("the hotswap");
+    assert_eq!(
+        outcome,
+        Outcome::Hotswapped {
+            functions: vec!["list-items".to_owned()]
+        }
+    );
+    assert_eq!(event_count(&aws, &stack).await, events_before);
+    let list_items = &ids[Function::ListItems.logical_id().as_str()];
+    assert_eq!(
+        function_code_sha(&aws, list_items).await,
+        code_sha256(&third.functions["list-items"])
+    );
+    assert!(
+        progress.lines().iter().any(|l| l.contains("drifts")),
+        "no drift warning"
+    );
+
+    // diff: shows a template change and changes nothing.
+    let traced = app_stack(&StackOptions {
+        stack_name: stack.clone(),
+        tracing: true,
+        ..StackOptions::default()
+    });
+    let template_before = deployer::deploy::stacks::deployed_template(&aws.cloudformation, &stack)
+        .await
+        .expect("template");
+    let changes = diff(
+        &aws,
+        &DeployRequest {
+            template: &traced,
+            ..request(&third)
+        },
+        &options(),
+        &progress,
+        &in_flight,
+    )
+    .await
+    .expect("diff");
+    assert!(!changes.is_empty(), "tracing changes the functions");
+    assert_eq!(event_count(&aws, &stack).await, events_before);
+    assert_eq!(
+        deployer::deploy::stacks::deployed_template(&aws.cloudformation, &stack)
+            .await
+            .expect("template"),
+        template_before
+    );
+
+    // A declined destroy changes nothing.
+    let declined = destroy(
+        &aws,
+        &stack,
+        false,
+        &mut always(false),
+        &options(),
+        &progress,
+        &in_flight,
+    )
+    .await
+    .expect("declined destroy");
+    assert_eq!(declined, Destroyed::Declined);
+    assert!(
+        deployer::deploy::stacks::describe(&aws.cloudformation, &stack)
+            .await
+            .expect("describe")
+            .is_some()
+    );
+
+    // destroy: everything goes but the tables holding the events.
+    let destroyed = destroy(
+        &aws,
+        &stack,
+        false,
+        &mut always(true),
+        &options(),
+        &progress,
+        &in_flight,
+    )
+    .await
+    .expect("destroy");
+    let retained: Vec<String> = [Table::Events, Table::StreamIndex]
+        .iter()
+        .map(|t| ids[t.logical_id().as_str()].clone())
+        .collect();
+    assert_eq!(
+        destroyed,
+        Destroyed::Stack {
+            kept_tables: retained.clone()
+        }
+    );
+    assert!(
+        deployer::deploy::stacks::describe(&aws.cloudformation, &stack)
+            .await
+            .expect("describe")
+            .is_none()
+    );
+    for function in Function::ALL {
+        let name = &ids[function.logical_id().as_str()];
+        assert!(
+            aws.lambda
+                .get_function()
+                .function_name(name)
+                .send()
+                .await
+                .is_err(),
+            "{name} survived"
+        );
+    }
+    assert!(
+        aws.s3
+            .head_bucket()
+            .bucket(&ids[ARTIFACT_BUCKET_ID])
+            .send()
+            .await
+            .is_err(),
+        "the artifact bucket survived"
+    );
+    let read_model = &ids[Table::ReadModel.logical_id().as_str()];
+    assert!(
+        aws.dynamodb
+            .describe_table()
+            .table_name(read_model)
+            .send()
+            .await
+            .is_err(),
+        "the read model survived"
+    );
+    for table in &retained {
+        aws.dynamodb
+            .describe_table()
+            .table_name(table)
+            .send()
+            .await
+            .unwrap_or_else(|err| panic!("the retained table {table} is gone: {err:?}"));
+    }
+    let lines = progress.lines().join("\n");
+    assert!(
+        lines.contains(&format!("kept the table {}", retained[0])),
+        "{lines}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_large_template_goes_through_s3_and_destroy_can_delete_the_data() {
+    let aws = aws().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let stack = unique_stack("data");
+    let template = app_stack(&StackOptions {
+        stack_name: stack.clone(),
+        ..StackOptions::default()
+    });
+    let build = manifest(dir.path(), &BTreeMap::new());
+    let progress = Progress::recorded();
+    let in_flight = InFlight::default();
+    // Every template is "large" here, so the S3 path is the one taken.
+    let through_s3 = DeployOptions {
+        inline_template_limit: 100,
+        ..options()
+    };
+    let outcome = deploy(
+        &aws,
+        &DeployRequest {
+            stack_name: &stack,
+            template: &template,
+            manifest: &build,
+            api_key: API_KEY,
+            test_stream_id: DEFAULT_TEST_STREAM_ID,
+        },
+        &through_s3,
+        &progress,
+        &in_flight,
+    )
+    .await
+    .expect("deploy through S3");
+    assert!(matches!(outcome, Outcome::Deployed { .. }), "{outcome:?}");
+    let ids = physical_ids(&aws, &stack).await;
+    let objects = aws
+        .s3
+        .list_objects_v2()
+        .bucket(&ids[ARTIFACT_BUCKET_ID])
+        .prefix("templates/")
+        .send()
+        .await
+        .expect("list");
+    assert_eq!(objects.contents().len(), 1, "the template is in the bucket");
+
+    let mut questions = Vec::new();
+    let mut answer = |question: &Question| {
+        questions.push(question.clone());
+        Ok(true)
+    };
+    let destroyed = destroy(
+        &aws,
+        &stack,
+        true,
+        &mut answer,
+        &options(),
+        &progress,
+        &in_flight,
+    )
+    .await
+    .expect("destroy with the data");
+    let retained: Vec<String> = [Table::Events, Table::StreamIndex]
+        .iter()
+        .map(|t| ids[t.logical_id().as_str()].clone())
+        .collect();
+    assert_eq!(
+        destroyed,
+        Destroyed::StackAndData {
+            deleted_tables: retained.clone()
+        }
+    );
+    assert_eq!(questions.len(), 2, "two confirmations: {questions:?}");
+    assert_eq!(
+        questions[1],
+        Question::DeleteData {
+            tables: retained.clone()
+        }
+    );
+    for table in &retained {
+        assert!(
+            aws.dynamodb
+                .describe_table()
+                .table_name(table)
+                .send()
+                .await
+                .is_err(),
+            "{table} survived"
+        );
+    }
+
+    // Destroying what is not there says so and succeeds.
+    let again = destroy(
+        &aws,
+        &stack,
+        false,
+        &mut always(true),
+        &options(),
+        &progress,
+        &in_flight,
+    )
+    .await
+    .expect("destroy again");
+    assert_eq!(again, Destroyed::NoStack);
+}

@@ -1,0 +1,219 @@
+//! `cargo xtask test`'s `==> deploy commands` step: the real `cargo xtask
+//! deploy | diff | destroy` processes, with the arm64 build, against the
+//! emulator: bad settings stop them before any AWS call, a deploy creates
+//! the stack with the built code, an unchanged deploy changes nothing,
+//! destroy asks first and keeps the event store.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Instant;
+
+use anyhow::{Context, bail, ensure};
+use base64::Engine;
+use deployer::build::Manifest;
+use deployer::deploy::Aws;
+use deployer::stack::Function;
+
+const API_KEY: &str = "cli-test-key-0123456789abcdef";
+/// Settings the child must take from the file, not from this process.
+const SETTINGS: [&str; 4] = ["API_KEY", "STACK_NAME", "TRACING", "TEST_STREAM_ID"];
+
+struct Cli<'a> {
+    xtask: PathBuf,
+    root: &'a Path,
+    moto: &'a str,
+    env_file: PathBuf,
+}
+
+impl Cli<'_> {
+    fn run(&self, args: &[&str], stdin: &str) -> anyhow::Result<Output> {
+        let mut command = Command::new(&self.xtask);
+        command
+            .args(args)
+            .arg("--env-file")
+            .arg(&self.env_file)
+            .current_dir(self.root)
+            .env("AWS_ENDPOINT_URL", self.moto)
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for name in SETTINGS {
+            command.env_remove(name);
+        }
+        let mut child = command
+            .spawn()
+            .with_context(|| format!("cannot run cargo xtask {}", args.join(" ")))?;
+        if let Some(mut input) = child.stdin.take() {
+            let _ = input.write_all(stdin.as_bytes());
+        }
+        let output = child.wait_with_output()?;
+        let text = transcript(&output);
+        ensure!(
+            !text.contains(API_KEY),
+            "cargo xtask {} printed the API key:\n{text}",
+            args.join(" ")
+        );
+        Ok(output)
+    }
+
+    fn settings(&self, text: &str) -> anyhow::Result<()> {
+        std::fs::write(&self.env_file, text)
+            .with_context(|| format!("cannot write {}", self.env_file.display()))
+    }
+}
+
+fn transcript(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+pub fn run(root: &Path, moto: &str) -> anyhow::Result<()> {
+    eprintln!("==> deploy commands against the emulator");
+    let scratch = std::env::temp_dir().join(format!("evs-deploy-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch)?;
+    let stack = format!("evs-cli-{}", std::process::id());
+    let cli = Cli {
+        xtask: std::env::current_exe().context("cannot find the xtask binary")?,
+        root,
+        moto,
+        env_file: scratch.join(".env"),
+    };
+    let outcome = check(&cli, &stack);
+    let _ = std::fs::remove_dir_all(&scratch);
+    outcome
+}
+
+fn check(cli: &Cli<'_>, stack: &str) -> anyhow::Result<()> {
+    let deploy = ["deploy", "--linker", "zig"];
+
+    // Bad settings stop the command before the build and any AWS call.
+    for (settings, name) in [
+        (format!("API_KEY=short\nSTACK_NAME={stack}\n"), "API_KEY"),
+        (
+            format!("API_KEY={API_KEY}\nSTACK_NAME={stack}\nTRACING=maybe\n"),
+            "TRACING",
+        ),
+        (
+            format!("API_KEY={API_KEY}\nSTACK_NAME=9-{stack}\n"),
+            "STACK_NAME",
+        ),
+    ] {
+        cli.settings(&settings)?;
+        let started = Instant::now();
+        let output = cli.run(&deploy, "")?;
+        let text = transcript(&output);
+        ensure!(
+            !output.status.success() && text.contains(&format!("setting {name}")),
+            "a bad {name} was not refused by name:\n{text}"
+        );
+        ensure!(
+            !text.contains("==> building"),
+            "a bad {name} did not stop the build:\n{text}"
+        );
+        eprintln!(
+            "    bad {name}: refused in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+    }
+
+    cli.settings(&format!(
+        "API_KEY={API_KEY}\nSTACK_NAME={stack}\nTRACING=false\n"
+    ))?;
+    let started = Instant::now();
+    let output = cli.run(&deploy, "")?;
+    let text = transcript(&output);
+    ensure!(output.status.success(), "the first deploy failed:\n{text}");
+    ensure!(
+        text.contains("deployed the stack")
+            && text.contains("/addEvent")
+            && text.contains("x-api-key: $API_KEY"),
+        "the deploy did not print the URL and curl lines:\n{text}"
+    );
+    eprintln!(
+        "    deploy (create): ok in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+
+    // The functions run the code just built.
+    let target_dir = deployer::build::target_dir(cli.root)?;
+    let manifest: Manifest = serde_json::from_slice(
+        &std::fs::read(Manifest::path(&target_dir)).context("cannot read the build manifest")?,
+    )
+    .context("cannot parse the build manifest")?;
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        let aws = Aws::new(&service::aws::sdk_config_for_endpoint(cli.moto).await)?;
+        for function in Function::ALL {
+            let name = format!("{stack}-{}", function.name());
+            let deployed = aws
+                .lambda
+                .get_function()
+                .function_name(&name)
+                .send()
+                .await
+                .with_context(|| format!("the function {name} was not created"))?;
+            let hash = deployed
+                .configuration()
+                .and_then(|c| c.code_sha256())
+                .unwrap_or_default()
+                .to_owned();
+            let built = &manifest.functions[function.name()].sha256;
+            let built: Vec<u8> = (0..built.len())
+                .step_by(2)
+                .filter_map(|i| u8::from_str_radix(&built[i..i + 2], 16).ok())
+                .collect();
+            ensure!(
+                hash == base64::engine::general_purpose::STANDARD.encode(built),
+                "{name} runs other code than the build's ({hash})"
+            );
+        }
+        anyhow::Ok(())
+    })?;
+
+    let started = Instant::now();
+    let output = cli.run(&deploy, "")?;
+    let text = transcript(&output);
+    ensure!(
+        output.status.success() && text.contains("no changes"),
+        "an unchanged deploy did not report no changes:\n{text}"
+    );
+    eprintln!(
+        "    deploy (unchanged): no changes in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+
+    let output = cli.run(&["diff", "--linker", "zig"], "")?;
+    let text = transcript(&output);
+    ensure!(
+        output.status.success() && text.contains("no changes"),
+        "diff of an unchanged stack:\n{text}"
+    );
+
+    let output = cli.run(&["destroy"], "n\n")?;
+    let text = transcript(&output);
+    ensure!(
+        !output.status.success() && text.contains("not confirmed"),
+        "destroy went on without a yes:\n{text}"
+    );
+    let output = cli.run(&["destroy"], "y\n")?;
+    let text = transcript(&output);
+    ensure!(
+        output.status.success() && text.contains("kept the table"),
+        "destroy failed or did not say what it kept:\n{text}"
+    );
+    let output = cli.run(&["destroy", "--yes"], "")?;
+    let text = transcript(&output);
+    if !(output.status.success() && text.contains("does not exist")) {
+        bail!("destroying a destroyed stack:\n{text}");
+    }
+    eprintln!("    diff, destroy (asks first, keeps the event store): ok");
+    println!("deploy commands: 1 passed, 0 failed");
+    Ok(())
+}
