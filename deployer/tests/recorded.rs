@@ -10,6 +10,7 @@ use aws_sdk_cloudformation::config::{Credentials, Region};
 use aws_smithy_http_client::test_util::{ReplayEvent, StaticReplayClient};
 use aws_smithy_types::body::SdkBody;
 use deployer::build::{Arch, Artifact, Manifest};
+use deployer::cfn::Template;
 use deployer::deploy::progress::Progress;
 use deployer::deploy::{Aws, DeployOptions, DeployRequest, InFlight, StackFailed, deploy, diff};
 use deployer::stack::{ARTIFACT_BUCKET_OUTPUT, Function};
@@ -133,6 +134,16 @@ fn manifest() -> Manifest {
     }
 }
 
+fn request<'a>(template: &'a Template, manifest: &'a Manifest) -> DeployRequest<'a> {
+    DeployRequest {
+        stack_name: STACK,
+        template,
+        manifest,
+        api_key: "recorded-key-0123456789abcdef",
+        test_stream_id: "s",
+    }
+}
+
 fn options() -> DeployOptions {
     DeployOptions {
         poll: Duration::from_millis(1),
@@ -224,13 +235,7 @@ async fn a_failed_update_reports_the_first_failed_resource_and_the_final_status(
     let progress = Progress::recorded();
     let err = deploy(
         &aws,
-        &DeployRequest {
-            stack_name: STACK,
-            template: &template,
-            manifest: &manifest,
-            api_key: "recorded-key-0123456789abcdef",
-            test_stream_id: "s",
-        },
+        &request(&template, &manifest),
         &options(),
         &progress,
         &InFlight::default(),
@@ -302,13 +307,7 @@ async fn a_stack_left_rolled_back_by_a_failed_create_is_deleted_and_created_agai
     let progress = Progress::recorded();
     let err = deploy(
         &aws,
-        &DeployRequest {
-            stack_name: STACK,
-            template: &template,
-            manifest: &manifest,
-            api_key: "recorded-key-0123456789abcdef",
-            test_stream_id: "s",
-        },
+        &request(&template, &manifest),
         &options(),
         &progress,
         &InFlight::default(),
@@ -359,13 +358,7 @@ async fn throttling_is_retried() {
     let progress = Progress::recorded();
     let changes = diff(
         &aws,
-        &DeployRequest {
-            stack_name: STACK,
-            template: &template,
-            manifest: &manifest,
-            api_key: "recorded-key-0123456789abcdef",
-            test_stream_id: "s",
-        },
+        &request(&template, &manifest),
         &options(),
         &progress,
         &InFlight::default(),

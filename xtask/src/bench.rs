@@ -619,6 +619,19 @@ async fn probe_lag(
     Ok(lags)
 }
 
+/// The `n`th event of a stream over `items` items: each item is created,
+/// then its amount keeps changing.
+fn nth_event(n: u64, items: u64) -> anyhow::Result<DomainEvent> {
+    let item_id = ItemId::parse(format!("item-{}", n % items), "itemId")
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let amount = Amount::new(n).context("amount out of range")?;
+    Ok(if n < items {
+        DomainEvent::ItemCreated { item_id, amount }
+    } else {
+        DomainEvent::ItemAmountChanged { item_id, amount }
+    })
+}
+
 fn command(stream: &StreamId, event: DomainEvent) -> AppendCommand {
     AppendCommand {
         stream_id: stream.clone(),
@@ -636,20 +649,7 @@ async fn replay(report: &mut Report) -> anyhow::Result<()> {
     let stream = StreamId::parse("replay-bench", "streamId").map_err(|e| anyhow::anyhow!("{e}"))?;
     let seeding = Instant::now();
     for n in 0..EVENTS {
-        let item = ItemId::parse(format!("item-{}", n % ITEMS), "itemId")
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        let amount = Amount::new(n).context("amount out of range")?;
-        let event = if n < ITEMS {
-            DomainEvent::ItemCreated {
-                item_id: item,
-                amount,
-            }
-        } else {
-            DomainEvent::ItemAmountChanged {
-                item_id: item,
-                amount,
-            }
-        };
+        let event = nth_event(n, ITEMS)?;
         store
             .append(&command(&stream, event), Utc::now())
             .await
@@ -722,20 +722,7 @@ async fn aws_calls(report: &mut Report, moto: &str) -> anyhow::Result<()> {
     log.take();
     let mut events = Vec::new();
     for n in 0..100u64 {
-        let item = ItemId::parse(format!("item-{}", n % 10), "itemId")
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        let amount = Amount::new(n).context("amount out of range")?;
-        let event = if n < 10 {
-            DomainEvent::ItemCreated {
-                item_id: item,
-                amount,
-            }
-        } else {
-            DomainEvent::ItemAmountChanged {
-                item_id: item,
-                amount,
-            }
-        };
+        let event = nth_event(n, 10)?;
         events.push(
             store
                 .append(&command(&stream, event), Utc::now())

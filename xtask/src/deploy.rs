@@ -72,19 +72,47 @@ fn settings(root: &Path, env_file: &Path, build: &BuildArgs) -> anyhow::Result<S
     })
 }
 
+/// What deploy and diff both start with: checked settings and AWS
+/// configuration (before anything slow), then the build and the template.
+struct Prepared {
+    settings: Settings,
+    runtime: tokio::runtime::Runtime,
+    aws: Aws,
+    manifest: build::Manifest,
+    template: deployer::cfn::Template,
+}
+
+impl Prepared {
+    fn new(root: &Path, env_file: &Path, build_args: &BuildArgs) -> anyhow::Result<Prepared> {
+        let settings = settings(root, env_file, build_args)?;
+        let runtime = runtime()?;
+        let aws = runtime.block_on(Aws::from_environment())?;
+        let manifest = build::build(root, &testkit::venv::venv_dir(root), build_args)?;
+        let template = app_stack(&settings.stack);
+        Ok(Prepared {
+            settings,
+            runtime,
+            aws,
+            manifest,
+            template,
+        })
+    }
+
+    fn request(&self) -> DeployRequest<'_> {
+        DeployRequest {
+            stack_name: &self.settings.stack.stack_name,
+            template: &self.template,
+            manifest: &self.manifest,
+            api_key: &self.settings.api_key,
+            test_stream_id: &self.settings.test_stream_id,
+        }
+    }
+}
+
 pub fn deploy(args: DeployArgs, root: &Path) -> anyhow::Result<()> {
-    let settings = settings(root, &args.env_file, &args.build)?;
-    let runtime = runtime()?;
-    let aws = runtime.block_on(Aws::from_environment())?;
-    let manifest = build::build(root, &testkit::venv::venv_dir(root), &args.build)?;
-    let template = app_stack(&settings.stack);
-    let request = DeployRequest {
-        stack_name: &settings.stack.stack_name,
-        template: &template,
-        manifest: &manifest,
-        api_key: &settings.api_key,
-        test_stream_id: &settings.test_stream_id,
-    };
+    let prepared = Prepared::new(root, &args.env_file, &args.build)?;
+    let (runtime, aws, settings) = (&prepared.runtime, &prepared.aws, &prepared.settings);
+    let request = prepared.request();
     let options = DeployOptions {
         hotswap: args.hotswap,
         ..DeployOptions::default()
@@ -92,8 +120,8 @@ pub fn deploy(args: DeployArgs, root: &Path) -> anyhow::Result<()> {
     let progress = Progress::stderr();
     let in_flight = InFlight::default();
     let outcome = runtime.block_on(interruptible(
-        deploy::deploy(&aws, &request, &options, &progress, &in_flight),
-        &aws,
+        deploy::deploy(aws, &request, &options, &progress, &in_flight),
+        aws,
         &progress,
         &in_flight,
     ));
@@ -112,29 +140,20 @@ pub fn deploy(args: DeployArgs, root: &Path) -> anyhow::Result<()> {
 }
 
 pub fn diff(args: DiffArgs, root: &Path) -> anyhow::Result<()> {
-    let settings = settings(root, &args.env_file, &args.build)?;
-    let runtime = runtime()?;
-    let aws = runtime.block_on(Aws::from_environment())?;
-    let manifest = build::build(root, &testkit::venv::venv_dir(root), &args.build)?;
-    let template = app_stack(&settings.stack);
-    let request = DeployRequest {
-        stack_name: &settings.stack.stack_name,
-        template: &template,
-        manifest: &manifest,
-        api_key: &settings.api_key,
-        test_stream_id: &settings.test_stream_id,
-    };
+    let prepared = Prepared::new(root, &args.env_file, &args.build)?;
+    let (runtime, aws) = (&prepared.runtime, &prepared.aws);
+    let request = prepared.request();
     let progress = Progress::stderr();
     let in_flight = InFlight::default();
     let changes = runtime.block_on(interruptible(
         deploy::diff(
-            &aws,
+            aws,
             &request,
             &DeployOptions::default(),
             &progress,
             &in_flight,
         ),
-        &aws,
+        aws,
         &progress,
         &in_flight,
     ));

@@ -232,39 +232,25 @@ pub async fn deploy(
     let bucket = artifact_bucket(aws, &stack).await?;
     artifacts::upload_packages(&aws.s3, &bucket, request.manifest, progress).await?;
     let template = template_source(aws, &bucket, body, options).await?;
-    let change_set_name = change_set_name();
-    progress.status("creating the change set");
-    let change_set = stacks::create_change_set(
-        cfn,
-        &ChangeSetRequest {
-            stack_name: name,
-            change_set_name: &change_set_name,
-            kind: ChangeSetType::Update,
-            template: &template,
-            parameters: &parameters,
-        },
-        options.poll,
+    let Some(ready) = update_change_set(
+        aws,
+        name,
+        &template,
+        &parameters,
+        options,
+        progress,
+        in_flight,
     )
-    .await?;
-    let (stack_id, changes) = match change_set {
-        ChangeSet::NoChanges => {
-            progress.line(format!("no changes: the stack {name} is up to date"));
-            return Ok(Outcome::NoChanges);
-        }
-        ChangeSet::Ready {
-            stack_id, changes, ..
-        } => (stack_id, changes),
+    .await?
+    else {
+        return Ok(Outcome::NoChanges);
     };
-    in_flight.set(Step::ChangeSet {
-        stack_id: stack_id.clone(),
-        name: change_set_name.clone(),
-    });
-    print_changes(progress, &changes);
+    let stack_id = ready.stack_id;
     let ending = execute(
         aws,
         &stack_id,
         name,
-        &change_set_name,
+        &ready.name,
         "update",
         options,
         progress,
@@ -341,15 +327,53 @@ pub async fn diff(
     };
     let bucket = artifact_bucket(aws, &stack).await?;
     let template = template_source(aws, &bucket, body, options).await?;
+    let Some(ready) = update_change_set(
+        aws,
+        name,
+        &template,
+        &parameters,
+        options,
+        progress,
+        in_flight,
+    )
+    .await?
+    else {
+        return Ok(Vec::new());
+    };
+    stacks::delete_change_set(cfn, &ready.stack_id, &ready.name).await?;
+    in_flight.set(Step::Idle);
+    Ok(ready.changes)
+}
+
+/// A change set CloudFormation has worked out, not yet executed.
+struct ReadyChangeSet {
+    stack_id: String,
+    name: String,
+    changes: Vec<stacks::ResourceChange>,
+}
+
+/// Creates an UPDATE change set and shows its changes; `None` when there
+/// is nothing to change (said to the user). The change set is recorded as
+/// in flight until it is executed or deleted.
+async fn update_change_set(
+    aws: &Aws,
+    name: &str,
+    template: &TemplateSource,
+    parameters: &BTreeMap<String, String>,
+    options: &DeployOptions,
+    progress: &Progress,
+    in_flight: &InFlight,
+) -> anyhow::Result<Option<ReadyChangeSet>> {
     let change_set_name = change_set_name();
+    progress.status("creating the change set");
     let change_set = stacks::create_change_set(
-        cfn,
+        &aws.cloudformation,
         &ChangeSetRequest {
             stack_name: name,
             change_set_name: &change_set_name,
             kind: ChangeSetType::Update,
-            template: &template,
-            parameters: &parameters,
+            template,
+            parameters,
         },
         options.poll,
     )
@@ -357,21 +381,21 @@ pub async fn diff(
     match change_set {
         ChangeSet::NoChanges => {
             progress.line(format!("no changes: the stack {name} is up to date"));
-            Ok(Vec::new())
+            Ok(None)
         }
         ChangeSet::Ready {
-            stack_id,
-            changes,
-            name: change_set,
+            stack_id, changes, ..
         } => {
             in_flight.set(Step::ChangeSet {
                 stack_id: stack_id.clone(),
-                name: change_set.clone(),
+                name: change_set_name.clone(),
             });
             print_changes(progress, &changes);
-            stacks::delete_change_set(cfn, &stack_id, &change_set).await?;
-            in_flight.set(Step::Idle);
-            Ok(changes)
+            Ok(Some(ReadyChangeSet {
+                stack_id,
+                name: change_set_name,
+                changes,
+            }))
         }
     }
 }
