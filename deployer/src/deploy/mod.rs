@@ -202,25 +202,7 @@ pub async fn deploy(
     let name = request.stack_name;
     let cfn = &aws.cloudformation;
 
-    let mut stack = stacks::describe(cfn, name).await?;
-    if let Some(info) = &stack {
-        match info.standing() {
-            Standing::Busy => bail!(busy_message(name, info)),
-            Standing::Stuck => bail!(stuck_message(name, info)),
-            Standing::DeleteThenCreate => {
-                progress.line(format!(
-                    "the stack {name} is ROLLBACK_COMPLETE after a failed first create; deleting it to create it again"
-                ));
-                delete_and_wait(aws, info, options, progress, in_flight).await?;
-                stack = None;
-            }
-            Standing::Create | Standing::Update => {}
-        }
-    }
-    let stack = match stack {
-        Some(info) if info.standing() == Standing::Update => info,
-        _ => create_bootstrap(aws, name, options, progress, in_flight).await?,
-    };
+    let stack = ready_stack(aws, name, options, progress, in_flight).await?;
 
     if options.hotswap {
         match try_hotswap(aws, &stack, request, &body, &parameters, options, progress).await? {
@@ -276,6 +258,40 @@ pub async fn deploy(
         }
     }
     Ok(Outcome::Deployed { outputs })
+}
+
+/// The stack `name`, settled and holding its artifact bucket: created
+/// (first phase) when absent; deleted first when a failed or interrupted
+/// first deploy left it unusable; refused when busy or stuck.
+async fn ready_stack(
+    aws: &Aws,
+    name: &str,
+    options: &DeployOptions,
+    progress: &Progress,
+    in_flight: &InFlight,
+) -> anyhow::Result<StackInfo> {
+    match stacks::describe(&aws.cloudformation, name).await? {
+        Some(info) => match info.standing() {
+            Standing::Update => Ok(info),
+            Standing::Busy => bail!(busy_message(name, &info)),
+            Standing::Stuck => bail!(stuck_message(name, &info)),
+            Standing::Create => create_bootstrap(aws, name, options, progress, in_flight).await,
+            Standing::DeleteThenCreate => {
+                let why = if info.status == "ROLLBACK_COMPLETE" {
+                    "after a failed first create"
+                } else {
+                    "with nothing in it, left by an interrupted first deploy"
+                };
+                progress.line(format!(
+                    "the stack {name} is {} {why}; deleting it to create it again",
+                    info.status
+                ));
+                delete_and_wait(aws, &info, options, progress, in_flight).await?;
+                create_bootstrap(aws, name, options, progress, in_flight).await
+            }
+        },
+        None => create_bootstrap(aws, name, options, progress, in_flight).await,
+    }
 }
 
 /// What a deploy would change, from a change set that is then deleted;
@@ -709,5 +725,78 @@ async fn wait_for_function_update(
             ),
             _ => return Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Ctrl-C between creating a change set and executing it: the change
+    /// set is deleted and the next deploy goes through.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn an_interrupted_deploy_leaves_a_stack_the_next_deploy_takes_over() {
+        let endpoint = testkit::moto::shared_endpoint();
+        let aws =
+            Aws::new(&service::aws::sdk_config_for_endpoint(endpoint).await).expect("clients");
+        let stack = format!(
+            "evs-interrupt-{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        );
+        let progress = Progress::recorded();
+        let in_flight = InFlight::default();
+        let body = bootstrap_stack().to_yaml().expect("renders");
+        let name = change_set_name();
+        let ChangeSet::Ready { stack_id, .. } = stacks::create_change_set(
+            &aws.cloudformation,
+            &ChangeSetRequest {
+                stack_name: &stack,
+                change_set_name: &name,
+                kind: ChangeSetType::Create,
+                template: &TemplateSource::Body(body),
+                parameters: &BTreeMap::new(),
+            },
+            Duration::from_millis(20),
+        )
+        .await
+        .expect("a change set") else {
+            panic!("nothing to create");
+        };
+        in_flight.set(Step::ChangeSet {
+            stack_id: stack_id.clone(),
+            name: name.clone(),
+        });
+
+        in_flight.interrupted(&aws, &progress).await;
+        let lines = progress.lines().join("\n");
+        assert!(lines.contains("deleted the change set"), "{lines}");
+        let left = aws
+            .cloudformation
+            .list_change_sets()
+            .stack_name(&stack_id)
+            .send()
+            .await
+            .expect("list change sets");
+        assert!(left.summaries().is_empty(), "{:?}", left.summaries());
+
+        // What is left is what the next deploy takes over.
+        let created = ready_stack(
+            &aws,
+            &stack,
+            &DeployOptions {
+                poll: Duration::from_millis(20),
+                ..DeployOptions::default()
+            },
+            &progress,
+            &in_flight,
+        )
+        .await
+        .expect("the next deploy's first phase");
+        assert_eq!(created.status, "CREATE_COMPLETE");
+        let info = stacks::describe(&aws.cloudformation, &stack)
+            .await
+            .expect("describe")
+            .expect("the stack");
+        assert_eq!(info.status, "CREATE_COMPLETE", "{info:?}");
     }
 }

@@ -27,10 +27,11 @@ pub struct StackInfo {
 /// What a deploy can do with the stack it finds.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Standing {
-    /// No stack, or one left by a CREATE change set that never ran: create.
+    /// No stack: create it.
     Create,
-    /// A failed first create: the stack holds nothing and cannot be
-    /// updated; it must be deleted before it is created again.
+    /// A failed first create (ROLLBACK_COMPLETE) or one whose change set
+    /// never ran (REVIEW_IN_PROGRESS): the stack holds nothing and cannot
+    /// be updated; it is deleted before it is created again.
     DeleteThenCreate,
     /// Settled: update through a change set.
     Update,
@@ -48,8 +49,8 @@ impl StackInfo {
 
 pub fn standing_of(status: &str) -> Standing {
     match status {
-        "REVIEW_IN_PROGRESS" | "DELETE_COMPLETE" => Standing::Create,
-        "ROLLBACK_COMPLETE" => Standing::DeleteThenCreate,
+        "DELETE_COMPLETE" => Standing::Create,
+        "ROLLBACK_COMPLETE" | "REVIEW_IN_PROGRESS" => Standing::DeleteThenCreate,
         "CREATE_COMPLETE"
         | "UPDATE_COMPLETE"
         | "UPDATE_ROLLBACK_COMPLETE"
@@ -486,4 +487,40 @@ pub async fn deployed_template(client: &Client, stack: &str) -> anyhow::Result<S
         .map_err(|err| anyhow::anyhow!("{}", DisplayErrorContext(&err)))
         .context("cannot read the deployed template")?;
     Ok(template.template_body().unwrap_or_default().to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_stack_status_maps_to_what_a_deploy_does() {
+        for (status, standing) in [
+            ("REVIEW_IN_PROGRESS", Standing::DeleteThenCreate),
+            ("DELETE_COMPLETE", Standing::Create),
+            ("ROLLBACK_COMPLETE", Standing::DeleteThenCreate),
+            ("CREATE_COMPLETE", Standing::Update),
+            ("UPDATE_COMPLETE", Standing::Update),
+            ("UPDATE_ROLLBACK_COMPLETE", Standing::Update),
+            ("CREATE_IN_PROGRESS", Standing::Busy),
+            ("UPDATE_COMPLETE_CLEANUP_IN_PROGRESS", Standing::Busy),
+            ("DELETE_IN_PROGRESS", Standing::Busy),
+            ("UPDATE_ROLLBACK_FAILED", Standing::Stuck),
+            ("ROLLBACK_FAILED", Standing::Stuck),
+            ("DELETE_FAILED", Standing::Stuck),
+            ("CREATE_FAILED", Standing::Stuck),
+        ] {
+            assert_eq!(standing_of(status), standing, "{status}");
+        }
+    }
+
+    #[test]
+    fn only_the_changes_message_means_no_changes() {
+        assert!(is_no_changes(Some(
+            "The submitted information didn't contain changes. Submit different information to create a change set."
+        )));
+        assert!(is_no_changes(Some("No updates are to be performed.")));
+        assert!(!is_no_changes(Some("Template format error")));
+        assert!(!is_no_changes(None));
+    }
 }
