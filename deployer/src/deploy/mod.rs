@@ -194,11 +194,7 @@ pub async fn deploy(
     progress: &Progress,
     in_flight: &InFlight,
 ) -> anyhow::Result<Outcome> {
-    let parameters = parameters(request)?;
-    let body = request
-        .template
-        .to_yaml()
-        .context("cannot render the template")?;
+    let (parameters, body) = rendered(request)?;
     let name = request.stack_name;
     let cfn = &aws.cloudformation;
 
@@ -303,11 +299,7 @@ pub async fn diff(
     progress: &Progress,
     in_flight: &InFlight,
 ) -> anyhow::Result<Vec<stacks::ResourceChange>> {
-    let parameters = parameters(request)?;
-    let body = request
-        .template
-        .to_yaml()
-        .context("cannot render the template")?;
+    let (parameters, body) = rendered(request)?;
     let name = request.stack_name;
     let cfn = &aws.cloudformation;
     let stack = stacks::describe(cfn, name).await?;
@@ -316,12 +308,6 @@ pub async fn diff(
         Some(info) if info.standing() == Standing::Busy => bail!(busy_message(name, &info)),
         Some(info) if info.standing() == Standing::Stuck => bail!(stuck_message(name, &info)),
         other => {
-            if let Some(info) = other.filter(|i| i.standing() == Standing::DeleteThenCreate) {
-                progress.line(format!(
-                    "the stack {name} is {}: a deploy deletes it first",
-                    info.status
-                ));
-            }
             let changes: Vec<stacks::ResourceChange> = request
                 .template
                 .resources
@@ -333,10 +319,16 @@ pub async fn diff(
                     replacement: None,
                 })
                 .collect();
-            progress.line(format!(
-                "the stack {name} does not exist in {}: a deploy creates it",
-                aws.region
-            ));
+            progress.line(match other {
+                Some(info) => format!(
+                    "the stack {name} is {}: a deploy deletes it and creates it again",
+                    info.status
+                ),
+                None => format!(
+                    "the stack {name} does not exist in {}: a deploy creates it",
+                    aws.region
+                ),
+            });
             print_changes(progress, &changes);
             return Ok(changes);
         }
@@ -414,6 +406,15 @@ async fn update_change_set(
             }))
         }
     }
+}
+
+/// The request's parameters and its template as sent to CloudFormation.
+fn rendered(request: &DeployRequest<'_>) -> anyhow::Result<(BTreeMap<String, String>, String)> {
+    let body = request
+        .template
+        .to_yaml()
+        .context("cannot render the template")?;
+    Ok((parameters(request)?, body))
 }
 
 /// The template's parameters for this deploy; every function must have a
