@@ -9,12 +9,12 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::Duration;
 
 use base64::Engine;
 use deployer::build::{Arch, Artifact, Manifest, package};
 use deployer::deploy::destroy::{Destroyed, Question, destroy};
 use deployer::deploy::progress::Progress;
+use deployer::deploy::wait::Waits;
 use deployer::deploy::{Aws, DeployOptions, DeployRequest, InFlight, Outcome, deploy, diff};
 use deployer::stack::{API_URL_OUTPUT, ARTIFACT_BUCKET_ID, Function, STAGE_NAME, Table};
 use deployer::{StackOptions, app_stack};
@@ -24,7 +24,7 @@ const API_KEY: &str = "deploy-test-key-0123456789abcdef";
 
 fn options() -> DeployOptions {
     DeployOptions {
-        poll: Duration::from_millis(50),
+        waits: Waits::for_emulator(),
         ..DeployOptions::default()
     }
 }

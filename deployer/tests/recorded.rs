@@ -12,6 +12,7 @@ use aws_smithy_types::body::SdkBody;
 use deployer::build::{Arch, Artifact, Manifest};
 use deployer::cfn::Template;
 use deployer::deploy::progress::Progress;
+use deployer::deploy::wait::{Expiry, Limits, WaitExpired, Waits};
 use deployer::deploy::{Aws, DeployOptions, DeployRequest, InFlight, StackFailed, deploy, diff};
 use deployer::stack::{ARTIFACT_BUCKET_OUTPUT, Function};
 use deployer::{StackOptions, app_stack};
@@ -19,6 +20,8 @@ use deployer::{StackOptions, app_stack};
 const STACK: &str = "recorded";
 const STACK_ID: &str = "arn:aws:cloudformation:us-east-1:123456789012:stack/recorded/0b1c";
 const XMLNS: &str = "http://cloudformation.amazonaws.com/doc/2010-05-15/";
+const CHANGE_SET_ARN: &str =
+    "arn:aws:cloudformation:us-east-1:123456789012:changeSet/cargo-xtask-0a1b/5e6f";
 
 fn response(status: u16, body: String) -> ReplayEvent {
     ReplayEvent::new(
@@ -146,9 +149,53 @@ fn request<'a>(template: &'a Template, manifest: &'a Manifest) -> DeployRequest<
 
 fn options() -> DeployOptions {
     DeployOptions {
-        poll: Duration::from_millis(1),
+        waits: Waits {
+            poll: Duration::from_millis(1),
+            ..Waits::for_emulator()
+        },
         ..DeployOptions::default()
     }
+}
+
+/// The form fields of each CloudFormation request, in order.
+fn forms(replay: &StaticReplayClient) -> Vec<Vec<(String, String)>> {
+    replay
+        .actual_requests()
+        .filter_map(|request| {
+            let body = request.body().bytes()?;
+            Some(form_urlencoded::parse(body).into_owned().collect())
+        })
+        .collect()
+}
+
+/// The start of an update that reaches ExecuteChangeSet: the stack, the
+/// packages already uploaded, a change set with one change.
+fn update_until_execute() -> Vec<ReplayEvent> {
+    let mut replay = vec![stack("UPDATE_COMPLETE")];
+    replay.extend((0..Function::ALL.len()).map(|_| head_object_found()));
+    replay.extend([
+        ok(
+            "CreateChangeSet",
+            &format!("<Id>{CHANGE_SET_ARN}</Id><StackId>{STACK_ID}</StackId>"),
+        ),
+        ok(
+            "DescribeChangeSet",
+            "<Status>CREATE_COMPLETE</Status><ExecutionStatus>AVAILABLE</ExecutionStatus>\
+             <Changes><member><Type>Resource</Type><ResourceChange><Action>Modify</Action>\
+             <LogicalResourceId>AddEventFunction</LogicalResourceId>\
+             <ResourceType>AWS::Lambda::Function</ResourceType><Replacement>False</Replacement>\
+             </ResourceChange></member></Changes>",
+        ),
+        events(&[(
+            "e0",
+            STACK,
+            "AWS::CloudFormation::Stack",
+            "UPDATE_COMPLETE",
+            "",
+        )]),
+        ok("ExecuteChangeSet", ""),
+    ]);
+    replay
 }
 
 /// The `Action=` of each request CloudFormation received (S3 requests
@@ -368,4 +415,241 @@ async fn throttling_is_retried() {
     assert_eq!(changes.len(), template.resources.len());
     assert!(changes.iter().all(|c| c.action == "Add"));
     assert_eq!(actions(&replay), ["DescribeStacks", "DescribeStacks"]);
+}
+
+/// CloudFormation scopes change-set names per stack, but an implementation
+/// that looks a bare name up across stacks runs another deploy's change
+/// set: every call after CreateChangeSet names it by its ARN.
+#[tokio::test]
+async fn change_sets_get_unique_names_and_are_described_and_executed_by_arn() {
+    let mut replay = update_until_execute();
+    replay.extend([
+        stack("UPDATE_COMPLETE"),
+        events(&[(
+            "e1",
+            STACK,
+            "AWS::CloudFormation::Stack",
+            "UPDATE_COMPLETE",
+            "",
+        )]),
+        stack("UPDATE_COMPLETE"),
+        ok(
+            "DescribeStackResources",
+            "<StackResources></StackResources>",
+        ),
+    ]);
+    let replay = StaticReplayClient::new(replay);
+    let aws = aws(&replay).await;
+    let template = app_stack(&StackOptions::default());
+    let manifest = manifest();
+    deploy(
+        &aws,
+        &request(&template, &manifest),
+        &options(),
+        &Progress::recorded(),
+        &InFlight::default(),
+    )
+    .await
+    .expect("the update succeeds");
+    let forms = forms(&replay);
+    let field = |action: &str, name: &str| -> Option<String> {
+        forms
+            .iter()
+            .find(|form| form.contains(&("Action".to_owned(), action.to_owned())))
+            .unwrap_or_else(|| panic!("no {action} request"))
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.clone())
+    };
+    let name = field("CreateChangeSet", "ChangeSetName").expect("a change-set name");
+    assert!(
+        name.len() <= 128
+            && name.starts_with(|c: char| c.is_ascii_alphabetic())
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'),
+        "{name} is not a valid change-set name"
+    );
+    assert_ne!(
+        name,
+        deployer::deploy::stacks::unique_change_set_name(),
+        "names repeat"
+    );
+    for action in ["DescribeChangeSet", "ExecuteChangeSet"] {
+        assert_eq!(
+            field(action, "ChangeSetName").as_deref(),
+            Some(CHANGE_SET_ARN),
+            "{action}"
+        );
+        assert_eq!(field(action, "StackName"), None, "{action}");
+    }
+}
+
+/// ExecuteChangeSet moves the stack out of REVIEW_IN_PROGRESS; a stack
+/// still there afterwards never runs the change set, so watching it would
+/// wait forever.
+#[tokio::test]
+async fn a_stack_still_in_review_after_its_change_set_ran_is_an_error_not_a_wait() {
+    let mut replay = update_until_execute();
+    replay.extend([
+        stack("REVIEW_IN_PROGRESS"),
+        events(&[(
+            "e0",
+            STACK,
+            "AWS::CloudFormation::Stack",
+            "UPDATE_COMPLETE",
+            "",
+        )]),
+    ]);
+    let replay = StaticReplayClient::new(replay);
+    let aws = aws(&replay).await;
+    let template = app_stack(&StackOptions::default());
+    let manifest = manifest();
+    let mut options = options();
+    options.waits.execution_start = Duration::ZERO;
+    let err = deploy(
+        &aws,
+        &request(&template, &manifest),
+        &options,
+        &Progress::recorded(),
+        &InFlight::default(),
+    )
+    .await
+    .expect_err("a change set that never runs");
+    let expired = err
+        .downcast_ref::<WaitExpired>()
+        .expect("a wait that ended");
+    assert_eq!(expired.expiry, Expiry::Brief);
+    let message = format!("{err:#}");
+    assert!(
+        message.contains("the update of the stack recorded")
+            && message.contains("still REVIEW_IN_PROGRESS after its change set was executed")
+            && message.contains("last status seen: REVIEW_IN_PROGRESS"),
+        "{message}"
+    );
+    assert_eq!(
+        replay.actual_requests().count(),
+        update_until_execute().len() + 2
+    );
+}
+
+/// A stack whose operation shows no news stops the deploy with what it
+/// waited for, the last status and what to do, instead of polling forever.
+#[tokio::test]
+async fn an_operation_without_progress_stops_the_wait_with_the_last_status() {
+    let mut replay = update_until_execute();
+    replay.extend([
+        stack("UPDATE_IN_PROGRESS"),
+        events(&[(
+            "e0",
+            STACK,
+            "AWS::CloudFormation::Stack",
+            "UPDATE_COMPLETE",
+            "",
+        )]),
+    ]);
+    let replay = StaticReplayClient::new(replay);
+    let aws = aws(&replay).await;
+    let template = app_stack(&StackOptions::default());
+    let manifest = manifest();
+    let mut options = options();
+    options.waits.stack_operation = Limits {
+        deadline: Duration::from_secs(60),
+        no_progress: Duration::ZERO,
+    };
+    let err = deploy(
+        &aws,
+        &request(&template, &manifest),
+        &options,
+        &Progress::recorded(),
+        &InFlight::default(),
+    )
+    .await
+    .expect_err("no progress");
+    let expired = err
+        .downcast_ref::<WaitExpired>()
+        .expect("a wait that ended");
+    assert_eq!(expired.expiry, Expiry::NoProgress);
+    assert_eq!(expired.last_seen.as_deref(), Some("UPDATE_IN_PROGRESS"));
+    let message = format!("{err:#}");
+    assert!(
+        message.contains("the update of the stack recorded")
+            && message.contains("nothing changed")
+            && message.contains("CloudFormation goes on without this command"),
+        "{message}"
+    );
+}
+
+const S3_XMLNS: &str = "http://s3.amazonaws.com/doc/2006-03-01/";
+
+fn listed_objects(keys: &[&str]) -> ReplayEvent {
+    let contents: String = keys
+        .iter()
+        .map(|key| format!("<Contents><Key>{key}</Key><Size>1</Size></Contents>"))
+        .collect();
+    response(
+        200,
+        format!(
+            "<ListBucketResult xmlns=\"{S3_XMLNS}\"><Name>recorded-bucket</Name>\
+             <KeyCount>{}</KeyCount><MaxKeys>1000</MaxKeys><IsTruncated>false</IsTruncated>\
+             {contents}</ListBucketResult>",
+            keys.len()
+        ),
+    )
+}
+
+fn deleted_objects(refused: &[(&str, &str)]) -> ReplayEvent {
+    let errors: String = refused
+        .iter()
+        .map(|(key, code)| {
+            format!("<Error><Key>{key}</Key><Code>{code}</Code><Message>no</Message></Error>")
+        })
+        .collect();
+    response(
+        200,
+        format!("<DeleteResult xmlns=\"{S3_XMLNS}\">{errors}</DeleteResult>"),
+    )
+}
+
+/// DeleteObjects answers 200 and lists, per object, what it could not
+/// delete (S3 API reference, DeleteObjects: "Errors" in quiet mode).
+#[tokio::test]
+async fn emptying_a_bucket_names_an_object_s3_refuses_to_delete() {
+    let replay = StaticReplayClient::new(vec![
+        listed_objects(&["add-event/abc.zip", "projector/def.zip"]),
+        deleted_objects(&[("projector/def.zip", "AccessDenied")]),
+    ]);
+    let aws = aws(&replay).await;
+    let err = deployer::deploy::artifacts::empty_bucket(&aws.s3, "recorded-bucket", 3)
+        .await
+        .expect_err("a refused delete");
+    let message = format!("{err:#}");
+    assert!(
+        message.contains("s3://recorded-bucket/projector/def.zip")
+            && message.contains("AccessDenied"),
+        "{message}"
+    );
+}
+
+/// Objects that stay listed after deletes S3 accepted (a versioned or
+/// replicated bucket, another writer) stop the loop after a few rounds.
+#[tokio::test]
+async fn emptying_a_bucket_whose_objects_never_go_stops_after_rounds_without_progress() {
+    let replay = StaticReplayClient::new(vec![
+        listed_objects(&["a.zip"]),
+        deleted_objects(&[]),
+        listed_objects(&["a.zip"]),
+        deleted_objects(&[]),
+        listed_objects(&["a.zip"]),
+        deleted_objects(&[]),
+        listed_objects(&["a.zip"]),
+    ]);
+    let aws = aws(&replay).await;
+    let err = deployer::deploy::artifacts::empty_bucket(&aws.s3, "recorded-bucket", 3)
+        .await
+        .expect_err("objects that never go");
+    let message = format!("{err:#}");
+    assert!(
+        message.contains("s3://recorded-bucket") && message.contains("a.zip"),
+        "{message}"
+    );
+    assert_eq!(replay.actual_requests().count(), 7);
 }

@@ -2,6 +2,8 @@
 //! (uploaded only when absent), templates too large to send inline, and
 //! emptying it before the stack that owns it is deleted.
 
+use std::collections::HashSet;
+
 use anyhow::Context;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::error::DisplayErrorContext;
@@ -110,8 +112,18 @@ pub async fn upload_template(
 }
 
 /// Deletes every object in `bucket`; returns how many there were.
-pub async fn empty_bucket(s3: &Client, bucket: &str) -> anyhow::Result<usize> {
+///
+/// Stops with an error naming the object when S3 refuses to delete one,
+/// and after `rounds_without_progress` listings in a row that show nothing
+/// new (objects that come back or never go), rather than looping.
+pub async fn empty_bucket(
+    s3: &Client,
+    bucket: &str,
+    rounds_without_progress: u32,
+) -> anyhow::Result<usize> {
     let mut deleted = 0;
+    let mut previous: HashSet<String> = HashSet::new();
+    let mut stalled = 0;
     loop {
         // Listing from the start each round: what was deleted is gone.
         let page = match s3.list_objects_v2().bucket(bucket).send().await {
@@ -128,28 +140,58 @@ pub async fn empty_bucket(s3: &Client, bucket: &str) -> anyhow::Result<usize> {
                     .with_context(|| format!("cannot list s3://{bucket}"));
             }
         };
-        let keys: Vec<ObjectIdentifier> = page
+        let listed: HashSet<String> = page
             .contents()
             .iter()
             .filter_map(|object| object.key())
-            .filter_map(|key| ObjectIdentifier::builder().key(key).build().ok())
+            .map(str::to_owned)
             .collect();
-        if keys.is_empty() {
+        if listed.is_empty() {
             return Ok(deleted);
         }
-        let count = keys.len();
+        if listed.is_subset(&previous) {
+            stalled += 1;
+            if stalled >= rounds_without_progress {
+                anyhow::bail!(
+                    "stopped emptying s3://{bucket}: {} objects (e.g. {}) are still listed after {stalled} rounds of deleting them; delete them in the S3 console, then run the command again",
+                    listed.len(),
+                    listed.iter().min().map(String::as_str).unwrap_or_default()
+                );
+            }
+        } else {
+            stalled = 0;
+        }
+        let keys: Vec<ObjectIdentifier> = listed
+            .iter()
+            .filter_map(|key| ObjectIdentifier::builder().key(key).build().ok())
+            .collect();
         let delete = Delete::builder()
             .set_objects(Some(keys))
             .quiet(true)
             .build()
             .context("cannot build the delete request")?;
-        s3.delete_objects()
+        let outcome = s3
+            .delete_objects()
             .bucket(bucket)
             .delete(delete)
             .send()
             .await
             .map_err(|err| anyhow::anyhow!("{}", DisplayErrorContext(&err)))
             .with_context(|| format!("cannot empty s3://{bucket}"))?;
-        deleted += count;
+        // Quiet mode lists only the objects S3 did not delete.
+        if let Some(refused) = outcome.errors().first() {
+            anyhow::bail!(
+                "S3 refused to delete s3://{bucket}/{} ({}: {}){}; delete it in the S3 console or grant s3:DeleteObject, then run the command again",
+                refused.key().unwrap_or_default(),
+                refused.code().unwrap_or("no code"),
+                refused.message().unwrap_or("no message"),
+                match outcome.errors().len() {
+                    1 => String::new(),
+                    n => format!(" and {} more", n - 1),
+                }
+            );
+        }
+        deleted += listed.len();
+        previous = listed;
     }
 }

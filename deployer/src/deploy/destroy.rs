@@ -88,7 +88,12 @@ pub async fn destroy(
 
     if let Some(bucket) = physical.get(ARTIFACT_BUCKET_ID) {
         progress.status(format!("emptying the artifact bucket {bucket}"));
-        let deleted = super::artifacts::empty_bucket(&aws.s3, bucket).await?;
+        let deleted = super::artifacts::empty_bucket(
+            &aws.s3,
+            bucket,
+            options.waits.bucket_rounds_without_progress,
+        )
+        .await?;
         progress.line(format!(
             "emptied the artifact bucket {bucket} ({deleted} objects)"
         ));
@@ -103,11 +108,14 @@ pub async fn destroy(
     });
     let ending = stacks::watch(
         cfn,
-        &stack.id,
-        stack_name,
+        stacks::Operation {
+            stack_id: &stack.id,
+            stack_name,
+            what: "deletion",
+        },
         &mut seen,
         progress,
-        options.poll,
+        &options.waits,
     )
     .await?;
     in_flight.set(Step::Idle);

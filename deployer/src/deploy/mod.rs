@@ -9,10 +9,10 @@ pub mod artifacts;
 pub mod destroy;
 pub mod progress;
 pub mod stacks;
+pub mod wait;
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use anyhow::{Context, bail};
 use aws_config::SdkConfig;
@@ -27,7 +27,8 @@ use crate::stack::{
     Function, TEST_STREAM_ID_PARAMETER, api_url, bootstrap_stack,
 };
 use progress::Progress;
-use stacks::{ChangeSet, ChangeSetRequest, Ending, StackInfo, Standing, TemplateSource};
+use stacks::{ChangeSet, ChangeSetRequest, Ending, Operation, StackInfo, Standing, TemplateSource};
+use wait::{Wait, Waits};
 
 /// The AWS clients the deployer uses, from one configuration.
 #[derive(Clone, Debug)]
@@ -94,8 +95,8 @@ pub struct DeployRequest<'a> {
 pub struct DeployOptions {
     /// Update function code directly when nothing but code changed.
     pub hotswap: bool,
-    /// How often CloudFormation is asked for news.
-    pub poll: Duration,
+    /// How often AWS is asked for news, and how long each wait may last.
+    pub waits: Waits,
     /// Templates longer than this go through S3.
     pub inline_template_limit: usize,
 }
@@ -104,7 +105,7 @@ impl Default for DeployOptions {
     fn default() -> Self {
         DeployOptions {
             hotswap: false,
-            poll: Duration::from_secs(2),
+            waits: Waits::default(),
             inline_template_limit: artifacts::INLINE_TEMPLATE_LIMIT,
         }
     }
@@ -150,8 +151,8 @@ pub struct InFlight(Arc<Mutex<Step>>);
 enum Step {
     #[default]
     Idle,
-    /// A change set exists and has not been executed.
-    ChangeSet { stack_id: String, name: String },
+    /// A change set (its ARN) exists and has not been executed.
+    ChangeSet { id: String },
     /// CloudFormation is running an operation on the stack.
     Operation { stack: String, what: &'static str },
 }
@@ -168,16 +169,16 @@ impl InFlight {
         let step = self.0.lock().unwrap_or_else(|p| p.into_inner()).clone();
         match step {
             Step::Idle => progress.line("interrupted; nothing was in progress on AWS"),
-            Step::ChangeSet { stack_id, name } => {
-                match stacks::delete_change_set(&aws.cloudformation, &stack_id, &name).await {
-                    Ok(()) => progress.line(format!(
-                        "interrupted; deleted the change set {name}, which had not run: the stack is unchanged"
-                    )),
-                    Err(err) => progress.line(format!(
-                        "interrupted; the change set {name} had not run, but deleting it failed ({err:#}); the next deploy replaces it"
-                    )),
-                }
-            }
+            Step::ChangeSet { id } => match stacks::delete_change_set(&aws.cloudformation, &id)
+                .await
+            {
+                Ok(()) => progress.line(format!(
+                    "interrupted; deleted the change set {id}, which had not run: the stack is unchanged"
+                )),
+                Err(err) => progress.line(format!(
+                    "interrupted; the change set {id} had not run, but deleting it failed ({err:#}); the next deploy replaces it"
+                )),
+            },
             Step::Operation { stack, what } => progress.line(format!(
                 "interrupted; CloudFormation carries on with the {what} of {stack} on its own and completes or rolls it back; run the command again once it has finished"
             )),
@@ -226,10 +227,12 @@ pub async fn deploy(
     let stack_id = ready.stack_id;
     let ending = execute(
         aws,
-        &stack_id,
-        name,
-        &ready.name,
-        "update",
+        &ready.id,
+        Operation {
+            stack_id: &stack_id,
+            stack_name: name,
+            what: "update",
+        },
         options,
         progress,
         in_flight,
@@ -348,15 +351,16 @@ pub async fn diff(
     else {
         return Ok(Vec::new());
     };
-    stacks::delete_change_set(cfn, &ready.stack_id, &ready.name).await?;
+    stacks::delete_change_set(cfn, &ready.id).await?;
     in_flight.set(Step::Idle);
     Ok(ready.changes)
 }
 
 /// A change set CloudFormation has worked out, not yet executed.
 struct ReadyChangeSet {
+    /// The change set's ARN.
+    id: String,
     stack_id: String,
-    name: String,
     changes: Vec<stacks::ResourceChange>,
 }
 
@@ -372,18 +376,17 @@ async fn update_change_set(
     progress: &Progress,
     in_flight: &InFlight,
 ) -> anyhow::Result<Option<ReadyChangeSet>> {
-    let change_set_name = change_set_name();
     progress.status("creating the change set");
     let change_set = stacks::create_change_set(
         &aws.cloudformation,
         &ChangeSetRequest {
             stack_name: name,
-            change_set_name: &change_set_name,
+            change_set_name: &stacks::unique_change_set_name(),
             kind: ChangeSetType::Update,
             template,
             parameters,
         },
-        options.poll,
+        &options.waits,
     )
     .await?;
     match change_set {
@@ -392,16 +395,15 @@ async fn update_change_set(
             Ok(None)
         }
         ChangeSet::Ready {
-            stack_id, changes, ..
+            id,
+            stack_id,
+            changes,
         } => {
-            in_flight.set(Step::ChangeSet {
-                stack_id: stack_id.clone(),
-                name: change_set_name.clone(),
-            });
+            in_flight.set(Step::ChangeSet { id: id.clone() });
             print_changes(progress, &changes);
             Ok(Some(ReadyChangeSet {
+                id,
                 stack_id,
-                name: change_set_name,
                 changes,
             }))
         }
@@ -445,10 +447,6 @@ fn parameters(request: &DeployRequest<'_>) -> anyhow::Result<BTreeMap<String, St
     Ok(parameters)
 }
 
-fn change_set_name() -> String {
-    format!("deploy-{}", chrono::Utc::now().format("%Y%m%d-%H%M%S-%3f"))
-}
-
 fn busy_message(name: &str, info: &StackInfo) -> String {
     format!(
         "the stack {name} is {}: another operation is running on it; wait for it to finish, then run the command again",
@@ -482,32 +480,30 @@ async fn create_bootstrap(
     let body = bootstrap_stack()
         .to_yaml()
         .context("cannot render the bootstrap template")?;
-    let change_set_name = change_set_name();
     let change_set = stacks::create_change_set(
         &aws.cloudformation,
         &ChangeSetRequest {
             stack_name: name,
-            change_set_name: &change_set_name,
+            change_set_name: &stacks::unique_change_set_name(),
             kind: ChangeSetType::Create,
             template: &TemplateSource::Body(body),
             parameters: &BTreeMap::new(),
         },
-        options.poll,
+        &options.waits,
     )
     .await?;
-    let ChangeSet::Ready { stack_id, .. } = change_set else {
+    let ChangeSet::Ready { id, stack_id, .. } = change_set else {
         bail!("CloudFormation found nothing to create for the new stack {name}");
     };
-    in_flight.set(Step::ChangeSet {
-        stack_id: stack_id.clone(),
-        name: change_set_name.clone(),
-    });
+    in_flight.set(Step::ChangeSet { id: id.clone() });
     let ending = execute(
         aws,
-        &stack_id,
-        name,
-        &change_set_name,
-        "creation",
+        &id,
+        Operation {
+            stack_id: &stack_id,
+            stack_name: name,
+            what: "creation",
+        },
         options,
         progress,
         in_flight,
@@ -525,26 +521,24 @@ async fn create_bootstrap(
         .with_context(|| format!("the stack {name} vanished after its creation"))
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Executes the change set `change_set` (its ARN) and follows the
+/// operation it starts to its end.
 async fn execute(
     aws: &Aws,
-    stack_id: &str,
-    stack_name: &str,
     change_set: &str,
-    what: &'static str,
+    operation: Operation<'_>,
     options: &DeployOptions,
     progress: &Progress,
     in_flight: &InFlight,
 ) -> anyhow::Result<Ending> {
     let cfn = &aws.cloudformation;
-    let mut seen: HashSet<String> = stacks::seen_events(cfn, stack_id).await?;
-    stacks::execute_change_set(cfn, stack_id, change_set).await?;
+    let mut seen: HashSet<String> = stacks::seen_events(cfn, operation.stack_id).await?;
+    stacks::execute_change_set(cfn, change_set).await?;
     in_flight.set(Step::Operation {
-        stack: stack_name.to_owned(),
-        what,
+        stack: operation.stack_name.to_owned(),
+        what: operation.what,
     });
-    let ending =
-        stacks::watch(cfn, stack_id, stack_name, &mut seen, progress, options.poll).await?;
+    let ending = stacks::watch(cfn, operation, &mut seen, progress, &options.waits).await?;
     in_flight.set(Step::Idle);
     progress.status("");
     Ok(ending)
@@ -566,11 +560,14 @@ async fn delete_and_wait(
     });
     let ending = stacks::watch(
         cfn,
-        &info.id,
-        stack_name_of(&info.id),
+        Operation {
+            stack_id: &info.id,
+            stack_name: stack_name_of(&info.id),
+            what: "deletion",
+        },
         &mut seen,
         progress,
-        options.poll,
+        &options.waits,
     )
     .await?;
     in_flight.set(Step::Idle);
@@ -692,7 +689,7 @@ async fn try_hotswap(
             .await
             .map_err(|err| anyhow::anyhow!("{}", DisplayErrorContext(&err)))
             .with_context(|| format!("cannot update the code of {function_name}"))?;
-        wait_for_function_update(aws, function_name, options.poll).await?;
+        wait_for_function_update(aws, function_name, &options.waits).await?;
         progress.line(format!("  hotswapped {function_name}"));
         updated.push(function.name().to_owned());
     }
@@ -705,8 +702,14 @@ async fn try_hotswap(
 async fn wait_for_function_update(
     aws: &Aws,
     function_name: &str,
-    poll: Duration,
+    waits: &Waits,
 ) -> anyhow::Result<()> {
+    let mut wait = Wait::new(
+        format!("Lambda to apply the new code of {function_name}"),
+        waits.function_update,
+        waits.poll,
+        "look at the function in the Lambda console, then run the command again (without --hotswap to go through CloudFormation)",
+    );
     loop {
         let configuration = aws
             .lambda
@@ -716,8 +719,10 @@ async fn wait_for_function_update(
             .await
             .map_err(|err| anyhow::anyhow!("{}", DisplayErrorContext(&err)))
             .with_context(|| format!("cannot read the state of {function_name}"))?;
-        match configuration.last_update_status().map(|s| s.as_str()) {
-            Some("InProgress") => tokio::time::sleep(poll).await,
+        let status = configuration.last_update_status().map(|s| s.as_str());
+        wait.saw(status.unwrap_or("no status"));
+        match status {
+            Some("InProgress") => wait.pause().await?,
             Some("Failed") => bail!(
                 "updating the code of {function_name} failed: {}",
                 configuration
@@ -747,30 +752,37 @@ mod tests {
         let progress = Progress::recorded();
         let in_flight = InFlight::default();
         let body = bootstrap_stack().to_yaml().expect("renders");
-        let name = change_set_name();
-        let ChangeSet::Ready { stack_id, .. } = stacks::create_change_set(
+        let ChangeSet::Ready { id, stack_id, .. } = stacks::create_change_set(
             &aws.cloudformation,
             &ChangeSetRequest {
                 stack_name: &stack,
-                change_set_name: &name,
+                change_set_name: &stacks::unique_change_set_name(),
                 kind: ChangeSetType::Create,
                 template: &TemplateSource::Body(body),
                 parameters: &BTreeMap::new(),
             },
-            Duration::from_millis(20),
+            &Waits::for_emulator(),
         )
         .await
         .expect("a change set") else {
             panic!("nothing to create");
         };
-        in_flight.set(Step::ChangeSet {
-            stack_id: stack_id.clone(),
-            name: name.clone(),
-        });
+        in_flight.set(Step::ChangeSet { id: id.clone() });
 
         in_flight.interrupted(&aws, &progress).await;
         let lines = progress.lines().join("\n");
         assert!(lines.contains("deleted the change set"), "{lines}");
+        assert!(
+            aws.cloudformation
+                .describe_change_set()
+                .change_set_name(&id)
+                .send()
+                .await
+                .is_err(),
+            "the change set {id} is still there"
+        );
+        // moto 5.2.5 lists every stack's change sets whatever the filter,
+        // and other tests share the emulator: only this stack's count.
         let left = aws
             .cloudformation
             .list_change_sets()
@@ -778,14 +790,19 @@ mod tests {
             .send()
             .await
             .expect("list change sets");
-        assert!(left.summaries().is_empty(), "{:?}", left.summaries());
+        let left: Vec<_> = left
+            .summaries()
+            .iter()
+            .filter(|summary| summary.stack_id() == Some(stack_id.as_str()))
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
 
         // What is left is what the next deploy takes over.
         let created = ready_stack(
             &aws,
             &stack,
             &DeployOptions {
-                poll: Duration::from_millis(20),
+                waits: Waits::for_emulator(),
                 ..DeployOptions::default()
             },
             &progress,

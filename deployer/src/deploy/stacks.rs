@@ -3,7 +3,6 @@
 //! cleared first, what must be waited for.
 
 use std::collections::{BTreeMap, HashSet};
-use std::time::Duration;
 
 use anyhow::{Context, bail};
 use aws_sdk_cloudformation::Client;
@@ -13,6 +12,7 @@ use aws_sdk_cloudformation::types::{
 };
 
 use super::progress::Progress;
+use super::wait::{Wait, Waits};
 
 /// A stack as DescribeStacks shows it.
 #[derive(Clone, Debug)]
@@ -138,10 +138,18 @@ pub struct ResourceChange {
 pub enum ChangeSet {
     NoChanges,
     Ready {
-        name: String,
+        /// The change set's ARN: every later call names it by ARN, never
+        /// by name (some implementations look names up across stacks).
+        id: String,
         stack_id: String,
         changes: Vec<ResourceChange>,
     },
+}
+
+/// A change-set name no other deploy shares, even one started in the
+/// same millisecond.
+pub fn unique_change_set_name() -> String {
+    format!("cargo-xtask-{}", uuid::Uuid::new_v4().simple())
 }
 
 pub struct ChangeSetRequest<'a> {
@@ -159,7 +167,7 @@ pub struct ChangeSetRequest<'a> {
 pub async fn create_change_set(
     client: &Client,
     request: &ChangeSetRequest<'_>,
-    poll: Duration,
+    waits: &Waits,
 ) -> anyhow::Result<ChangeSet> {
     let parameters: Vec<Parameter> = request
         .parameters
@@ -192,56 +200,33 @@ pub async fn create_change_set(
         }
     };
     let stack_id = created.stack_id().unwrap_or(request.stack_name).to_owned();
+    let id = created
+        .id()
+        .context("CloudFormation created a change set without an id")?
+        .to_owned();
+    let mut wait = Wait::new(
+        format!(
+            "CloudFormation to work out the change set for the stack {}",
+            request.stack_name
+        ),
+        waits.change_set,
+        waits.poll,
+        "run the command again; if it keeps happening, look at the stack's change sets in the CloudFormation console",
+    );
     loop {
-        let mut changes = Vec::new();
-        let mut next_token = None;
-        let (status, reason) = loop {
-            let page = client
-                .describe_change_set()
-                .stack_name(&stack_id)
-                .change_set_name(request.change_set_name)
-                .set_next_token(next_token.take())
-                .send()
-                .await
-                .map_err(|err| anyhow::anyhow!("{}", DisplayErrorContext(&err)))
-                .context("cannot describe the change set")?;
-            for change in page.changes() {
-                if let Some(resource) = change.resource_change() {
-                    changes.push(ResourceChange {
-                        action: resource
-                            .action()
-                            .map(|a| a.as_str().to_owned())
-                            .unwrap_or_default(),
-                        logical_id: resource
-                            .logical_resource_id()
-                            .unwrap_or_default()
-                            .to_owned(),
-                        resource_type: resource.resource_type().unwrap_or_default().to_owned(),
-                        replacement: resource.replacement().map(|r| r.as_str().to_owned()),
-                    });
-                }
-            }
-            let status = page
-                .status()
-                .map(|s| s.as_str().to_owned())
-                .unwrap_or_default();
-            let reason = page.status_reason().map(str::to_owned);
-            match page.next_token() {
-                Some(token) if status == "CREATE_COMPLETE" => next_token = Some(token.to_owned()),
-                _ => break (status, reason),
-            }
-        };
+        let (status, reason, changes) = describe_change_set(client, &id).await?;
+        wait.saw(&status);
         match status.as_str() {
             "CREATE_COMPLETE" => {
                 return Ok(ChangeSet::Ready {
-                    name: request.change_set_name.to_owned(),
+                    id,
                     stack_id,
                     changes,
                 });
             }
             "FAILED" => {
                 // Best effort: a failed change set is only clutter.
-                let _ = delete_change_set(client, &stack_id, request.change_set_name).await;
+                let _ = delete_change_set(client, &id).await;
                 if is_no_changes(reason.as_deref()) {
                     return Ok(ChangeSet::NoChanges);
                 }
@@ -250,7 +235,57 @@ pub async fn create_change_set(
                     reason.unwrap_or_else(|| "no reason given".to_owned())
                 );
             }
-            _ => tokio::time::sleep(poll).await,
+            _ => {
+                if let Err(expired) = wait.pause().await {
+                    let _ = delete_change_set(client, &id).await;
+                    return Err(expired.into());
+                }
+            }
+        }
+    }
+}
+
+/// The change set's status, its reason and, once it is complete, every
+/// change it lists (all pages).
+async fn describe_change_set(
+    client: &Client,
+    id: &str,
+) -> anyhow::Result<(String, Option<String>, Vec<ResourceChange>)> {
+    let mut changes = Vec::new();
+    let mut next_token = None;
+    loop {
+        let page = client
+            .describe_change_set()
+            .change_set_name(id)
+            .set_next_token(next_token.take())
+            .send()
+            .await
+            .map_err(|err| anyhow::anyhow!("{}", DisplayErrorContext(&err)))
+            .context("cannot describe the change set")?;
+        changes.extend(
+            page.changes()
+                .iter()
+                .filter_map(|change| change.resource_change())
+                .map(|resource| ResourceChange {
+                    action: resource
+                        .action()
+                        .map(|a| a.as_str().to_owned())
+                        .unwrap_or_default(),
+                    logical_id: resource
+                        .logical_resource_id()
+                        .unwrap_or_default()
+                        .to_owned(),
+                    resource_type: resource.resource_type().unwrap_or_default().to_owned(),
+                    replacement: resource.replacement().map(|r| r.as_str().to_owned()),
+                }),
+        );
+        let status = page
+            .status()
+            .map(|s| s.as_str().to_owned())
+            .unwrap_or_default();
+        match page.next_token() {
+            Some(token) if status == "CREATE_COMPLETE" => next_token = Some(token.to_owned()),
+            _ => return Ok((status, page.status_reason().map(str::to_owned), changes)),
         }
     }
 }
@@ -263,23 +298,23 @@ fn is_no_changes(message: Option<&str>) -> bool {
     })
 }
 
-pub async fn delete_change_set(client: &Client, stack: &str, name: &str) -> anyhow::Result<()> {
+/// Deletes the change set `id` (its ARN).
+pub async fn delete_change_set(client: &Client, id: &str) -> anyhow::Result<()> {
     client
         .delete_change_set()
-        .stack_name(stack)
-        .change_set_name(name)
+        .change_set_name(id)
         .send()
         .await
         .map_err(|err| anyhow::anyhow!("{}", DisplayErrorContext(&err)))
-        .with_context(|| format!("cannot delete the change set {name}"))?;
+        .with_context(|| format!("cannot delete the change set {id}"))?;
     Ok(())
 }
 
-pub async fn execute_change_set(client: &Client, stack: &str, name: &str) -> anyhow::Result<()> {
+/// Executes the change set `id` (its ARN).
+pub async fn execute_change_set(client: &Client, id: &str) -> anyhow::Result<()> {
     client
         .execute_change_set()
-        .stack_name(stack)
-        .change_set_name(name)
+        .change_set_name(id)
         .send()
         .await
         .map_err(|err| anyhow::anyhow!("{}", DisplayErrorContext(&err)))
@@ -306,25 +341,51 @@ pub struct Failure {
     pub reason: String,
 }
 
-/// Follows the stack `stack_id` through the operation just started on it,
-/// printing each new stack event once, oldest first, until the operation
-/// ends. The end is a terminal status together with evidence that this
-/// operation ran: a status seen in progress, or a new stack-level event
-/// with a terminal status (an emulator may finish before the first poll).
+/// An operation CloudFormation runs on a stack, as [`watch`] follows it.
+#[derive(Clone, Copy, Debug)]
+pub struct Operation<'a> {
+    pub stack_id: &'a str,
+    pub stack_name: &'a str,
+    /// "creation", "update" or "deletion", for messages.
+    pub what: &'static str,
+}
+
+/// Follows the operation just started on a stack, printing each new stack
+/// event once, oldest first, until the operation ends. The end is a
+/// terminal status together with evidence that this operation ran: a
+/// status seen in progress, or a new stack-level event with a terminal
+/// status (an emulator may finish before the first poll).
+///
+/// Bounded by `waits`: the operation's deadline and no-progress limit, and
+/// [`Waits::execution_start`] for an operation that does not start (the
+/// stack still `REVIEW_IN_PROGRESS`, or still at its old terminal status).
 pub async fn watch(
     client: &Client,
-    stack_id: &str,
-    stack_name: &str,
+    operation: Operation<'_>,
     seen: &mut HashSet<String>,
     progress: &Progress,
-    poll: Duration,
+    waits: &Waits,
 ) -> anyhow::Result<Ending> {
+    let Operation {
+        stack_id,
+        stack_name,
+        what,
+    } = operation;
+    let mut wait = Wait::new(
+        format!("the {what} of the stack {stack_name}"),
+        waits.stack_operation,
+        waits.poll,
+        "CloudFormation goes on without this command: follow the stack's events in the CloudFormation console, and run the command again once the stack has settled",
+    );
     let mut first_failure: Option<Failure> = None;
     let mut operation_ended = false;
     let mut saw_progress = false;
     loop {
         let current = describe(client, stack_id).await?;
         let mut fresh = recent_events(client, stack_id, seen).await?;
+        if !fresh.is_empty() {
+            wait.progressed();
+        }
         fresh.reverse();
         for event in fresh {
             if let Some(id) = event.event_id() {
@@ -353,7 +414,13 @@ pub async fn watch(
             });
         };
         progress.status(info.status.clone());
-        if !is_terminal(&info.status) {
+        wait.saw(&info.status);
+        if info.status == "REVIEW_IN_PROGRESS" {
+            // Left by CreateChangeSet; executing moves the stack on at once.
+            wait.brief(waits.execution_start, || {
+                format!("the stack {stack_name} is still REVIEW_IN_PROGRESS after its change set was executed, so the change set did not run; run the command again")
+            })?;
+        } else if !is_terminal(&info.status) {
             saw_progress = true;
         } else if saw_progress || operation_ended {
             return Ok(Ending {
@@ -362,8 +429,15 @@ pub async fn watch(
                 status_reason: info.status_reason,
                 first_failure,
             });
+        } else {
+            wait.brief(waits.execution_start, || {
+                format!(
+                    "the stack {stack_name} stayed {} and the {what} never started; run the command again",
+                    info.status
+                )
+            })?;
         }
-        tokio::time::sleep(poll).await;
+        wait.pause().await?;
     }
 }
 
