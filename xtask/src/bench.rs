@@ -18,12 +18,19 @@ use domain::{
 use serde::Serialize;
 use testkit::function_binary::{self, Launch};
 
+use crate::test::TestTimes;
+
 #[derive(clap::Args)]
 pub struct BenchArgs {
     /// Also time a clean arm64 build of all functions (about 12 minutes
     /// on 2 cores), in a temporary target directory.
     #[arg(long)]
     clean_build: bool,
+    /// Also time `cargo xtask test` from nothing (empty target directory
+    /// and venv, about 30 minutes on 2 cores) and then again with nothing
+    /// changed. Without it, the report shows the last recorded run.
+    #[arg(long)]
+    test_suite: bool,
     /// Also write the report to bench/REPORT.md (the checked-in reference).
     #[arg(long)]
     reference: bool,
@@ -174,6 +181,8 @@ pub fn run(args: BenchArgs, root: &Path) -> anyhow::Result<()> {
     let arm64 = artifacts(&mut report, root, args.clean_build)?;
     eprintln!("==> 2. function init (native build)");
     function_init(&mut report, root, &runtime, moto.endpoint())?;
+    eprintln!("==> 9. the test suite (cargo xtask test)");
+    test_suite(&mut report, root, args.test_suite)?;
     eprintln!("==> 4, 5. append path and projection lag (local mode, HTTP)");
     runtime.block_on(append_and_lag(&mut report))?;
     eprintln!("==> 6. replay");
@@ -349,6 +358,76 @@ fn artifacts(report: &mut Report, root: &Path, clean: bool) -> anyhow::Result<Op
         );
     }
     Ok(Some(manifest))
+}
+
+/// `cargo xtask test` as CI runs it: from nothing, then again with nothing
+/// changed; or, without `run`, the times the last run recorded.
+fn test_suite(report: &mut Report, root: &Path, run: bool) -> anyhow::Result<()> {
+    if !run {
+        let recorded = TestTimes::path(root)
+            .ok()
+            .and_then(|path| std::fs::read(path).ok())
+            .and_then(|json| serde_json::from_slice::<TestTimes>(&json).ok());
+        match recorded {
+            Some(times) => add_test_times(report, "last recorded run", &times),
+            None => report.missing(
+                "test suite",
+                "cargo xtask test",
+                "no recorded run; run cargo xtask test, or pass --test-suite",
+            ),
+        }
+        report.missing(
+            "test suite",
+            "cargo xtask test from nothing, then warm",
+            "pass --test-suite (about 40 minutes on 2 cores)",
+        );
+        return Ok(());
+    }
+    let scratch = std::env::temp_dir().join(format!("evs-bench-test-{}", std::process::id()));
+    let target = scratch.join("target");
+    let venv = scratch.join("venv");
+    let time_suite = |report: &mut Report, label: &str| -> anyhow::Result<()> {
+        let started = Instant::now();
+        let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+            .args(["xtask", "test"])
+            .current_dir(root)
+            .env("CARGO_TARGET_DIR", &target)
+            .env(testkit::venv::VENV_ENV, &venv)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()?;
+        if !status.success() {
+            bail!("cargo xtask test failed ({status}) {label}; run it alone to see why");
+        }
+        let wall = started.elapsed().as_secs_f64();
+        let times: TestTimes =
+            serde_json::from_slice(&std::fs::read(target.join("xtask-test-times.json"))?)?;
+        report.add(
+            "test suite",
+            format!("cargo xtask test, {label}"),
+            wall,
+            "s",
+            "whole command, the xtask build included; one run",
+        );
+        add_test_times(report, label, &times);
+        Ok(())
+    };
+    let outcome =
+        time_suite(report, "from nothing").and_then(|()| time_suite(report, "nothing changed"));
+    let _ = std::fs::remove_dir_all(&scratch);
+    outcome
+}
+
+fn add_test_times(report: &mut Report, label: &str, times: &TestTimes) {
+    for step in &times.steps {
+        report.add(
+            "test suite",
+            format!("{label}: {}", step.step),
+            step.seconds,
+            "s",
+            if step.ok { "" } else { "failed" },
+        );
+    }
 }
 
 fn function_init(

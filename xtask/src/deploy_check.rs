@@ -4,10 +4,10 @@
 //! the stack with the built code, an unchanged deploy changes nothing,
 //! destroy asks first and keeps the event store.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::Instant;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
 use base64::Engine;
@@ -50,7 +50,8 @@ impl Cli<'_> {
         if let Some(mut input) = child.stdin.take() {
             let _ = input.write_all(stdin.as_bytes());
         }
-        let output = child.wait_with_output()?;
+        let output = wait_with_deadline(child, COMMAND_LIMIT)
+            .with_context(|| format!("cargo xtask {}", args.join(" ")))?;
         let text = transcript(&output);
         ensure!(
             !text.contains(API_KEY),
@@ -64,6 +65,57 @@ impl Cli<'_> {
         std::fs::write(&self.env_file, text)
             .with_context(|| format!("cannot write {}", self.env_file.display()))
     }
+}
+
+/// Each command against the emulator (the build is already done by then)
+/// finishes in seconds; this turns a hang into a failure that names it.
+const COMMAND_LIMIT: Duration = Duration::from_secs(300);
+
+/// The child's output, or an error (the child killed) once `limit` passed.
+fn wait_with_deadline(mut child: Child, limit: Duration) -> anyhow::Result<Output> {
+    // Read both pipes on their own threads so a full pipe never blocks it.
+    let drain = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_end(&mut bytes);
+            }
+            bytes
+        })
+    };
+    let stdout = drain(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let stderr = drain(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().context("cannot poll the command")? {
+            break status;
+        }
+        if started.elapsed() >= limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            let stderr = String::from_utf8_lossy(&stderr.join().unwrap_or_default()).into_owned();
+            bail!(
+                "did not finish within {} s and was killed; its output:\n{stderr}",
+                limit.as_secs()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    Ok(Output {
+        status,
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
+    })
 }
 
 fn transcript(output: &Output) -> String {

@@ -11,6 +11,7 @@ mod bench;
 mod deploy;
 mod deploy_check;
 mod setup;
+mod test;
 
 use deployer::build;
 
@@ -28,8 +29,9 @@ struct Cli {
 enum Task {
     /// Run the whole service on 127.0.0.1 (embedded store; no AWS account needed).
     Local(local::LocalArgs),
-    /// Run every check: rustfmt, clippy, and all tests, with an AWS emulator started for them.
-    Test(TestArgs),
+    /// Run every check: rustfmt, clippy, every test (each with a time limit) against an AWS
+    /// emulator it starts, the arm64 artifacts and the deploy commands.
+    Test(test::TestArgs),
     /// Build the Lambda functions (arm64 by default) and package bootstrap zips.
     Build(build::BuildArgs),
     /// Print or write the CloudFormation template (offline; no AWS account needed).
@@ -42,19 +44,6 @@ enum Task {
     Destroy(deploy::DestroyArgs),
     /// Measure the project and print a performance report.
     Bench(bench::BenchArgs),
-}
-
-#[derive(clap::Args)]
-struct TestArgs {
-    /// Skip rustfmt and clippy.
-    #[arg(long)]
-    no_lint: bool,
-    /// Skip building and running the arm64 artifacts (the slowest step).
-    #[arg(long)]
-    no_arm64: bool,
-    /// Extra arguments for `cargo test` (e.g. a test name filter).
-    #[arg(last = true)]
-    cargo_test_args: Vec<String>,
 }
 
 fn project_root() -> PathBuf {
@@ -70,7 +59,7 @@ fn main() -> ExitCode {
         Task::Local(args) => tokio::runtime::Runtime::new()
             .context("cannot start the async runtime")
             .and_then(|runtime| runtime.block_on(local::run(args, &project_root()))),
-        Task::Test(args) => test(args),
+        Task::Test(args) => test::test(args, &project_root()),
         Task::Build(args) => {
             let root = project_root();
             build::build(&root, &testkit::venv::venv_dir(&root), &args).map(|_| ())
@@ -105,46 +94,6 @@ fn run(step: &str, mut command: Command) -> anyhow::Result<()> {
         bail!("{step} failed ({status})");
     }
     Ok(())
-}
-
-fn test(args: TestArgs) -> anyhow::Result<()> {
-    let root = project_root();
-    if !args.no_lint {
-        let mut fmt = cargo();
-        fmt.args(["fmt", "--all", "--check"]);
-        run("cargo fmt --check", fmt)?;
-        let mut clippy = cargo();
-        clippy.args([
-            "clippy",
-            "--workspace",
-            "--all-targets",
-            "--",
-            "-D",
-            "warnings",
-        ]);
-        run("cargo clippy -D warnings", clippy)?;
-    }
-    eprintln!("==> starting the AWS emulator (moto) on 127.0.0.1");
-    let moto = testkit::moto::Moto::start(&root)
-        .context("the AWS emulator is needed by the DynamoDB tests")?;
-    eprintln!("    moto is at {} (pid {})", moto.endpoint(), moto.pid());
-    let mut tests = cargo();
-    tests
-        .args(["test", "--workspace"])
-        .args(&args.cargo_test_args)
-        .env("MOTO_ENDPOINT", moto.endpoint());
-    let mut outcome = run("cargo test --workspace", tests);
-    if outcome.is_ok() {
-        outcome = if args.no_arm64 {
-            eprintln!("==> arm64 artifacts: skipped (--no-arm64)");
-            Ok(())
-        } else {
-            arm64::build_and_run(&root, moto.endpoint())
-                .and_then(|()| deploy_check::run(&root, moto.endpoint()))
-        };
-    }
-    drop(moto);
-    outcome
 }
 
 mod synth {

@@ -1,0 +1,292 @@
+//! `cargo xtask test`: rustfmt, clippy, every test through cargo-nextest
+//! (each with a time limit, `.config/nextest.toml`) against one AWS
+//! emulator, then the arm64 artifacts and the deploy commands. Ends with a
+//! table of its steps and their times, also written as JSON for the bench.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use serde::{Deserialize, Serialize};
+
+use crate::{arm64, cargo, deploy_check, run};
+
+/// The cargo-nextest `.ci/run` and this command install when it is
+/// missing; stress runs (`--repeat`) need 0.9.103 or later.
+pub const NEXTEST_VERSION: &str = "0.9.143";
+
+#[derive(clap::Args)]
+pub struct TestArgs {
+    /// Skip rustfmt and clippy.
+    #[arg(long)]
+    no_lint: bool,
+    /// Skip building and running the arm64 artifacts (the slowest step).
+    #[arg(long)]
+    no_arm64: bool,
+    /// Run the selected tests N times in a row (nextest's stress mode),
+    /// and nothing else: no lint, no arm64 step.
+    #[arg(long, value_name = "N")]
+    repeat: Option<u32>,
+    /// Extra arguments for `cargo nextest run`, e.g. a filter:
+    /// `-- -E 'package(deployer)'`.
+    #[arg(last = true)]
+    nextest_args: Vec<String>,
+}
+
+/// One step's name, time and outcome.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct StepTime {
+    pub step: String,
+    pub seconds: f64,
+    pub ok: bool,
+}
+
+/// What `cargo xtask test` writes after each run, for `cargo xtask bench`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TestTimes {
+    pub steps: Vec<StepTime>,
+    pub total_seconds: f64,
+    pub ok: bool,
+}
+
+impl TestTimes {
+    pub fn path(root: &Path) -> anyhow::Result<std::path::PathBuf> {
+        Ok(deployer::build::target_dir(root)?.join("xtask-test-times.json"))
+    }
+}
+
+/// Times steps and prints the table at the end, whatever happened.
+struct Steps {
+    started: Instant,
+    done: Vec<StepTime>,
+}
+
+impl Steps {
+    fn new() -> Steps {
+        Steps {
+            started: Instant::now(),
+            done: Vec::new(),
+        }
+    }
+
+    fn time<T>(
+        &mut self,
+        step: &str,
+        work: impl FnOnce() -> anyhow::Result<T>,
+    ) -> anyhow::Result<T> {
+        let started = Instant::now();
+        let outcome = work();
+        self.done.push(StepTime {
+            step: step.to_owned(),
+            seconds: started.elapsed().as_secs_f64(),
+            ok: outcome.is_ok(),
+        });
+        outcome
+    }
+
+    fn finish(self, root: &Path, ok: bool) {
+        let total = self.started.elapsed();
+        eprintln!("==> steps");
+        for step in &self.done {
+            eprintln!(
+                "    {:<34} {:>8} {}",
+                step.step,
+                seconds(Duration::from_secs_f64(step.seconds)),
+                if step.ok { "ok" } else { "FAILED" }
+            );
+        }
+        eprintln!("    {:<34} {:>8}", "total", seconds(total));
+        let times = TestTimes {
+            steps: self.done,
+            total_seconds: total.as_secs_f64(),
+            ok,
+        };
+        // Best effort: the record is for the bench, not part of the verdict.
+        if let Ok(path) = TestTimes::path(root)
+            && let Ok(json) = serde_json::to_vec_pretty(&times)
+        {
+            let _ = std::fs::create_dir_all(path.parent().unwrap_or(root));
+            let _ = std::fs::write(path, json);
+        }
+    }
+}
+
+fn seconds(duration: Duration) -> String {
+    format!("{:.1} s", duration.as_secs_f64())
+}
+
+pub fn test(args: TestArgs, root: &Path) -> anyhow::Result<()> {
+    let mut steps = Steps::new();
+    let outcome = all_steps(&args, root, &mut steps);
+    steps.finish(root, outcome.is_ok());
+    outcome
+}
+
+fn all_steps(args: &TestArgs, root: &Path, steps: &mut Steps) -> anyhow::Result<()> {
+    let lint = !args.no_lint && args.repeat.is_none();
+    let arm64 = !args.no_arm64 && args.repeat.is_none();
+    // Started first and at the lowest priority: it compiles on the CPU the
+    // other steps leave idle (most of the test run waits on the emulator).
+    let arm64_build = if arm64 {
+        Some(steps.time("arm64 build started", || arm64::start_build(root))?)
+    } else {
+        None
+    };
+    if lint {
+        steps.time("rustfmt", || {
+            let mut fmt = cargo();
+            fmt.args(["fmt", "--all", "--check"]);
+            run("cargo fmt --check", fmt)
+        })?;
+        steps.time("clippy", || {
+            let mut clippy = cargo();
+            clippy.args([
+                "clippy",
+                "--workspace",
+                "--all-targets",
+                "--",
+                "-D",
+                "warnings",
+            ]);
+            run("cargo clippy -D warnings", clippy)
+        })?;
+    }
+    steps.time("cargo-nextest present", ensure_nextest)?;
+    let moto = steps.time("AWS emulator (moto) started", || {
+        eprintln!("==> starting the AWS emulator (moto) on 127.0.0.1");
+        let moto = testkit::moto::Moto::start(root)
+            .context("the AWS emulator is needed by the DynamoDB and deploy tests")?;
+        eprintln!("    moto is at {} (pid {})", moto.endpoint(), moto.pid());
+        Ok(moto)
+    })?;
+    // Built first and timed apart: the build is most of a cold run.
+    steps.time("tests built", || {
+        let mut build = nextest(moto.endpoint());
+        build.args(["--no-run"]);
+        run("cargo nextest run --no-run (build the tests)", build)
+    })?;
+    let label = match args.repeat {
+        Some(n) => format!("tests run ({n} times)"),
+        None => "tests run".to_owned(),
+    };
+    steps.time(&label, || {
+        let mut tests = nextest(moto.endpoint());
+        if let Some(n) = args.repeat {
+            tests.args(["--stress-count", &n.to_string()]);
+        }
+        tests.args(&args.nextest_args);
+        run("cargo nextest run --workspace", tests)
+    })?;
+    let Some(arm64_build) = arm64_build else {
+        if args.no_arm64 {
+            eprintln!("==> arm64 artifacts: skipped (--no-arm64)");
+        }
+        return Ok(());
+    };
+    let manifest = steps.time("arm64 build finished (after the tests)", || {
+        arm64_build.finish(root)
+    })?;
+    steps.time("arm64 artifacts run under qemu", || {
+        arm64::run(&manifest, moto.endpoint())
+    })?;
+    steps.time("deploy commands", || {
+        deploy_check::run(root, moto.endpoint())
+    })
+}
+
+/// `cargo nextest run --workspace` against the emulator at `endpoint`.
+fn nextest(endpoint: &str) -> Command {
+    let mut command = cargo();
+    command
+        .args(["nextest", "run", "--workspace"])
+        .env(testkit::moto::ENDPOINT_ENV, endpoint);
+    command
+}
+
+/// Installs cargo-nextest (pinned, from crates.io) when `cargo nextest`
+/// does not answer.
+fn ensure_nextest() -> anyhow::Result<()> {
+    let answers = || {
+        cargo()
+            .args(["nextest", "--version"])
+            .output()
+            .is_ok_and(|output| output.status.success())
+    };
+    if answers() {
+        return Ok(());
+    }
+    eprintln!("==> installing cargo-nextest {NEXTEST_VERSION} (cargo install; a few minutes)");
+    let mut install = cargo();
+    install.args([
+        "install",
+        "--locked",
+        "cargo-nextest",
+        "--version",
+        NEXTEST_VERSION,
+    ]);
+    run("cargo install cargo-nextest", install).context(
+        "cargo-nextest runs the tests with time limits; install it by hand with: cargo install --locked cargo-nextest",
+    )?;
+    if !answers() {
+        bail!(
+            "cargo-nextest was installed but `cargo nextest` does not answer; is ~/.cargo/bin on the PATH?"
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    /// `cargo tree` lines `name version [features]` for `args`.
+    fn resolved(args: &[&str]) -> BTreeSet<String> {
+        let output = cargo()
+            .args(["tree", "--prefix", "none", "--format", "{p} [{f}]"])
+            .args(args)
+            .output()
+            .expect("cargo tree runs");
+        assert!(
+            output.status.success(),
+            "cargo tree {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .map(|line| line.trim_end_matches(" (*)").to_owned())
+            .filter(|line| !line.is_empty())
+            .collect()
+    }
+
+    /// `cargo xtask` compiles xtask alone; `cargo xtask test` then compiles
+    /// the workspace with its dev-dependencies. A dependency whose features
+    /// differ between the two is compiled twice, with everything above it
+    /// (one differing tokio feature rebuilds the whole AWS SDK). The fix is
+    /// the feature-unification list at the end of xtask/Cargo.toml.
+    #[test]
+    fn the_xtask_binary_and_the_tests_share_every_dependency_build() {
+        let xtask = resolved(&["--package", "xtask", "--edges", "normal,build"]);
+        let tests = resolved(&["--workspace", "--edges", "normal,build,dev"]);
+        assert!(
+            xtask
+                .iter()
+                .any(|line| line.starts_with("aws-sdk-dynamodb "))
+        );
+        let differing: Vec<&String> = xtask.difference(&tests).collect();
+        let names: BTreeSet<&str> = differing
+            .iter()
+            .filter_map(|line| line.split(' ').next())
+            .collect();
+        let as_tests_build_them: Vec<&String> = tests
+            .iter()
+            .filter(|line| line.split(' ').next().is_some_and(|n| names.contains(n)))
+            .collect();
+        assert!(
+            differing.is_empty(),
+            "built with other features by cargo xtask than by the tests: {differing:#?}\nthe tests build: {as_tests_build_them:#?}\nadd those features to the feature-unification list in xtask/Cargo.toml"
+        );
+    }
+}
