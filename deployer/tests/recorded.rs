@@ -220,23 +220,8 @@ async fn a_failed_update_reports_the_first_failed_resource_and_the_final_status(
     let function = "AWS::Lambda::Function";
     let table = "AWS::DynamoDB::Table";
     let old = ("e0", STACK, stack_event, "UPDATE_COMPLETE", "");
-    let mut replay = vec![stack("UPDATE_COMPLETE")];
-    replay.extend((0..Function::ALL.len()).map(|_| head_object_found()));
+    let mut replay = update_until_execute();
     replay.extend([
-        ok(
-            "CreateChangeSet",
-            &format!("<Id>cs-arn</Id><StackId>{STACK_ID}</StackId>"),
-        ),
-        ok(
-            "DescribeChangeSet",
-            "<Status>CREATE_COMPLETE</Status><ExecutionStatus>AVAILABLE</ExecutionStatus>\
-             <Changes><member><Type>Resource</Type><ResourceChange><Action>Modify</Action>\
-             <LogicalResourceId>AddEventFunction</LogicalResourceId>\
-             <ResourceType>AWS::Lambda::Function</ResourceType><Replacement>False</Replacement>\
-             </ResourceChange></member></Changes>",
-        ),
-        events(&[old]),
-        ok("ExecuteChangeSet", ""),
         stack("UPDATE_ROLLBACK_IN_PROGRESS"),
         events(&[
             (

@@ -90,13 +90,13 @@ impl Steps {
         eprintln!("==> steps");
         for step in &self.done {
             eprintln!(
-                "    {:<34} {:>8} {}",
+                "    {:<40} {:>8} {}",
                 step.step,
                 seconds(Duration::from_secs_f64(step.seconds)),
                 if step.ok { "ok" } else { "FAILED" }
             );
         }
-        eprintln!("    {:<34} {:>8}", "total", seconds(total));
+        eprintln!("    {:<40} {:>8}", "total", seconds(total));
         let times = TestTimes {
             steps: self.done,
             total_seconds: total.as_secs_f64(),
