@@ -1,6 +1,7 @@
 //! The deployer: a typed CloudFormation model ([`cfn`]), the app's stack
-//! defined with it ([`stack`]), its synthesis ([`synth`]), and the build
-//! and packaging of the functions ([`build`]).
+//! defined with it ([`stack`]), its synthesis ([`synth`]), the build and
+//! packaging of the functions ([`build`]), and the engine behind deploy,
+//! diff and destroy ([`deploy`]).
 
 pub mod build;
 pub mod cfn;

@@ -778,7 +778,7 @@ fn add_api(
                 rest_api_id: api.reference(),
                 resource_id: resource_id.reference(),
                 http_method: route.method,
-                // The API key is the access control (spec §3).
+                // The API key is the access control (README, HTTP API).
                 authorization_type: apigateway::AuthorizationType::None,
                 api_key_required: true,
                 integration: apigateway::Integration {

@@ -536,7 +536,11 @@ async fn append_and_lag(report: &mut Report) -> anyhow::Result<()> {
     })
     .await?;
     let url = server.url();
-    let client = reqwest::Client::new();
+    // A request that hangs fails the figure instead of the whole bench.
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .context("cannot build the HTTP client")?;
     for streams in [1usize, 16] {
         let (rate, mut latencies, mut lags) =
             load(&client, &url, streams, 32, 3200, streams == 16).await?;

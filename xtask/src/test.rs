@@ -289,4 +289,22 @@ mod tests {
             "built with other features by cargo xtask than by the tests: {differing:#?}\nthe tests build: {as_tests_build_them:#?}\nadd those features to the feature-unification list in xtask/Cargo.toml"
         );
     }
+
+    /// The rules live in `domain` once, for Lambda, local mode and tests:
+    /// nothing of AWS and no async runtime may reach it.
+    #[test]
+    fn the_domain_depends_on_no_aws_crate_and_no_async_runtime() {
+        let domain = resolved(&["--package", "domain", "--edges", "normal"]);
+        assert!(domain.iter().any(|line| line.starts_with("domain ")));
+        let forbidden: Vec<&String> = domain
+            .iter()
+            .filter(|line| {
+                line.starts_with("aws")
+                    || ["tokio ", "async-std ", "smol ", "lambda_runtime "]
+                        .iter()
+                        .any(|name| line.starts_with(name))
+            })
+            .collect();
+        assert!(forbidden.is_empty(), "domain depends on {forbidden:#?}");
+    }
 }

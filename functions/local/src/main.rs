@@ -1,4 +1,6 @@
-//! The local service as a standalone binary (what `cargo xtask local` runs).
+//! The local service as a standalone binary: the same `local::run` that
+//! `cargo xtask local` calls in its own process; the end-to-end tests start
+//! this binary to kill and restart it.
 
 use std::path::PathBuf;
 
