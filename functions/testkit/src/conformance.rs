@@ -914,3 +914,43 @@ pub async fn checkpoints_start_empty_then_save_and_overwrite(stores: Stores) {
     assert_eq!(cp.load(&name).await, Ok(Some("position-2 ünï".to_owned())));
     assert_eq!(cp.load(&other).await, Ok(None));
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    /// A case written here but left out of `conformance_tests!` would
+    /// never run on any adapter: every `pub async fn ...(stores: Stores)`
+    /// of this file must be in the macro's list, and nothing else.
+    #[test]
+    fn every_case_is_in_the_macro_list() {
+        let source = include_str!("conformance.rs");
+        let cases: BTreeSet<&str> = source
+            .lines()
+            .filter_map(|line| line.strip_prefix("pub async fn "))
+            .filter(|rest| rest.contains("(stores: Stores)"))
+            .filter_map(|rest| rest.split('(').next())
+            .collect();
+        let start = source
+            .find("@cases $make;\n")
+            .expect("the macro's list of cases");
+        let listed: BTreeSet<&str> = source[start..]
+            .lines()
+            .skip(1)
+            .take_while(|line| !line.trim_start().starts_with(')'))
+            .map(|line| line.trim().trim_end_matches(','))
+            .filter(|name| !name.is_empty())
+            .collect();
+        assert!(cases.len() >= 20, "found only {cases:?}");
+        assert_eq!(
+            cases.difference(&listed).collect::<Vec<_>>(),
+            Vec::<&&str>::new(),
+            "cases missing from conformance_tests!"
+        );
+        assert_eq!(
+            listed.difference(&cases).collect::<Vec<_>>(),
+            Vec::<&&str>::new(),
+            "listed in conformance_tests! but not a case"
+        );
+    }
+}
