@@ -419,6 +419,17 @@ fn test_suite(report: &mut Report, root: &Path, run: bool) -> anyhow::Result<()>
 }
 
 fn add_test_times(report: &mut Report, label: &str, times: &TestTimes) {
+    report.add(
+        "test suite",
+        format!("{label}: total"),
+        times.total_seconds,
+        "s",
+        format!(
+            "{}{}",
+            times.command,
+            if times.ok { "" } else { "; failed" }
+        ),
+    );
     for step in &times.steps {
         report.add(
             "test suite",

@@ -45,6 +45,9 @@ pub struct StepTime {
 /// What `cargo xtask test` writes after each run, for `cargo xtask bench`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct TestTimes {
+    /// The command line, e.g. `cargo xtask test --repeat 20`.
+    #[serde(default)]
+    pub command: String,
     pub steps: Vec<StepTime>,
     pub total_seconds: f64,
     pub ok: bool,
@@ -97,7 +100,9 @@ impl Steps {
             );
         }
         eprintln!("    {:<40} {:>8}", "total", seconds(total));
+        let arguments: Vec<String> = std::env::args().skip(1).collect();
         let times = TestTimes {
+            command: format!("cargo xtask {}", arguments.join(" ")),
             steps: self.done,
             total_seconds: total.as_secs_f64(),
             ok,
