@@ -20,7 +20,7 @@ use crate::cfn::iam::{self, PolicyDocument, Statement};
 use crate::cfn::lambda::{self, Architecture};
 use crate::cfn::logs::{self, RetentionDays};
 use crate::cfn::s3;
-use crate::cfn::{Attribute, Expr, LogicalId, Output, Parameter, Pseudo, Resource, Template};
+use crate::cfn::{Expr, LogicalId, Output, Parameter, Pseudo, Resource, ResourceId, Template};
 
 /// The API's only stage; part of the URL.
 pub const STAGE_NAME: &str = "prod";
@@ -167,16 +167,16 @@ impl Function {
         longest
     }
 
-    pub fn logical_id(self) -> LogicalId {
-        LogicalId::new(format!("{}Function", self.stem()))
+    pub fn logical_id(self) -> ResourceId<lambda::Function> {
+        ResourceId::new(format!("{}Function", self.stem()))
     }
 
-    pub fn role_id(self) -> LogicalId {
-        LogicalId::new(format!("{}Role", self.stem()))
+    pub fn role_id(self) -> ResourceId<iam::Role> {
+        ResourceId::new(format!("{}Role", self.stem()))
     }
 
-    pub fn log_group_id(self) -> LogicalId {
-        LogicalId::new(format!("{}LogGroup", self.stem()))
+    pub fn log_group_id(self) -> ResourceId<logs::LogGroup> {
+        ResourceId::new(format!("{}LogGroup", self.stem()))
     }
 
     /// The parameter holding the S3 key of the function's zip.
@@ -333,8 +333,8 @@ pub enum Table {
 impl Table {
     pub const ALL: [Table; 3] = [Table::Events, Table::StreamIndex, Table::ReadModel];
 
-    pub fn logical_id(self) -> LogicalId {
-        LogicalId::new(match self {
+    pub fn logical_id(self) -> ResourceId<dynamodb::Table> {
+        ResourceId::new(match self {
             Table::Events => "EventsTable",
             Table::StreamIndex => "StreamIndexTable",
             Table::ReadModel => "ReadModelTable",
@@ -502,11 +502,6 @@ fn sub_ref(id: &LogicalId) -> String {
     format!("${{{id}}}")
 }
 
-/// `${Id.Attribute}` in a `Fn::Sub` template.
-fn sub_attribute(id: &LogicalId, attribute: Attribute) -> String {
-    format!("${{{id}.{}}}", attribute.name())
-}
-
 /// The app's template.
 pub fn app_stack(options: &StackOptions) -> Template {
     build(options, &ApiRoute::all())
@@ -551,7 +546,7 @@ fn add_artifact_bucket(template: &mut Template) -> LogicalId {
             bucket.reference(),
         ),
     );
-    bucket
+    bucket.into()
 }
 
 pub(crate) fn build(options: &StackOptions, routes: &[ApiRoute]) -> Template {
@@ -625,12 +620,12 @@ fn add_parameters(template: &mut Template, code_bucket: LogicalId) -> Parameters
 /// The resource a grant's actions apply to.
 fn grant_resource(function: Function, target: Target) -> Expr {
     match target {
-        Target::OwnLogGroup => function.log_group_id().attribute(Attribute::Arn),
-        Target::EventsTable => Table::Events.logical_id().attribute(Attribute::Arn),
-        Target::EventsStream => Table::Events.logical_id().attribute(Attribute::StreamArn),
-        Target::StreamIndexTable => Table::StreamIndex.logical_id().attribute(Attribute::Arn),
-        Target::ReadModelTable => Table::ReadModel.logical_id().attribute(Attribute::Arn),
-        Target::ReplayFunction => Function::Replay.logical_id().attribute(Attribute::Arn),
+        Target::OwnLogGroup => function.log_group_id().arn(),
+        Target::EventsTable => Table::Events.logical_id().arn(),
+        Target::EventsStream => Table::Events.logical_id().stream_arn(),
+        Target::StreamIndexTable => Table::StreamIndex.logical_id().arn(),
+        Target::ReadModelTable => Table::ReadModel.logical_id().arn(),
+        Target::ReplayFunction => Function::Replay.logical_id().arn(),
         Target::AnyResource => "*".into(),
     }
 }
@@ -712,7 +707,7 @@ fn add_function(
                 s3_bucket: parameters.code_bucket.reference(),
                 s3_key: function.code_key_parameter().reference(),
             },
-            role: role.attribute(Attribute::Arn),
+            role: role.arn(),
             memory_size: Some(function.memory_mb()),
             timeout: Some(function.timeout_seconds()),
             environment: Some(lambda::Environment { variables }),
@@ -727,7 +722,7 @@ fn add_projector_source(template: &mut Template) {
     template.resource(
         "ProjectorEventSource",
         lambda::EventSourceMapping {
-            event_source_arn: Table::Events.logical_id().attribute(Attribute::StreamArn),
+            event_source_arn: Table::Events.logical_id().stream_arn(),
             function_name: Function::Projector.logical_id().reference(),
             // Everything the stream still holds: a new projector catches up.
             starting_position: lambda::StartingPosition::TrimHorizon,
@@ -766,7 +761,7 @@ fn add_api(
             resource_id.clone(),
             apigateway::Resource {
                 rest_api_id: api.reference(),
-                parent_id: api.attribute(Attribute::RootResourceId),
+                parent_id: api.root_resource_id(),
                 path_part: route.path_part.clone(),
             }
             .into(),
@@ -786,7 +781,7 @@ fn add_api(
                     integration_http_method: Some(LAMBDA_INTEGRATION_METHOD),
                     uri: Some(Expr::sub(format!(
                         "arn:${{AWS::Partition}}:apigateway:${{AWS::Region}}:lambda:path/2015-03-31/functions/{}/invocations",
-                        sub_attribute(&function, Attribute::Arn)
+                        function.sub_arn()
                     ))),
                 },
             }
@@ -796,7 +791,7 @@ fn add_api(
             route.permission_id().as_str(),
             lambda::Permission {
                 action: lambda::PermissionAction::InvokeFunction,
-                function_name: function.attribute(Attribute::Arn),
+                function_name: function.arn(),
                 principal: "apigateway.amazonaws.com".to_owned(),
                 // This method of this API only, from any stage.
                 source_arn: Some(Expr::sub(format!(

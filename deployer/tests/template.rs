@@ -9,8 +9,9 @@ use deployer::cfn::dynamodb::{AttributeType, BillingMode, KeyType, StreamViewTyp
 use deployer::cfn::iam::Effect;
 use deployer::cfn::lambda::{Architecture, FunctionResponseType, Runtime, StartingPosition};
 use deployer::cfn::{
-    Attribute, Expr, Intrinsic, LogicalId, Policy, Properties, RefTarget, Template, Value,
+    Expr, Intrinsic, LogicalId, Policy, Properties, RefTarget, ResourceId, Template, Value,
 };
+use deployer::cfn::{apigateway, dynamodb, lambda};
 use deployer::stack::{Function, Table};
 use deployer::{Format, StackOptions, app_stack};
 use service::api::Route;
@@ -169,7 +170,8 @@ fn functions_are_x86_64_when_asked() {
 /// Each role's statements as (resource, sorted actions), sorted.
 fn role_grants(template: &Template, function: Function) -> Vec<(String, Vec<String>)> {
     let role_id = function.role_id();
-    let Some(Properties::IamRole(role)) = template.resources.get(&role_id).map(|r| &r.properties)
+    let Some(Properties::IamRole(role)) =
+        template.resources.get(role_id.id()).map(|r| &r.properties)
     else {
         panic!("no role {role_id}");
     };
@@ -289,7 +291,7 @@ fn tracing_turns_on_x_ray_for_functions_and_stage() {
 fn the_event_store_is_retained_and_nothing_stateful_is_left_to_defaults() {
     let template = default_stack();
     for table in Table::ALL {
-        let resource = &template.resources[&table.logical_id()];
+        let resource = &template.resources[table.logical_id().id()];
         // The read model is rebuilt by a replay; the log and its version
         // index are the data.
         let expected = match table {
@@ -300,7 +302,7 @@ fn the_event_store_is_retained_and_nothing_stateful_is_left_to_defaults() {
         assert_eq!(resource.update_replace_policy, Some(expected), "{table:?}");
     }
     for function in Function::ALL {
-        let group = &template.resources[&function.log_group_id()];
+        let group = &template.resources[function.log_group_id().id()];
         assert_eq!(group.deletion_policy, Some(Policy::Delete));
     }
     let yaml = deployer::render(&template, Format::Yaml).expect("renders");
@@ -329,7 +331,7 @@ fn the_tables_have_the_adapters_key_schema() {
     let template = default_stack();
     for (table, (hash, range, range_type), stream) in expected {
         let Properties::DynamoDbTable(definition) =
-            &template.resources[&table.logical_id()].properties
+            &template.resources[table.logical_id().id()].properties
         else {
             panic!("{table:?} is not a table");
         };
@@ -388,7 +390,7 @@ fn the_functions_get_the_table_names_the_wiring_reads() {
         }
         assert_eq!(variables.get("RUST_LOG").map(show).as_deref(), Some("info"));
     }
-    let env = |function: Function, name: &str| match &template.resources[&function.logical_id()]
+    let env = |function: Function, name: &str| match &template.resources[function.logical_id().id()]
         .properties
     {
         Properties::LambdaFunction(f) => f
@@ -446,13 +448,13 @@ fn every_function_logs_to_its_own_group_with_retention() {
     let template = default_stack();
     for function in Function::ALL {
         let Properties::LogsLogGroup(group) =
-            &template.resources[&function.log_group_id()].properties
+            &template.resources[function.log_group_id().id()].properties
         else {
             panic!("no log group for {}", function.name());
         };
         assert!(group.retention_in_days.is_some());
         let Properties::LambdaFunction(definition) =
-            &template.resources[&function.logical_id()].properties
+            &template.resources[function.logical_id().id()].properties
         else {
             panic!("no function {}", function.name());
         };
@@ -721,11 +723,24 @@ fn the_yaml_matches_the_snapshot() {
     }
 }
 
+/// A resource offers only the attributes its type has: `stream_arn()`
+/// exists on a table's id and nowhere else, so a wrong `GetAtt` does not
+/// compile (`ResourceId::<lambda::Function>::new("X").stream_arn()` is a
+/// compile error).
 #[test]
-fn attributes_are_typed() {
-    // A compile-time check as much as a test: GetAtt takes an Attribute.
-    let arn: Expr = LogicalId::new("X").attribute(Attribute::StreamArn);
-    assert_eq!(show(&arn), "X.StreamArn");
+fn attributes_are_typed_by_the_resource() {
+    let table = ResourceId::<dynamodb::Table>::new("X");
+    let stream: Expr = table.stream_arn();
+    let arn: Expr = table.arn();
+    assert_eq!(show(&stream), "X.StreamArn");
+    assert_eq!(show(&arn), "X.Arn");
+    let api = ResourceId::<apigateway::RestApi>::new("Api");
+    let root: Expr = api.root_resource_id();
+    assert_eq!(show(&root), "Api.RootResourceId");
+    assert_eq!(
+        ResourceId::<lambda::Function>::new("F").sub_arn(),
+        "${F.Arn}"
+    );
 }
 
 #[test]

@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::marker::PhantomData;
+use std::ops::Deref;
 
 use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Serialize, Serializer};
@@ -35,11 +37,110 @@ impl LogicalId {
         Value::Intrinsic(Intrinsic::Ref(RefTarget::Logical(self.clone())))
     }
 
-    /// `{"Fn::GetAtt": [id, attribute]}`.
-    pub fn attribute<T>(&self, attribute: Attribute) -> Value<T> {
+    /// `{"Fn::GetAtt": [id, attribute]}`; only through [`ResourceId`],
+    /// which knows which attributes its resource has.
+    fn get_att<T>(&self, attribute: Attribute) -> Value<T> {
         Value::Intrinsic(Intrinsic::GetAtt(self.clone(), attribute))
     }
 }
+
+/// A resource's logical ID that knows the resource's type (`R`, its
+/// properties struct), so it offers the `Fn::GetAtt` attributes that type
+/// has and no other: a table's `stream_arn()`, a function's `arn()`. A
+/// `GetAtt` a resource lacks does not compile.
+pub struct ResourceId<R> {
+    id: LogicalId,
+    resource: PhantomData<fn() -> R>,
+}
+
+impl<R> ResourceId<R> {
+    /// See [`LogicalId::new`].
+    pub fn new(id: impl Into<String>) -> Self {
+        ResourceId {
+            id: LogicalId::new(id),
+            resource: PhantomData,
+        }
+    }
+
+    /// The untyped id: for `Ref`, `DependsOn` and map keys.
+    pub fn id(&self) -> &LogicalId {
+        &self.id
+    }
+
+    fn sub_attribute(&self, attribute: Attribute) -> String {
+        format!("${{{}.{}}}", self.id, attribute.name())
+    }
+}
+
+impl<R> Deref for ResourceId<R> {
+    type Target = LogicalId;
+
+    fn deref(&self) -> &LogicalId {
+        &self.id
+    }
+}
+
+impl<R> Clone for ResourceId<R> {
+    fn clone(&self) -> Self {
+        ResourceId {
+            id: self.id.clone(),
+            resource: PhantomData,
+        }
+    }
+}
+
+impl<R> fmt::Debug for ResourceId<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.id, f)
+    }
+}
+
+impl<R> fmt::Display for ResourceId<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.id, f)
+    }
+}
+
+impl<R> From<ResourceId<R>> for LogicalId {
+    fn from(id: ResourceId<R>) -> LogicalId {
+        id.id
+    }
+}
+
+/// Resource types whose `Fn::GetAtt` has `Arn`.
+pub trait HasArn {}
+
+impl<R: HasArn> ResourceId<R> {
+    /// `{"Fn::GetAtt": [id, "Arn"]}`.
+    pub fn arn<T>(&self) -> Value<T> {
+        self.id.get_att(Attribute::Arn)
+    }
+
+    /// `${Id.Arn}` in a `Fn::Sub` template.
+    pub fn sub_arn(&self) -> String {
+        self.sub_attribute(Attribute::Arn)
+    }
+}
+
+impl ResourceId<super::dynamodb::Table> {
+    /// `{"Fn::GetAtt": [id, "StreamArn"]}`: the table's stream.
+    pub fn stream_arn<T>(&self) -> Value<T> {
+        self.id.get_att(Attribute::StreamArn)
+    }
+}
+
+impl ResourceId<super::apigateway::RestApi> {
+    /// `{"Fn::GetAtt": [id, "RootResourceId"]}`: the id of `/`.
+    pub fn root_resource_id<T>(&self) -> Value<T> {
+        self.id.get_att(Attribute::RootResourceId)
+    }
+}
+
+impl HasArn for super::dynamodb::Table {}
+impl HasArn for super::iam::Role {}
+impl HasArn for super::lambda::Function {}
+impl HasArn for super::logs::LogGroup {}
+impl HasArn for super::s3::Bucket {}
 
 impl fmt::Display for LogicalId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -90,7 +191,8 @@ impl RefTarget {
 }
 
 /// The `Fn::GetAtt` attributes this app reads; a new one is a new variant,
-/// so a typo cannot reach a template.
+/// so a typo cannot reach a template, and a method on [`ResourceId`] of
+/// the types that have it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Attribute {
     /// Most resources: the ARN.
@@ -245,14 +347,14 @@ mod tests {
 
     #[test]
     fn intrinsics_serialize_in_long_form() {
-        let api = LogicalId::new("Api");
+        let api = ResourceId::<crate::cfn::apigateway::RestApi>::new("Api");
         assert_eq!(json_of(&api.reference()), json!({"Ref": "Api"}));
         assert_eq!(
             json_of(&Pseudo::UrlSuffix.reference()),
             json!({"Ref": "AWS::URLSuffix"})
         );
         assert_eq!(
-            json_of(&api.attribute(Attribute::RootResourceId)),
+            json_of(&api.root_resource_id()),
             json!({"Fn::GetAtt": ["Api", "RootResourceId"]})
         );
         assert_eq!(

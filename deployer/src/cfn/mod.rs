@@ -19,7 +19,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 
-pub use intrinsic::{Attribute, Expr, Intrinsic, LogicalId, Pseudo, RefTarget, Value};
+pub use intrinsic::{
+    Attribute, Expr, HasArn, Intrinsic, LogicalId, Pseudo, RefTarget, ResourceId, Value,
+};
 
 /// The only template format version there is.
 pub const FORMAT_VERSION: &str = "2010-09-09";
@@ -58,11 +60,12 @@ impl Template {
         id
     }
 
-    /// Adds a resource and returns its id, for `Ref`s and `Fn::GetAtt`s.
-    pub fn resource(&mut self, id: &str, resource: impl Into<Resource>) -> LogicalId {
-        let id = LogicalId::new(id);
+    /// Adds a resource and returns its id, typed by `R` (its properties
+    /// struct), for `Ref`s and the `Fn::GetAtt`s that type has.
+    pub fn resource<R: Into<Resource>>(&mut self, id: &str, resource: R) -> ResourceId<R> {
+        let id = ResourceId::new(id);
         self.ensure_unused(&id);
-        self.resources.insert(id.clone(), resource.into());
+        self.resources.insert(id.id().clone(), resource.into());
         id
     }
 
@@ -319,10 +322,7 @@ mod tests {
                 retention_in_days: Some(logs::RetentionDays::Days30),
             },
         );
-        template.output(
-            "GroupArn",
-            Output::new("arn", group.attribute(Attribute::Arn)),
-        );
+        template.output("GroupArn", Output::new("arn", group.arn()));
         template
     }
 
