@@ -72,7 +72,7 @@ impl Report {
             note: note.into(),
         };
         eprintln!(
-            "    {:<44} {:>12} {:<6} {}",
+            "    {:<56} {:>12} {:<6} {}",
             figure.name,
             format_value(value),
             unit,
@@ -89,7 +89,7 @@ impl Report {
             unit: "",
             note: format!("not taken: {}", why.into()),
         };
-        eprintln!("    {:<44} {:>12}        {}", figure.name, "-", figure.note);
+        eprintln!("    {:<56} {:>12}        {}", figure.name, "-", figure.note);
         self.figures.push(figure);
     }
 
