@@ -468,37 +468,43 @@ async fn change_sets_get_unique_names_and_are_described_and_executed_by_arn() {
     }
 }
 
+/// An update whose stack, once its change set was executed, keeps
+/// showing `status` with no new event: the deploy's error, and how many
+/// requests it made.
+async fn update_stuck_at(status: &str, options: &DeployOptions) -> (anyhow::Error, usize) {
+    let mut replay = update_until_execute();
+    let old_event = (
+        "e0",
+        STACK,
+        "AWS::CloudFormation::Stack",
+        "UPDATE_COMPLETE",
+        "",
+    );
+    replay.extend([stack(status), events(&[old_event])]);
+    let replay = StaticReplayClient::new(replay);
+    let aws = aws(&replay).await;
+    let template = app_stack(&StackOptions::default());
+    let manifest = manifest();
+    let err = deploy(
+        &aws,
+        &request(&template, &manifest),
+        options,
+        &Progress::recorded(),
+        &InFlight::default(),
+    )
+    .await
+    .expect_err("a stuck update");
+    (err, replay.actual_requests().count())
+}
+
 /// ExecuteChangeSet moves the stack out of REVIEW_IN_PROGRESS; a stack
 /// still there afterwards never runs the change set, so watching it would
 /// wait forever.
 #[tokio::test]
 async fn a_stack_still_in_review_after_its_change_set_ran_is_an_error_not_a_wait() {
-    let mut replay = update_until_execute();
-    replay.extend([
-        stack("REVIEW_IN_PROGRESS"),
-        events(&[(
-            "e0",
-            STACK,
-            "AWS::CloudFormation::Stack",
-            "UPDATE_COMPLETE",
-            "",
-        )]),
-    ]);
-    let replay = StaticReplayClient::new(replay);
-    let aws = aws(&replay).await;
-    let template = app_stack(&StackOptions::default());
-    let manifest = manifest();
     let mut options = options();
     options.waits.execution_start = Duration::ZERO;
-    let err = deploy(
-        &aws,
-        &request(&template, &manifest),
-        &options,
-        &Progress::recorded(),
-        &InFlight::default(),
-    )
-    .await
-    .expect_err("a change set that never runs");
+    let (err, requests) = update_stuck_at("REVIEW_IN_PROGRESS", &options).await;
     let expired = err
         .downcast_ref::<WaitExpired>()
         .expect("a wait that ended");
@@ -510,45 +516,19 @@ async fn a_stack_still_in_review_after_its_change_set_ran_is_an_error_not_a_wait
             && message.contains("last status seen: REVIEW_IN_PROGRESS"),
         "{message}"
     );
-    assert_eq!(
-        replay.actual_requests().count(),
-        update_until_execute().len() + 2
-    );
+    assert_eq!(requests, update_until_execute().len() + 2);
 }
 
 /// A stack whose operation shows no news stops the deploy with what it
 /// waited for, the last status and what to do, instead of polling forever.
 #[tokio::test]
 async fn an_operation_without_progress_stops_the_wait_with_the_last_status() {
-    let mut replay = update_until_execute();
-    replay.extend([
-        stack("UPDATE_IN_PROGRESS"),
-        events(&[(
-            "e0",
-            STACK,
-            "AWS::CloudFormation::Stack",
-            "UPDATE_COMPLETE",
-            "",
-        )]),
-    ]);
-    let replay = StaticReplayClient::new(replay);
-    let aws = aws(&replay).await;
-    let template = app_stack(&StackOptions::default());
-    let manifest = manifest();
     let mut options = options();
     options.waits.stack_operation = Limits {
         deadline: Duration::from_secs(60),
         no_progress: Duration::ZERO,
     };
-    let err = deploy(
-        &aws,
-        &request(&template, &manifest),
-        &options,
-        &Progress::recorded(),
-        &InFlight::default(),
-    )
-    .await
-    .expect_err("no progress");
+    let (err, _) = update_stuck_at("UPDATE_IN_PROGRESS", &options).await;
     let expired = err
         .downcast_ref::<WaitExpired>()
         .expect("a wait that ended");
