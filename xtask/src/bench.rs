@@ -401,7 +401,7 @@ fn test_suite(report: &mut Report, root: &Path, run: bool) -> anyhow::Result<()>
         }
         let wall = started.elapsed().as_secs_f64();
         let times: TestTimes =
-            serde_json::from_slice(&std::fs::read(target.join("xtask-test-times.json"))?)?;
+            serde_json::from_slice(&std::fs::read(target.join(TestTimes::FILE))?)?;
         report.add(
             "test suite",
             format!("cargo xtask test, {label}"),

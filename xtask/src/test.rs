@@ -54,8 +54,11 @@ pub struct TestTimes {
 }
 
 impl TestTimes {
+    /// The record's file name, in the Cargo target directory.
+    pub const FILE: &str = "xtask-test-times.json";
+
     pub fn path(root: &Path) -> anyhow::Result<std::path::PathBuf> {
-        Ok(deployer::build::target_dir(root)?.join("xtask-test-times.json"))
+        Ok(deployer::build::target_dir(root)?.join(Self::FILE))
     }
 }
 

@@ -6,7 +6,7 @@ use anyhow::{Context, bail};
 use aws_sdk_dynamodb::error::DisplayErrorContext;
 
 use super::progress::Progress;
-use super::{Aws, DeployOptions, InFlight, StackFailed, Step, stacks};
+use super::{Aws, DeployOptions, InFlight, stacks};
 use crate::stack::{ARTIFACT_BUCKET_ID, Table};
 
 /// A question destroy asks before it changes anything.
@@ -99,34 +99,8 @@ pub async fn destroy(
         ));
     }
 
-    let mut seen = stacks::seen_events(cfn, &stack.id).await?;
     progress.line(format!("deleting the stack {stack_name}"));
-    stacks::delete_stack(cfn, &stack.id).await?;
-    in_flight.set(Step::Operation {
-        stack: stack_name.to_owned(),
-        what: "deletion",
-    });
-    let ending = stacks::watch(
-        cfn,
-        stacks::Operation {
-            stack_id: &stack.id,
-            stack_name,
-            what: "deletion",
-        },
-        &mut seen,
-        progress,
-        &options.waits,
-    )
-    .await?;
-    in_flight.set(Step::Idle);
-    progress.status("");
-    if !ending.deleted {
-        return Err(StackFailed {
-            stack: stack_name.to_owned(),
-            ending,
-        }
-        .into());
-    }
+    super::delete_and_wait(aws, &stack, options, progress, in_flight).await?;
     progress.line(format!("deleted the stack {stack_name}"));
 
     if !delete_data {

@@ -544,7 +544,9 @@ async fn execute(
     Ok(ending)
 }
 
-async fn delete_and_wait(
+/// Deletes the stack and follows the deletion to its end; used by a deploy
+/// that must recreate a stack and by destroy.
+pub(crate) async fn delete_and_wait(
     aws: &Aws,
     info: &StackInfo,
     options: &DeployOptions,
@@ -552,17 +554,18 @@ async fn delete_and_wait(
     in_flight: &InFlight,
 ) -> anyhow::Result<()> {
     let cfn = &aws.cloudformation;
+    let stack_name = stack_name_of(&info.id);
     let mut seen = stacks::seen_events(cfn, &info.id).await?;
     stacks::delete_stack(cfn, &info.id).await?;
     in_flight.set(Step::Operation {
-        stack: info.id.clone(),
+        stack: stack_name.to_owned(),
         what: "deletion",
     });
     let ending = stacks::watch(
         cfn,
         Operation {
             stack_id: &info.id,
-            stack_name: stack_name_of(&info.id),
+            stack_name,
             what: "deletion",
         },
         &mut seen,
@@ -571,9 +574,10 @@ async fn delete_and_wait(
     )
     .await?;
     in_flight.set(Step::Idle);
+    progress.status("");
     if !ending.deleted {
         return Err(StackFailed {
-            stack: info.id.clone(),
+            stack: stack_name.to_owned(),
             ending,
         }
         .into());
