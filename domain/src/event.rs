@@ -3,10 +3,10 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 use std::fmt;
 
-use crate::MAX_AMOUNT;
 use crate::error::{ErrorCode, Invalid};
 use crate::ids::{EventId, ItemId, StreamId};
-use crate::validate::{ObjectReader, integer_in_range};
+use crate::json::{ObjectReader, integer_in_range};
+use crate::limits::MAX_AMOUNT;
 
 /// An item's amount: an integer in 0..=2^53-1.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]

@@ -1,8 +1,8 @@
 use serde::Serialize;
 use std::fmt;
 
-use crate::MAX_STRING_CHARS;
 use crate::error::{ErrorCode, Invalid};
+use crate::limits::MAX_STRING_CHARS;
 
 /// Checks the rule every id shares: non-empty, at most 256 characters.
 fn checked_id(value: &str, field: &str) -> Result<(), Invalid> {

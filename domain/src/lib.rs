@@ -4,10 +4,18 @@
 //! Pure by design: no AWS crate and no I/O runtime. Storage is reached only
 //! through the ports in [`ports`]; the async functions here ([`replay`]) only
 //! await those ports, so any executor can drive them.
+//!
+//! The modules read bottom-up, each using only those before it
+//! ([`MODULES_BOTTOM_UP`], checked by a test): `error` and `limits`; `json`,
+//! strict reading of request JSON; `ids`; `event`; `rules` (`decide`);
+//! `projection`; `ports`; `replay`; `validate`, which turns request bodies
+//! into commands.
 
 pub mod error;
 pub mod event;
 pub mod ids;
+pub mod json;
+pub mod limits;
 pub mod ports;
 pub mod projection;
 pub mod replay;
@@ -17,6 +25,7 @@ pub mod validate;
 pub use error::{ErrorCode, Invalid};
 pub use event::{Amount, DomainEvent, EventType, RecordedEvent};
 pub use ids::{EventId, ItemId, StreamId, Version};
+pub use limits::{MAX_AMOUNT, MAX_BODY_BYTES, MAX_STRING_CHARS};
 pub use ports::{
     AppendError, ApplyMode, ApplyOutcome, Checkpoints, EventStore, ItemView, ReadModel, StoreError,
 };
@@ -24,9 +33,78 @@ pub use projection::{ItemChange, ItemState, StreamFold, coalesce};
 pub use replay::{ReplayReport, ReplayRequest, ReplayTarget};
 pub use rules::{AppendCommand, DecisionState, Rejection, decide};
 
-/// The largest request body the API accepts.
-pub const MAX_BODY_BYTES: usize = 256 * 1024;
-/// The longest string (in characters) accepted for any id.
-pub const MAX_STRING_CHARS: usize = 256;
-/// The largest amount: the largest integer JSON numbers carry exactly.
-pub const MAX_AMOUNT: u64 = (1 << 53) - 1;
+/// The modules in reading order: each uses only modules before it.
+pub const MODULES_BOTTOM_UP: [&str; 10] = [
+    "error",
+    "limits",
+    "json",
+    "ids",
+    "event",
+    "rules",
+    "projection",
+    "ports",
+    "replay",
+    "validate",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::MODULES_BOTTOM_UP;
+
+    /// The modules `source` names as `crate::<module>`, comments left out.
+    fn modules_used(source: &str) -> Vec<&str> {
+        source
+            .lines()
+            .filter(|line| !line.trim_start().starts_with("//"))
+            .flat_map(|line| {
+                line.match_indices("crate::")
+                    .map(move |(at, _)| &line[at + 7..])
+            })
+            .filter_map(|rest| {
+                let end = rest
+                    .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                    .unwrap_or(rest.len());
+                MODULES_BOTTOM_UP
+                    .into_iter()
+                    .find(|module| *module == &rest[..end])
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_domain_modules_read_bottom_up_with_no_import_circle() {
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut files: Vec<String> = std::fs::read_dir(&src)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|name| name != "lib.rs")
+            .collect();
+        files.sort();
+        let mut listed: Vec<String> = MODULES_BOTTOM_UP
+            .iter()
+            .map(|m| format!("{m}.rs"))
+            .collect();
+        listed.sort();
+        assert_eq!(
+            files, listed,
+            "every module has its place in MODULES_BOTTOM_UP"
+        );
+
+        for (position, module) in MODULES_BOTTOM_UP.iter().enumerate() {
+            let source = std::fs::read_to_string(src.join(format!("{module}.rs"))).unwrap();
+            for used in modules_used(&source) {
+                let used_at = MODULES_BOTTOM_UP.iter().position(|m| *m == used).unwrap();
+                assert!(
+                    used_at < position || used == *module,
+                    "`{module}` uses `{used}`, which comes after it in MODULES_BOTTOM_UP"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_import_scan_sees_paths_and_skips_comments() {
+        let source = "use crate::ids::{EventId};\n// crate::replay in a comment\nlet x = crate::event::Amount::new(1);";
+        assert_eq!(modules_used(source), ["ids", "event"]);
+    }
+}
