@@ -2,22 +2,22 @@
 //! check and the same 403 answers, turning each HTTP request into a real
 //! `ApiGatewayProxyRequest` for the very handlers Lambda runs.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use aws_lambda_events::apigw::{ApiGatewayProxyRequest, ApiGatewayProxyResponse};
+use aws_lambda_events::apigw::ApiGatewayProxyResponse;
 use aws_lambda_events::encodings::Body as LambdaBody;
-use aws_lambda_events::query_map::QueryMap;
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use base64::Engine;
 use serde_json::json;
 use service::api::{Api, Route};
+use service::proxy::proxy_request;
 use subtle::ConstantTimeEq;
 
+/// The stage name the handlers see in local mode.
+const LOCAL_STAGE: &str = "local";
 /// API Gateway's own payload limit; the handlers enforce the API's 256 KiB.
 const GATEWAY_MAX_BODY: usize = 10 * 1024 * 1024;
 
@@ -57,47 +57,9 @@ async fn handle(State(gateway): State<Arc<Gateway>>, request: Request) -> Respon
         Ok(bytes) => bytes,
         Err(_) => return gateway_message(StatusCode::PAYLOAD_TOO_LARGE, "Request Too Long"),
     };
-    let event = proxy_event(route, &parts, bytes);
+    let event = proxy_request(route, &parts, &bytes, LOCAL_STAGE);
     let response = gateway.api.handle(route, &event).await;
     into_http(response)
-}
-
-/// The event API Gateway's Lambda proxy integration would send.
-pub fn proxy_event(
-    route: Route,
-    parts: &axum::http::request::Parts,
-    body: Bytes,
-) -> ApiGatewayProxyRequest {
-    let mut event = ApiGatewayProxyRequest::default();
-    event.resource = Some(format!("/{}", route.path_part()));
-    event.path = Some(parts.uri.path().to_owned());
-    event.http_method = parts.method.clone();
-    event.headers = parts.headers.clone();
-    event.multi_value_headers = parts.headers.clone();
-    let mut last: HashMap<String, String> = HashMap::new();
-    let mut all: HashMap<String, Vec<String>> = HashMap::new();
-    for (key, value) in form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes()) {
-        last.insert(key.to_string(), value.to_string());
-        all.entry(key.into_owned())
-            .or_default()
-            .push(value.into_owned());
-    }
-    event.query_string_parameters = QueryMap::from(last);
-    event.multi_value_query_string_parameters = QueryMap::from(all);
-    event.request_context.stage = Some("local".into());
-    event.request_context.request_id = Some(uuid::Uuid::new_v4().to_string());
-    event.request_context.resource_path = event.resource.clone();
-    event.request_context.http_method = parts.method.clone();
-    if !body.is_empty() {
-        match std::str::from_utf8(&body) {
-            Ok(text) => event.body = Some(text.to_owned()),
-            Err(_) => {
-                event.body = Some(base64::engine::general_purpose::STANDARD.encode(&body));
-                event.is_base64_encoded = true;
-            }
-        }
-    }
-    event
 }
 
 /// The HTTP answer API Gateway makes of a proxy integration's response.

@@ -6,6 +6,7 @@ pub mod aws;
 pub mod dynamo;
 pub mod http;
 pub mod projector;
+pub mod proxy;
 pub mod replay;
 pub mod settings;
 pub mod telemetry;

@@ -15,11 +15,14 @@ use anyhow::{Context, bail, ensure};
 use aws_sdk_dynamodb::Client;
 use domain::{EventId, EventStore, ItemView, ReadModel, StreamId};
 use serde_json::{Value, json};
+use service::api::Route;
 use service::aws::sdk_config_for_endpoint;
+use service::aws_lambda_events::http;
 use service::dynamo::{
     DynamoStore, EVENTS_TABLE_ENV, READ_MODEL_TABLE_ENV, STREAM_INDEX_TABLE_ENV, TableNames,
     ensure_tables,
 };
+use service::proxy::proxy_request;
 
 use crate::runtime_api::{Outcome, RuntimeApi};
 
@@ -469,73 +472,30 @@ fn fake_authorization(service: &str) -> String {
     )
 }
 
-/// An API Gateway REST API proxy event, as the Lambda integration sends it.
-pub fn proxy_event(
-    method: &str,
-    path: &str,
-    query: &[(&str, &str)],
-    body: Option<&Value>,
-) -> Value {
-    let query_map = |multi: bool| -> Value {
-        if query.is_empty() {
-            return Value::Null;
-        }
-        query
-            .iter()
-            .map(|(k, v)| {
-                let v = if multi { json!([v]) } else { json!(v) };
-                ((*k).to_owned(), v)
-            })
-            .collect::<serde_json::Map<_, _>>()
-            .into()
-    };
-    json!({
-        "resource": path,
-        "path": path,
-        "httpMethod": method,
-        "headers": {
-            "Accept": "*/*",
-            "content-type": "application/json",
-            "Host": "abc123.execute-api.us-east-1.amazonaws.com",
-            "User-Agent": "curl/8.5.0",
-            "x-api-key": "an-api-key-of-twenty-chars",
-        },
-        "multiValueHeaders": {
-            "Accept": ["*/*"],
-            "content-type": ["application/json"],
-            "Host": ["abc123.execute-api.us-east-1.amazonaws.com"],
-            "User-Agent": ["curl/8.5.0"],
-            "x-api-key": ["an-api-key-of-twenty-chars"],
-        },
-        "queryStringParameters": query_map(false),
-        "multiValueQueryStringParameters": query_map(true),
-        "pathParameters": null,
-        "stageVariables": null,
-        "requestContext": {
-            "resourceId": "r3s0uz",
-            "resourcePath": path,
-            "httpMethod": method,
-            "extendedRequestId": "AbCdEfGhIjKlMnO=",
-            "requestTime": "01/Jan/2026:00:00:00 +0000",
-            "path": format!("/prod{path}"),
-            "accountId": MOTO_ACCOUNT,
-            "protocol": "HTTP/1.1",
-            "stage": "prod",
-            "domainPrefix": "abc123",
-            "requestTimeEpoch": 1767225600000u64,
-            "requestId": "c6af9ac6-7b61-11e6-9a41-93e8deadbeef",
-            "identity": {
-                "sourceIp": "127.0.0.1",
-                "userAgent": "curl/8.5.0",
-                "apiKey": "an-api-key-of-twenty-chars",
-                "apiKeyId": "k3y1d",
-            },
-            "domainName": "abc123.execute-api.us-east-1.amazonaws.com",
-            "apiId": "abc123",
-        },
-        "body": body.map(Value::to_string),
-        "isBase64Encoded": false,
-    })
+/// The proxy event API Gateway sends for a request to `route` (with a
+/// valid API key), as JSON: what the Runtime API hands the function.
+pub fn proxy_event(route: Route, query: &[(&str, &str)], body: Option<&Value>) -> Value {
+    let mut uri = format!("/{}", route.path_part());
+    if !query.is_empty() {
+        uri.push('?');
+        uri.push_str(
+            &form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(query)
+                .finish(),
+        );
+    }
+    let request = http::Request::builder()
+        .method(route.method())
+        .uri(uri)
+        .header("content-type", "application/json")
+        .header("host", "abc123.execute-api.us-east-1.amazonaws.com")
+        .header("x-api-key", "an-api-key-of-twenty-chars")
+        .body(())
+        .expect("a valid request");
+    let (parts, ()) = request.into_parts();
+    let body = body.map(Value::to_string).unwrap_or_default();
+    let event = proxy_request(route, &parts, body.as_bytes(), "prod");
+    serde_json::to_value(event).expect("a proxy event serializes to JSON")
 }
 
 fn new_stream_id() -> String {
@@ -572,7 +532,7 @@ async fn check_add_event(fixture: &Fixture, launch: &Launch) -> anyhow::Result<R
     let stream = new_stream_id();
     let created = json!({"streamId": stream, "type": "ITEM_CREATED", "data": item("a", 5)});
     let (status, body) = function
-        .http(&proxy_event("POST", "/addEvent", &[], Some(&created)))
+        .http(&proxy_event(Route::AddEvent, &[], Some(&created)))
         .await?;
     ensure!(status == 201, "expected 201, got {status} {body}");
     ensure!(
@@ -582,7 +542,7 @@ async fn check_add_event(fixture: &Fixture, launch: &Launch) -> anyhow::Result<R
     ensure!(body["timestamp"].is_string(), "no timestamp in {body}");
 
     let (status, body) = function
-        .http(&proxy_event("POST", "/addEvent", &[], Some(&created)))
+        .http(&proxy_event(Route::AddEvent, &[], Some(&created)))
         .await?;
     ensure!(
         status == 409,
@@ -590,8 +550,7 @@ async fn check_add_event(fixture: &Fixture, launch: &Launch) -> anyhow::Result<R
     );
     let (status, body) = function
         .http(&proxy_event(
-            "POST",
-            "/addEvent",
+            Route::AddEvent,
             &[],
             Some(&json!({"streamId": stream, "type": "NOPE"})),
         ))
@@ -635,8 +594,7 @@ async fn check_list_items(fixture: &Fixture, launch: &Launch) -> anyhow::Result<
     let mut function = fixture.start(launch, "list-items", &[]).await?;
     let (status, body) = function
         .http(&proxy_event(
-            "GET",
-            "/listTestItems",
+            Route::ListItems,
             &[("streamId", &stream)],
             None,
         ))
@@ -646,7 +604,7 @@ async fn check_list_items(fixture: &Fixture, launch: &Launch) -> anyhow::Result<
     ensure!(body == expected, "expected {expected}, got {body}");
 
     let (status, body) = function
-        .http(&proxy_event("GET", "/listTestItems", &[], None))
+        .http(&proxy_event(Route::ListItems, &[], None))
         .await?;
     ensure!(
         status == 200 && body == json!({"items": []}),
@@ -668,7 +626,7 @@ async fn check_trigger_replay(fixture: &Fixture, launch: &Launch) -> anyhow::Res
         .await?;
     let stream = new_stream_id();
     let request = json!({"streamId": stream, "fromEventId": 0});
-    let event = proxy_event("POST", "/triggerReplay", &[], Some(&request));
+    let event = proxy_event(Route::TriggerReplay, &[], Some(&request));
 
     let (status, body) = function.http(&event).await?;
     ensure!(
@@ -689,8 +647,7 @@ async fn check_trigger_replay(fixture: &Fixture, launch: &Launch) -> anyhow::Res
 
     let (status, body) = function
         .http(&proxy_event(
-            "POST",
-            "/triggerReplay",
+            Route::TriggerReplay,
             &[],
             Some(&json!({"streamId": stream, "fromEventId": -1})),
         ))
