@@ -8,8 +8,7 @@ use std::ffi::OsString;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
 use aws_sdk_dynamodb::Client;
@@ -94,7 +93,8 @@ impl RunningFunction {
         env: &[(&str, String)],
     ) -> anyhow::Result<RunningFunction> {
         let api = RuntimeApi::start().await?;
-        let log = std::env::temp_dir().join(format!("evs-fn-{name}-{}.log", unique("log")));
+        let log =
+            std::env::temp_dir().join(format!("evs-fn-{name}-{}.log", crate::unique_name("log")));
         let stdout =
             File::create(&log).with_context(|| format!("cannot create {}", log.display()))?;
         let stderr = stdout.try_clone().context("cannot clone the log handle")?;
@@ -244,15 +244,6 @@ impl Drop for RunningFunction {
     }
 }
 
-fn unique(label: &str) -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!("{label}-{}-{nanos:x}-{n}", std::process::id())
-}
-
 /// Fresh tables on moto and a store over them, for one check.
 pub struct Fixture {
     pub endpoint: String,
@@ -264,7 +255,7 @@ pub struct Fixture {
 impl Fixture {
     pub async fn new(endpoint: &str, label: &str) -> anyhow::Result<Fixture> {
         let client = Client::new(&sdk_config_for_endpoint(endpoint).await);
-        let tables = TableNames::with_prefix(&unique(&format!("fn-{label}")));
+        let tables = TableNames::with_prefix(&crate::unique_name(&format!("fn-{label}")));
         ensure_tables(&client, &tables)
             .await
             .context("cannot create the tables on moto")?;
@@ -616,7 +607,7 @@ async fn check_list_items(fixture: &Fixture, launch: &Launch) -> anyhow::Result<
 /// 503 while the replay function does not exist (the dispatch really
 /// calls Lambda), 202 with a replay id once it does; 400 for bad input.
 async fn check_trigger_replay(fixture: &Fixture, launch: &Launch) -> anyhow::Result<Report> {
-    let replay_function = unique("replay");
+    let replay_function = crate::unique_name("replay");
     let mut function = fixture
         .start(
             launch,
@@ -730,7 +721,8 @@ async fn check_replay(fixture: &Fixture, launch: &Launch) -> anyhow::Result<Repo
     );
 
     let mut function = fixture.start(launch, "replay", &[]).await?;
-    let request = json!({"replayId": unique("replay"), "streamId": stream, "fromEventId": 0});
+    let request =
+        json!({"replayId": crate::unique_name("replay"), "streamId": stream, "fromEventId": 0});
     let report = function.respond(&request).await?;
     ensure!(
         report["eventsRead"] == 5,

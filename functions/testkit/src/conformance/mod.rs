@@ -1,0 +1,135 @@
+//! The storage conformance suite: what every adapter of the domain ports
+//! (`EventStore`, `ReadModel`, `Checkpoints`) must do, whatever its backend.
+//!
+//! Each case is a public async function taking a fresh [`Stores`]; the
+//! [`conformance_tests!`](crate::conformance_tests) macro turns all of them
+//! into `#[tokio::test]`s for one adapter (the calling crate needs `tokio`
+//! with the `macros` and `rt-multi-thread` features). Every case uses stream
+//! ids and checkpoint names of its own, so adapters may share tables between
+//! cases and runs.
+
+use std::sync::Arc;
+
+use domain::{Checkpoints, EventStore, ReadModel};
+
+/// A fresh, isolated set of the three ports under test.
+#[derive(Clone)]
+pub struct Stores {
+    pub events: Arc<dyn EventStore>,
+    pub read_model: Arc<dyn ReadModel>,
+    pub checkpoints: Arc<dyn Checkpoints>,
+}
+
+impl Stores {
+    /// The set made of one value that implements all three ports.
+    pub fn from_one<S>(store: S) -> Self
+    where
+        S: EventStore + ReadModel + Checkpoints + 'static,
+    {
+        let store = Arc::new(store);
+        Stores {
+            events: store.clone(),
+            read_model: store.clone(),
+            checkpoints: store,
+        }
+    }
+}
+
+/// Expands into one `#[tokio::test]` per conformance case. `$make` is an
+/// expression whose value is a future of a fresh [`Stores`]; it is evaluated
+/// once per test.
+///
+/// ```text
+/// testkit::conformance_tests!(async { Stores::from_one(MyStore::new().await) });
+/// ```
+#[macro_export]
+macro_rules! conformance_tests {
+    ($make:expr) => {
+        $crate::conformance_tests!(@cases $make;
+            appends_get_contiguous_ids_and_read_back_intact,
+            read_stream_pages_from_an_id_with_a_limit,
+            creating_a_live_item_again_is_rejected_and_stores_nothing,
+            changing_or_deleting_an_absent_item_is_rejected_and_stores_nothing,
+            an_item_can_be_created_again_after_its_deletion,
+            a_stale_expected_version_is_rejected_with_the_current_version,
+            concurrent_appends_get_unique_contiguous_ids,
+            concurrent_creates_of_one_item_admit_exactly_one,
+            concurrent_appends_expecting_one_version_admit_exactly_one,
+            streams_are_independent,
+            unicode_and_maximum_length_ids_round_trip,
+            projection_writes_newer_changes_and_supersedes_same_or_older,
+            a_late_older_change_does_not_undo_a_delete,
+            replay_mode_rewrites_the_same_version_but_not_an_older_one,
+            list_is_sorted_by_byte_order_and_excludes_tombstones,
+            clear_forgets_one_stream_only,
+            repeated_split_and_reordered_batches_converge_to_the_fold,
+            replay_from_zero_over_a_corrupted_read_model_equals_the_fold,
+            replay_from_k_repairs_the_items_touched_since_k,
+            checkpoints_start_empty_then_save_and_overwrite,
+        );
+    };
+    (@cases $make:expr; $($case:ident),+ $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $case() {
+                $crate::conformance::$case(($make).await).await
+            }
+        )+
+    };
+}
+
+mod checkpoints;
+mod event_store;
+mod read_model;
+mod support;
+
+pub use checkpoints::*;
+pub use event_store::*;
+pub use read_model::*;
+pub use support::unique_stream;
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    /// A case written here but left out of `conformance_tests!` would
+    /// never run on any adapter: every `pub async fn ...(stores: Stores)`
+    /// of these files must be in the macro's list, and nothing else.
+    #[test]
+    fn every_case_is_in_the_macro_list() {
+        let source = [
+            include_str!("mod.rs"),
+            include_str!("event_store.rs"),
+            include_str!("read_model.rs"),
+            include_str!("checkpoints.rs"),
+        ]
+        .concat();
+        let cases: BTreeSet<&str> = source
+            .lines()
+            .filter_map(|line| line.strip_prefix("pub async fn "))
+            .filter(|rest| rest.contains("(stores: Stores)"))
+            .filter_map(|rest| rest.split('(').next())
+            .collect();
+        let start = source
+            .find("@cases $make;\n")
+            .expect("the macro's list of cases");
+        let listed: BTreeSet<&str> = source[start..]
+            .lines()
+            .skip(1)
+            .take_while(|line| !line.trim_start().starts_with(')'))
+            .map(|line| line.trim().trim_end_matches(','))
+            .filter(|name| !name.is_empty())
+            .collect();
+        assert!(cases.len() >= 20, "found only {cases:?}");
+        assert_eq!(
+            cases.difference(&listed).collect::<Vec<_>>(),
+            Vec::<&&str>::new(),
+            "cases missing from conformance_tests!"
+        );
+        assert_eq!(
+            listed.difference(&cases).collect::<Vec<_>>(),
+            Vec::<&&str>::new(),
+            "listed in conformance_tests! but not a case"
+        );
+    }
+}

@@ -1,0 +1,191 @@
+//! What the cases share: unique stream ids, command and change builders,
+//! and the port calls with their expectations.
+
+pub(super) use ApplyOutcome::{Superseded, Written};
+pub(super) use chrono::{DateTime, Utc};
+pub(super) use domain::event::format_timestamp;
+pub(super) use domain::replay::{self, ReplayTarget};
+pub(super) use domain::{
+    Amount, AppendCommand, AppendError, ApplyMode, ApplyOutcome, DomainEvent, EventId, EventStore,
+    EventType, ItemChange, ItemId, ItemState, ItemView, RecordedEvent, Rejection, StoreError,
+    StreamFold, StreamId, Version, coalesce,
+};
+
+// Typed empties to compare results with.
+pub(super) const NO_EVENTS: [RecordedEvent; 0] = [];
+pub(super) const NO_ITEMS: [(ItemId, Amount); 0] = [];
+pub(super) const NO_OUTCOMES: [ApplyOutcome; 0] = [];
+pub(super) use super::Stores;
+pub(super) use crate::unique_name;
+
+/// A stream id no other case, run or process uses.
+pub fn unique_stream(label: &str) -> StreamId {
+    StreamId::parse(
+        crate::unique_name(&format!("conformance-{label}")),
+        "streamId",
+    )
+    .expect("a valid stream id")
+}
+
+pub(super) fn item(id: &str) -> ItemId {
+    ItemId::parse(id, "itemId").expect("a valid item id")
+}
+
+pub(super) fn amount(n: u64) -> Amount {
+    Amount::new(n).expect("a valid amount")
+}
+
+pub(super) fn version(v: i64) -> Version {
+    Version::new(v).expect("a valid version")
+}
+
+pub(super) fn created(stream: &StreamId, id: &str, n: u64) -> AppendCommand {
+    command(
+        stream,
+        DomainEvent::ItemCreated {
+            item_id: item(id),
+            amount: amount(n),
+        },
+    )
+}
+
+pub(super) fn changed(stream: &StreamId, id: &str, n: u64) -> AppendCommand {
+    command(
+        stream,
+        DomainEvent::ItemAmountChanged {
+            item_id: item(id),
+            amount: amount(n),
+        },
+    )
+}
+
+pub(super) fn deleted(stream: &StreamId, id: &str) -> AppendCommand {
+    command(stream, DomainEvent::ItemDeleted { item_id: item(id) })
+}
+
+pub(super) fn command(stream: &StreamId, event: DomainEvent) -> AppendCommand {
+    AppendCommand {
+        stream_id: stream.clone(),
+        event,
+        expected_version: None,
+    }
+}
+
+pub(super) fn expecting(mut command: AppendCommand, v: i64) -> AppendCommand {
+    command.expected_version = Some(version(v));
+    command
+}
+
+/// A distinct instant per `n`, with the millisecond precision stores keep.
+pub(super) fn at(n: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(1_795_000_000_123 + n * 1_001).expect("a valid instant")
+}
+
+/// Appends, retrying only what the port calls retryable (`Contention`).
+pub(super) async fn try_append(
+    events: &dyn EventStore,
+    command: &AppendCommand,
+    recorded_at: DateTime<Utc>,
+) -> Result<RecordedEvent, AppendError> {
+    let mut attempts = 0;
+    loop {
+        match events.append(command, recorded_at).await {
+            Err(AppendError::Store(StoreError::Contention(_))) if attempts < 50 => {
+                attempts += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(5 * attempts)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+pub(super) async fn append(stores: &Stores, command: AppendCommand, n: i64) -> RecordedEvent {
+    let recorded_at = at(n);
+    let event = try_append(&*stores.events, &command, recorded_at)
+        .await
+        .unwrap_or_else(|err| panic!("append {command:?} failed: {err:?}"));
+    assert_eq!(
+        event.stream_id, command.stream_id,
+        "appended to another stream"
+    );
+    assert_eq!(event.event, command.event, "the appended event differs");
+    assert_eq!(event.timestamp(), format_timestamp(recorded_at));
+    event
+}
+
+pub(super) async fn rejection(stores: &Stores, command: AppendCommand) -> Rejection {
+    match try_append(&*stores.events, &command, at(999)).await {
+        Err(AppendError::Rejected(rejection)) => rejection,
+        other => panic!("{command:?} should be rejected, got {other:?}"),
+    }
+}
+
+/// The whole stream, read in pages.
+pub(super) async fn read_all(stores: &Stores, stream: &StreamId) -> Vec<RecordedEvent> {
+    let mut all = Vec::new();
+    loop {
+        let next = all
+            .last()
+            .map_or(EventId::FIRST, |e: &RecordedEvent| e.event_id.next());
+        let page = stores
+            .events
+            .read_stream(stream, next, 100)
+            .await
+            .expect("read_stream");
+        let done = page.len() < 100;
+        all.extend(page);
+        if done {
+            return all;
+        }
+    }
+}
+
+pub(super) fn ids(events: &[RecordedEvent]) -> Vec<u64> {
+    events.iter().map(|e| e.event_id.get()).collect()
+}
+
+pub(super) async fn listed(stores: &Stores, stream: &StreamId) -> Vec<(ItemId, Amount)> {
+    stores
+        .read_model
+        .list(stream)
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|ItemView { item_id, amount }| (item_id, amount))
+        .collect()
+}
+
+pub(super) fn live(stream: &StreamId, id: &str, v: u64, n: u64) -> ItemChange {
+    ItemChange {
+        stream_id: stream.clone(),
+        item_id: item(id),
+        version: EventId::new(v),
+        state: ItemState::Live { amount: amount(n) },
+    }
+}
+
+pub(super) fn gone(stream: &StreamId, id: &str, v: u64) -> ItemChange {
+    ItemChange {
+        stream_id: stream.clone(),
+        item_id: item(id),
+        version: EventId::new(v),
+        state: ItemState::Deleted,
+    }
+}
+
+pub(super) async fn apply(
+    stores: &Stores,
+    changes: &[ItemChange],
+    mode: ApplyMode,
+) -> Vec<ApplyOutcome> {
+    let outcomes = stores.read_model.apply(changes, mode).await;
+    assert_eq!(outcomes.len(), changes.len(), "one outcome per change");
+    outcomes
+        .into_iter()
+        .map(|outcome| outcome.expect("apply"))
+        .collect()
+}
+
+pub(super) fn items(pairs: &[(&str, u64)]) -> Vec<(ItemId, Amount)> {
+    pairs.iter().map(|(id, n)| (item(id), amount(*n))).collect()
+}

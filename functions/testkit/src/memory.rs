@@ -1,0 +1,167 @@
+//! An in-memory adapter of the three storage ports: the smallest store that
+//! passes the conformance suite, for tests of the handlers and the projector
+//! that need no backend. It keeps nothing across processes.
+
+use std::collections::BTreeMap;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use async_trait::async_trait;
+use chrono::{DateTime, SubsecRound, Utc};
+use domain::{
+    AppendCommand, AppendError, ApplyMode, ApplyOutcome, Checkpoints, EventId, EventStore,
+    ItemChange, ItemId, ItemState, ItemView, ReadModel, RecordedEvent, StoreError, StreamFold,
+    StreamId, decide,
+};
+
+/// The event log, the read model and the checkpoints behind one lock.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    streams: BTreeMap<StreamId, Stream>,
+    /// Per (stream, item): the version that set the row, and its state.
+    read_model: BTreeMap<(StreamId, ItemId), (EventId, ItemState)>,
+    checkpoints: BTreeMap<String, String>,
+}
+
+/// A stream's log, and its fold: what `decide` needs.
+#[derive(Debug, Default)]
+struct Stream {
+    events: Vec<RecordedEvent>,
+    fold: StreamFold,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        // Every write below completes before the guard drops, so a panic
+        // elsewhere leaves no half-made change behind.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+#[async_trait]
+impl EventStore for MemoryStore {
+    async fn append(
+        &self,
+        command: &AppendCommand,
+        recorded_at: DateTime<Utc>,
+    ) -> Result<RecordedEvent, AppendError> {
+        let mut state = self.state();
+        let stream = state.streams.entry(command.stream_id.clone()).or_default();
+        let event_id = decide(
+            &stream.fold.decision_state(command.event.item_id()),
+            command,
+        )?;
+        let recorded = RecordedEvent {
+            stream_id: command.stream_id.clone(),
+            event_id,
+            // The other stores keep milliseconds, as the API shows them.
+            recorded_at: recorded_at.trunc_subsecs(3),
+            event: command.event.clone(),
+        };
+        stream.fold.apply(&recorded);
+        stream.events.push(recorded.clone());
+        Ok(recorded)
+    }
+
+    async fn read_stream(
+        &self,
+        stream_id: &StreamId,
+        from: EventId,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let state = self.state();
+        let Some(stream) = state.streams.get(stream_id) else {
+            return Ok(Vec::new());
+        };
+        let from = usize::try_from(from.get()).unwrap_or(usize::MAX);
+        Ok(stream
+            .events
+            .iter()
+            .skip(from)
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+}
+
+#[async_trait]
+impl ReadModel for MemoryStore {
+    async fn apply(
+        &self,
+        changes: &[ItemChange],
+        mode: ApplyMode,
+    ) -> Vec<Result<ApplyOutcome, StoreError>> {
+        let mut state = self.state();
+        changes
+            .iter()
+            .map(|change| {
+                let key = (change.stream_id.clone(), change.item_id.clone());
+                let lands = match state.read_model.get(&key) {
+                    None => true,
+                    Some((stored, _)) => match mode {
+                        ApplyMode::Projection => *stored < change.version,
+                        ApplyMode::Replay => *stored <= change.version,
+                    },
+                };
+                if !lands {
+                    return Ok(ApplyOutcome::Superseded);
+                }
+                state.read_model.insert(key, (change.version, change.state));
+                Ok(ApplyOutcome::Written)
+            })
+            .collect()
+    }
+
+    async fn list(&self, stream_id: &StreamId) -> Result<Vec<ItemView>, StoreError> {
+        let state = self.state();
+        Ok(state
+            .read_model
+            .iter()
+            .filter(|((stream, _), _)| stream == stream_id)
+            .filter_map(|((_, item_id), (_, item))| match item {
+                ItemState::Live { amount } => Some(ItemView {
+                    item_id: item_id.clone(),
+                    amount: *amount,
+                }),
+                ItemState::Deleted => None,
+            })
+            .collect())
+    }
+
+    async fn clear(&self, stream_id: &StreamId) -> Result<(), StoreError> {
+        self.state()
+            .read_model
+            .retain(|(stream, _), _| stream != stream_id);
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Checkpoints for MemoryStore {
+    async fn load(&self, name: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.state().checkpoints.get(name).cloned())
+    }
+
+    async fn save(&self, name: &str, position: &str) -> Result<(), StoreError> {
+        self.state()
+            .checkpoints
+            .insert(name.to_owned(), position.to_owned());
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::MemoryStore;
+    use crate::conformance::Stores;
+
+    crate::conformance_tests!(async { Stores::from_one(MemoryStore::new()) });
+}
