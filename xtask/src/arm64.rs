@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use deployer::build::{self, Manifest, package};
+use service::functions::Function;
 use testkit::function_binary::{self, Launch};
 
 use crate::setup;
@@ -155,7 +156,11 @@ pub fn run(manifest: &Manifest, moto_endpoint: &str) -> anyhow::Result<()> {
                 runtime.block_on(async {
                     tokio::time::timeout(
                         CHECK_LIMIT,
-                        function_binary::check(function, &launch, moto_endpoint),
+                        function_binary::check(
+                            Function::from_name(function).context("not a function of the app")?,
+                            &launch,
+                            moto_endpoint,
+                        ),
                     )
                     .await
                     .map_err(|_| {

@@ -492,7 +492,8 @@ fn function_init(
         let mut rss = Vec::new();
         for _ in 0..5 {
             let checked = runtime.block_on(function_binary::check(
-                function,
+                service::functions::Function::from_name(function)
+                    .context("not a function of the app")?,
                 &Launch::native(&path),
                 moto,
             ))?;

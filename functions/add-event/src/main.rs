@@ -1,8 +1,8 @@
-//! Lambda entry point: serves the `add_event` handler of the service crate.
+//! Lambda entry point of the `add-event` function: all it does is wire.
 
-use service::api::Route;
+use service::functions::Function;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    service::wiring::serve_route(Route::AddEvent).await
+    service::wiring::serve(Function::AddEvent).await
 }

@@ -1,8 +1,8 @@
-//! Lambda entry point: serves the `list_items` handler of the service crate.
+//! Lambda entry point of the `list-items` function: all it does is wire.
 
-use service::api::Route;
+use service::functions::Function;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    service::wiring::serve_route(Route::ListItems).await
+    service::wiring::serve(Function::ListItems).await
 }

@@ -1,21 +1,8 @@
-//! Lambda entry point: wires the replay handler from the service crate.
+//! Lambda entry point of the `replay` function: all it does is wire.
 
-use std::sync::Arc;
-
-use lambda_runtime::{Error, LambdaEvent, service_fn};
-use service::domain::ReplayRequest;
+use service::functions::Function;
 
 #[tokio::main]
-async fn main() -> Result<(), Error> {
-    service::telemetry::init_json();
-    let store = Arc::new(service::wiring::store_from_env().await?);
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<ReplayRequest>| {
-        let store = store.clone();
-        async move {
-            let report =
-                service::replay::run_replay(store.as_ref(), store.as_ref(), &event.payload).await?;
-            Ok::<_, Error>(report)
-        }
-    }))
-    .await
+async fn main() -> Result<(), lambda_runtime::Error> {
+    service::wiring::serve(Function::Replay).await
 }

@@ -4,9 +4,13 @@
 use std::sync::Arc;
 
 use aws_lambda_events::apigw::ApiGatewayProxyRequest;
+use aws_lambda_events::dynamodb::Event as StreamEvent;
+use domain::ReplayRequest;
+use lambda_runtime::{LambdaEvent, service_fn};
 
-use crate::api::{Api, Route};
+use crate::api::Api;
 use crate::dynamo::{DynamoStore, TableNames};
+use crate::functions::Function;
 use crate::replay::{LambdaReplayDispatcher, ReplayDispatcher};
 use crate::settings::RawSettings;
 
@@ -54,15 +58,55 @@ pub async fn api_from_env() -> Result<Api, Box<dyn std::error::Error + Send + Sy
     })
 }
 
-/// Runs an API function: `route`'s handler behind `lambda_runtime`.
-pub async fn serve_route(route: Route) -> Result<(), lambda_runtime::Error> {
+/// Runs `function` on Lambda: builds its clients once, then hands its
+/// handler to `lambda_runtime`. Every function's `main` is this one call.
+pub async fn serve(function: Function) -> Result<(), lambda_runtime::Error> {
     crate::telemetry::init_json();
+    match function {
+        Function::AddEvent | Function::ListItems | Function::TriggerReplay => {
+            serve_api(function).await
+        }
+        Function::Projector => serve_projector().await,
+        Function::Replay => serve_replay().await,
+    }
+}
+
+async fn serve_api(function: Function) -> Result<(), lambda_runtime::Error> {
+    let Some(route) = function.route() else {
+        return Err(format!("the {} function serves no HTTP route", function.name()).into());
+    };
     let api = Arc::new(api_from_env().await?);
-    lambda_runtime::run(lambda_runtime::service_fn(
-        move |event: lambda_runtime::LambdaEvent<ApiGatewayProxyRequest>| {
+    lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<ApiGatewayProxyRequest>| {
             let api = api.clone();
             async move { Ok::<_, lambda_runtime::Error>(api.handle(route, &event.payload).await) }
         },
     ))
+    .await
+}
+
+async fn serve_projector() -> Result<(), lambda_runtime::Error> {
+    let store = Arc::new(store_from_env().await?);
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<StreamEvent>| {
+        let store = store.clone();
+        async move {
+            Ok::<_, lambda_runtime::Error>(
+                crate::projector::handle_stream_batch(store.as_ref(), &event.payload).await,
+            )
+        }
+    }))
+    .await
+}
+
+async fn serve_replay() -> Result<(), lambda_runtime::Error> {
+    let store = Arc::new(store_from_env().await?);
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<ReplayRequest>| {
+        let store = store.clone();
+        async move {
+            let report =
+                crate::replay::run_replay(store.as_ref(), store.as_ref(), &event.payload).await?;
+            Ok::<_, lambda_runtime::Error>(report)
+        }
+    }))
     .await
 }

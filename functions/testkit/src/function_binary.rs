@@ -21,6 +21,7 @@ use service::dynamo::{
     DynamoStore, EVENTS_TABLE_ENV, READ_MODEL_TABLE_ENV, STREAM_INDEX_TABLE_ENV, TableNames,
     ensure_tables,
 };
+use service::functions::Function;
 use service::proxy::proxy_request;
 
 use crate::runtime_api::{Outcome, RuntimeApi};
@@ -501,19 +502,29 @@ fn items_json(items: &[ItemView]) -> Value {
     serde_json::to_value(items).unwrap_or(Value::Null)
 }
 
-/// Runs the check of `function` (its binary name) against moto at
-/// `endpoint`.
-pub async fn check(function: &str, launch: &Launch, endpoint: &str) -> anyhow::Result<Report> {
-    let fixture = Fixture::new(endpoint, function).await?;
+/// Runs the check of `function` against moto at `endpoint`.
+pub async fn check(function: Function, launch: &Launch, endpoint: &str) -> anyhow::Result<Report> {
+    let fixture = Fixture::new(endpoint, function.name()).await?;
     match function {
-        "add-event" => check_add_event(&fixture, launch).await,
-        "list-items" => check_list_items(&fixture, launch).await,
-        "trigger-replay" => check_trigger_replay(&fixture, launch).await,
-        "projector" => check_projector(&fixture, launch).await,
-        "replay" => check_replay(&fixture, launch).await,
-        other => bail!("no check for a function called {other}"),
+        Function::AddEvent => check_add_event(&fixture, launch).await,
+        Function::ListItems => check_list_items(&fixture, launch).await,
+        Function::TriggerReplay => check_trigger_replay(&fixture, launch).await,
+        Function::Projector => check_projector(&fixture, launch).await,
+        Function::Replay => check_replay(&fixture, launch).await,
     }
-    .with_context(|| format!("checking the {function} binary"))
+    .with_context(|| format!("checking the {} binary", function.name()))
+}
+
+/// The test of a function crate: its native `binary` (the crate's
+/// `CARGO_BIN_EXE_<name>`), run as Lambda runs it against the shared
+/// emulator. Panics with the failure; prints the start-up time.
+pub async fn check_native_binary(function: Function, binary: &str) {
+    let launch = Launch::native(binary);
+    match check(function, &launch, crate::moto::shared_endpoint()).await {
+        // Printed, not asserted: a measurement for humans (--nocapture).
+        Ok(report) => println!("{}: init {:?}", function.name(), report.init),
+        Err(err) => panic!("{err:#}"),
+    }
 }
 
 /// 201 and the event in the log; 409 for a rule violation; 400 for bad

@@ -1,8 +1,8 @@
-//! Lambda entry point: serves the `trigger_replay` handler of the service crate.
+//! Lambda entry point of the `trigger-replay` function: all it does is wire.
 
-use service::api::Route;
+use service::functions::Function;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    service::wiring::serve_route(Route::TriggerReplay).await
+    service::wiring::serve(Function::TriggerReplay).await
 }
