@@ -1,3 +1,6 @@
+//! Refusals of a caller's input: a code, the field path and a message
+//! that says what to fix; the `error` object of every 4xx answer.
+
 use std::fmt;
 
 /// Why a caller's input was refused; serialised as the `error` object of a

@@ -1,3 +1,6 @@
+//! The domain events (`ITEM_CREATED`, `ITEM_AMOUNT_CHANGED`, `ITEM_DELETED`),
+//! their wire form, and the recorded event the stores hold.
+
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use serde_json::{Map, Value, json};

@@ -1,3 +1,6 @@
+//! The ids: `StreamId` and `ItemId` (checked strings), `EventId` (a place in
+//! a stream) and `Version` (a stream's last event id, -1 when empty).
+
 use serde::Serialize;
 use std::fmt;
 

@@ -12,6 +12,8 @@ mod deploy;
 mod deploy_check;
 mod setup;
 mod test;
+#[cfg(test)]
+mod tidy;
 
 use deployer::build;
 
