@@ -4,79 +4,26 @@
 use std::path::Path;
 use std::time::Duration;
 
-use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use domain::{
-    Amount, AppendCommand, AppendError, ApplyMode, ApplyOutcome, Checkpoints, DomainEvent, EventId,
-    EventStore, ItemChange, ItemId, ItemView, ReadModel, RecordedEvent, StoreError, StreamId,
+    Amount, AppendCommand, ApplyMode, Checkpoints, DomainEvent, EventId, EventStore, ItemChange,
+    ItemId, ReadModel, RecordedEvent, StoreError, StreamId,
 };
 use local::sqlite::SqliteStore;
 use testkit::conformance::{Stores, unique_stream};
 
-/// A file store that deletes its directory when the last port is dropped.
-struct TempStore {
-    store: SqliteStore,
-    dir: tempfile::TempDir,
-}
-
-fn temp_store() -> TempStore {
+/// A file store in a new temporary directory, which goes with it.
+fn temp_store() -> (SqliteStore, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("a temporary directory");
     // A nested path also checks that `open` creates parent directories.
     let store = SqliteStore::open(&dir.path().join("data/store.db")).expect("open the store");
-    TempStore { store, dir }
+    (store, dir)
 }
 
-#[async_trait]
-impl EventStore for TempStore {
-    async fn append(
-        &self,
-        command: &AppendCommand,
-        recorded_at: DateTime<Utc>,
-    ) -> Result<RecordedEvent, AppendError> {
-        self.store.append(command, recorded_at).await
-    }
-
-    async fn read_stream(
-        &self,
-        stream_id: &StreamId,
-        from: EventId,
-        limit: usize,
-    ) -> Result<Vec<RecordedEvent>, StoreError> {
-        self.store.read_stream(stream_id, from, limit).await
-    }
-}
-
-#[async_trait]
-impl ReadModel for TempStore {
-    async fn apply(
-        &self,
-        changes: &[ItemChange],
-        mode: ApplyMode,
-    ) -> Vec<Result<ApplyOutcome, StoreError>> {
-        self.store.apply(changes, mode).await
-    }
-
-    async fn list(&self, stream_id: &StreamId) -> Result<Vec<ItemView>, StoreError> {
-        self.store.list(stream_id).await
-    }
-
-    async fn clear(&self, stream_id: &StreamId) -> Result<(), StoreError> {
-        self.store.clear(stream_id).await
-    }
-}
-
-#[async_trait]
-impl Checkpoints for TempStore {
-    async fn load(&self, name: &str) -> Result<Option<String>, StoreError> {
-        self.store.load(name).await
-    }
-
-    async fn save(&self, name: &str, position: &str) -> Result<(), StoreError> {
-        self.store.save(name, position).await
-    }
-}
-
-testkit::conformance_tests!(async { Stores::from_one(temp_store()) });
+testkit::conformance_tests!(async {
+    let (store, dir) = temp_store();
+    Stores::from_one(store).keeping(dir)
+});
 
 mod in_memory {
     use super::*;
@@ -137,7 +84,7 @@ async fn everything_survives_closing_and_reopening() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_feed_lists_commits_in_order_and_wakes_followers() {
-    let (store, _dir) = temp_store().store_with_dir();
+    let (store, _dir) = temp_store();
     let (s1, s2) = (unique_stream("feed-1"), unique_stream("feed-2"));
     assert!(store.read_feed(0, 10).await.expect("feed").is_empty());
     let mut position = store.feed_position();
@@ -191,7 +138,7 @@ async fn the_feed_lists_commits_in_order_and_wakes_followers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_corrupt_row_is_reported_alone_and_can_be_parked() {
-    let (store, dir) = temp_store().store_with_dir();
+    let (store, dir) = temp_store();
     let s = unique_stream("corrupt");
     let good = append(&store, created(&s, "a", 1)).await;
     insert_raw(&dir.path().join("data/store.db"), &s, 1, "not json");
@@ -263,10 +210,4 @@ fn insert_raw(path: &Path, stream: &StreamId, event_id: i64, data: &str) {
         rusqlite::params![stream.as_str(), event_id, data],
     )
     .expect("insert raw");
-}
-
-impl TempStore {
-    fn store_with_dir(self) -> (SqliteStore, tempfile::TempDir) {
-        (self.store, self.dir)
-    }
 }

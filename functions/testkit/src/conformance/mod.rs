@@ -8,6 +8,7 @@
 //! ids and checkpoint names of its own, so adapters may share tables between
 //! cases and runs.
 
+use std::any::Any;
 use std::sync::Arc;
 
 use domain::{Checkpoints, EventStore, ReadModel};
@@ -18,6 +19,8 @@ pub struct Stores {
     pub events: Arc<dyn EventStore>,
     pub read_model: Arc<dyn ReadModel>,
     pub checkpoints: Arc<dyn Checkpoints>,
+    /// What must live as long as the ports (a temporary directory).
+    keep_alive: Option<Arc<dyn Any + Send + Sync>>,
 }
 
 impl Stores {
@@ -31,7 +34,15 @@ impl Stores {
             events: store.clone(),
             read_model: store.clone(),
             checkpoints: store,
+            keep_alive: None,
         }
+    }
+
+    /// The same set, keeping `guard` (say, the store's temporary
+    /// directory) alive until the last port is dropped.
+    pub fn keeping(mut self, guard: impl Any + Send + Sync) -> Self {
+        self.keep_alive = Some(Arc::new(guard));
+        self
     }
 }
 
