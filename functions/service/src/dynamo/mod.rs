@@ -10,6 +10,9 @@
 //! - read model: one row per (streamId, itemId) with the version (event id)
 //!   that set it; deletes leave tombstones.
 //!
+//! Their keys and attribute names are in [`schema`], which the deployment
+//! template reads too.
+//!
 //! An uncontended append costs two requests: TransactGetItems of HEAD and
 //! the item row, then one TransactWriteItems of the event, HEAD and the item
 //! row, conditioned on HEAD being unchanged.
@@ -26,12 +29,8 @@ mod tables;
 use aws_sdk_dynamodb::Client;
 
 pub use codec::{attribute_to_json, event_from_item, json_to_attribute};
+pub use schema::{EVENTS_TABLE_ENV, READ_MODEL_TABLE_ENV, STREAM_INDEX_TABLE_ENV};
 pub use tables::{MissingTableName, TableNames, ensure_tables};
-
-/// Environment variables naming the tables.
-pub const EVENTS_TABLE_ENV: &str = "EVENTS_TABLE";
-pub const STREAM_INDEX_TABLE_ENV: &str = "STREAM_INDEX_TABLE";
-pub const READ_MODEL_TABLE_ENV: &str = "READ_MODEL_TABLE";
 
 /// The three ports on DynamoDB. Cloning is cheap (the client is shared).
 #[derive(Clone, Debug)]

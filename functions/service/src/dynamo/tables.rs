@@ -1,18 +1,19 @@
 //! The table names and table setup: `TableNames` from the environment or a
-//! prefix, and `ensure_tables`, which creates the tables and checks their keys.
+//! prefix, and `ensure_tables`, which creates the tables as
+//! [`schema::Table`](super::schema::Table) lays them out.
 
+use std::convert::Infallible;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-    StreamSpecification, StreamViewType, TableStatus,
+    StreamSpecification, StreamViewType, TableDescription, TableStatus,
 };
 use domain::StoreError;
 
 use super::errors::{built, unavailable};
-use super::schema::{ENTRY, EVENT_ID, EVENTS_STREAM_VIEW, ITEM_ID, STREAM_ID};
-use super::{EVENTS_TABLE_ENV, READ_MODEL_TABLE_ENV, STREAM_INDEX_TABLE_ENV};
+use super::schema::{EVENTS_STREAM_VIEW, KeyKind, Table};
 
 /// How long `ensure_tables` waits for a table to become ACTIVE.
 const TABLE_ACTIVE_TIMEOUT: Duration = Duration::from_secs(180);
@@ -31,102 +32,98 @@ pub struct TableNames {
 }
 
 impl TableNames {
-    /// From `EVENTS_TABLE`, `STREAM_INDEX_TABLE` and `READ_MODEL_TABLE`.
+    /// From `EVENTS_TABLE`, `STREAM_INDEX_TABLE` and `READ_MODEL_TABLE`
+    /// ([`Table::env_var`]).
     pub fn from_env() -> Result<Self, MissingTableName> {
-        let var = |name: &'static str| match std::env::var(name) {
-            Ok(value) if !value.trim().is_empty() => Ok(value.trim().to_owned()),
-            _ => Err(MissingTableName(name)),
-        };
-        Ok(TableNames {
-            events: var(EVENTS_TABLE_ENV)?,
-            stream_index: var(STREAM_INDEX_TABLE_ENV)?,
-            read_model: var(READ_MODEL_TABLE_ENV)?,
+        Self::try_from_fn(|table| {
+            let name = table.env_var();
+            match std::env::var(name) {
+                Ok(value) if !value.trim().is_empty() => Ok(value.trim().to_owned()),
+                _ => Err(MissingTableName(name)),
+            }
         })
     }
 
-    /// `<prefix>-events`, `<prefix>-stream-index`, `<prefix>-read-model`.
+    /// `<prefix>-events`, `<prefix>-stream-index`, `<prefix>-read-model`
+    /// ([`Table::name_suffix`]).
     pub fn with_prefix(prefix: &str) -> Self {
-        TableNames {
-            events: format!("{prefix}-events"),
-            stream_index: format!("{prefix}-stream-index"),
-            read_model: format!("{prefix}-read-model"),
+        let Ok(names) = Self::try_from_fn(|table| {
+            Ok::<_, Infallible>(format!("{prefix}-{}", table.name_suffix()))
+        });
+        names
+    }
+
+    /// The name of `table`.
+    pub fn name(&self, table: Table) -> &str {
+        match table {
+            Table::Events => &self.events,
+            Table::StreamIndex => &self.stream_index,
+            Table::ReadModel => &self.read_model,
         }
     }
-}
 
-struct TableSpec<'a> {
-    name: &'a str,
-    hash: &'static str,
-    range: (&'static str, ScalarAttributeType),
-    stream: bool,
+    /// Names every table, in [`Table::ALL`] order (so the first failure is
+    /// the first table's).
+    fn try_from_fn<E>(mut name: impl FnMut(Table) -> Result<String, E>) -> Result<Self, E> {
+        Ok(TableNames {
+            events: name(Table::Events)?,
+            stream_index: name(Table::StreamIndex)?,
+            read_model: name(Table::ReadModel)?,
+        })
+    }
 }
 
 /// Creates the tables that do not exist (on-demand billing), waits until
 /// all are ACTIVE and checks that existing ones have the expected keys.
 pub async fn ensure_tables(client: &Client, tables: &TableNames) -> Result<(), StoreError> {
-    let specs = [
-        TableSpec {
-            name: &tables.events,
-            hash: STREAM_ID,
-            range: (EVENT_ID, ScalarAttributeType::N),
-            stream: true,
-        },
-        TableSpec {
-            name: &tables.stream_index,
-            hash: STREAM_ID,
-            range: (ENTRY, ScalarAttributeType::S),
-            stream: false,
-        },
-        TableSpec {
-            name: &tables.read_model,
-            hash: STREAM_ID,
-            range: (ITEM_ID, ScalarAttributeType::S),
-            stream: false,
-        },
-    ];
-    for spec in &specs {
-        create_table(client, spec).await?;
+    for table in Table::ALL {
+        create_table(client, table, tables.name(table)).await?;
     }
-    for spec in &specs {
-        wait_active_and_check(client, spec).await?;
+    for table in Table::ALL {
+        wait_active_and_check(client, table, tables.name(table)).await?;
     }
     Ok(())
 }
 
-async fn create_table(client: &Client, spec: &TableSpec<'_>) -> Result<(), StoreError> {
+fn scalar_type(kind: KeyKind) -> ScalarAttributeType {
+    match kind {
+        KeyKind::String => ScalarAttributeType::S,
+        KeyKind::Number => ScalarAttributeType::N,
+    }
+}
+
+fn stream_view() -> StreamViewType {
+    StreamViewType::from(EVENTS_STREAM_VIEW)
+}
+
+async fn create_table(client: &Client, table: Table, name: &str) -> Result<(), StoreError> {
     let mut request = client
         .create_table()
-        .table_name(spec.name)
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(built(
-            AttributeDefinition::builder()
-                .attribute_name(spec.hash)
-                .attribute_type(ScalarAttributeType::S)
-                .build(),
-        )?)
-        .attribute_definitions(built(
-            AttributeDefinition::builder()
-                .attribute_name(spec.range.0)
-                .attribute_type(spec.range.1.clone())
-                .build(),
-        )?)
-        .key_schema(built(
-            KeySchemaElement::builder()
-                .attribute_name(spec.hash)
-                .key_type(KeyType::Hash)
-                .build(),
-        )?)
-        .key_schema(built(
-            KeySchemaElement::builder()
-                .attribute_name(spec.range.0)
-                .key_type(KeyType::Range)
-                .build(),
-        )?);
-    if spec.stream {
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest);
+    for ((attribute, kind), key_type) in [
+        (table.hash_key(), KeyType::Hash),
+        (table.range_key(), KeyType::Range),
+    ] {
+        request = request
+            .attribute_definitions(built(
+                AttributeDefinition::builder()
+                    .attribute_name(attribute)
+                    .attribute_type(scalar_type(kind))
+                    .build(),
+            )?)
+            .key_schema(built(
+                KeySchemaElement::builder()
+                    .attribute_name(attribute)
+                    .key_type(key_type)
+                    .build(),
+            )?);
+    }
+    if table.has_stream() {
         request = request.stream_specification(built(
             StreamSpecification::builder()
                 .stream_enabled(true)
-                .stream_view_type(StreamViewType::NewImage)
+                .stream_view_type(stream_view())
                 .build(),
         )?);
     }
@@ -140,19 +137,23 @@ async fn create_table(client: &Client, spec: &TableSpec<'_>) -> Result<(), Store
         {
             Ok(())
         }
-        Err(err) => Err(unavailable(format!("creating table {}", spec.name), &err)),
+        Err(err) => Err(unavailable(format!("creating table {name}"), &err)),
     }
 }
 
-async fn wait_active_and_check(client: &Client, spec: &TableSpec<'_>) -> Result<(), StoreError> {
+async fn wait_active_and_check(
+    client: &Client,
+    table: Table,
+    name: &str,
+) -> Result<(), StoreError> {
     let deadline = tokio::time::Instant::now() + TABLE_ACTIVE_TIMEOUT;
     loop {
-        match client.describe_table().table_name(spec.name).send().await {
+        match client.describe_table().table_name(name).send().await {
             Ok(output) => {
-                if let Some(table) = output.table()
-                    && table.table_status() == Some(&TableStatus::Active)
+                if let Some(described) = output.table()
+                    && described.table_status() == Some(&TableStatus::Active)
                 {
-                    return check_table(spec, table);
+                    return check_table(table, name, described);
                 }
             }
             // Creation may not be visible yet: keep waiting.
@@ -160,12 +161,11 @@ async fn wait_active_and_check(client: &Client, spec: &TableSpec<'_>) -> Result<
                 if err
                     .as_service_error()
                     .is_some_and(|e| e.is_resource_not_found_exception()) => {}
-            Err(err) => return Err(unavailable(format!("describing table {}", spec.name), &err)),
+            Err(err) => return Err(unavailable(format!("describing table {name}"), &err)),
         }
         if tokio::time::Instant::now() >= deadline {
             return Err(StoreError::Unavailable(format!(
-                "table {} is not ACTIVE after {TABLE_ACTIVE_TIMEOUT:?}",
-                spec.name
+                "table {name} is not ACTIVE after {TABLE_ACTIVE_TIMEOUT:?}"
             )));
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -173,35 +173,61 @@ async fn wait_active_and_check(client: &Client, spec: &TableSpec<'_>) -> Result<
 }
 
 /// An existing table with other keys would fail every request obscurely.
-fn check_table(
-    spec: &TableSpec<'_>,
-    table: &aws_sdk_dynamodb::types::TableDescription,
-) -> Result<(), StoreError> {
+fn check_table(table: Table, name: &str, described: &TableDescription) -> Result<(), StoreError> {
     let key_of = |key_type: KeyType| {
-        table
+        described
             .key_schema()
             .iter()
             .find(|k| k.key_type() == &key_type)
             .map(|k| k.attribute_name().to_owned())
     };
     let keys = (key_of(KeyType::Hash), key_of(KeyType::Range));
-    if keys != (Some(spec.hash.to_owned()), Some(spec.range.0.to_owned())) {
+    let (hash, range) = (table.hash_key().0, table.range_key().0);
+    if keys != (Some(hash.to_owned()), Some(range.to_owned())) {
         return Err(StoreError::Unavailable(format!(
-            "table {} exists with keys {keys:?}; expected ({}, {}): delete it or use other table names",
-            spec.name, spec.hash, spec.range.0
+            "table {name} exists with keys {keys:?}; expected ({hash}, {range}): delete it or use other table names"
         )));
     }
-    if spec.stream {
-        let stream = table.stream_specification();
-        let ok = stream.is_some_and(|s| {
-            s.stream_enabled() && s.stream_view_type() == Some(&StreamViewType::NewImage)
-        });
+    if table.has_stream() {
+        let stream = described.stream_specification();
+        let ok = stream
+            .is_some_and(|s| s.stream_enabled() && s.stream_view_type() == Some(&stream_view()));
         if !ok {
             return Err(StoreError::Unavailable(format!(
-                "table {} exists without a {EVENTS_STREAM_VIEW} stream, which the projector needs",
-                spec.name
+                "table {name} exists without a {EVENTS_STREAM_VIEW} stream, which the projector needs"
             )));
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    //! Naming and the SDK mapping of the schema, without a server.
+
+    use super::*;
+
+    #[test]
+    fn prefixed_names_follow_the_schema_suffixes() {
+        let names = TableNames::with_prefix("p");
+        assert_eq!(names.events, "p-events");
+        assert_eq!(names.stream_index, "p-stream-index");
+        assert_eq!(names.read_model, "p-read-model");
+        for table in Table::ALL {
+            assert_eq!(names.name(table), format!("p-{}", table.name_suffix()));
+        }
+    }
+
+    #[test]
+    fn the_schema_maps_onto_the_sdk_types() {
+        assert_eq!(stream_view(), StreamViewType::NewImage);
+        assert_eq!(
+            scalar_type(KeyKind::String).as_str(),
+            KeyKind::String.as_str()
+        );
+        assert_eq!(
+            scalar_type(KeyKind::Number).as_str(),
+            KeyKind::Number.as_str()
+        );
+    }
 }
