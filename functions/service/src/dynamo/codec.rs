@@ -22,30 +22,33 @@ pub(super) fn n(value: impl fmt::Display) -> AttributeValue {
     AttributeValue::N(value.to_string())
 }
 
-pub(super) fn string<'a>(item: &'a Item, name: &str) -> Result<&'a str, String> {
+/// The attribute `name` as `read` takes it, or why not: missing, or not a
+/// `what`.
+fn typed<'a, T>(
+    item: &'a Item,
+    name: &str,
+    what: &str,
+    read: impl FnOnce(&'a AttributeValue) -> Option<T>,
+) -> Result<T, String> {
     match item.get(name) {
-        Some(AttributeValue::S(value)) => Ok(value),
-        Some(other) => Err(format!("`{name}` is not a string: {other:?}")),
         None => Err(format!("`{name}` is missing")),
+        Some(value) => read(value).ok_or_else(|| format!("`{name}` is not a {what}: {value:?}")),
     }
+}
+
+pub(super) fn string<'a>(item: &'a Item, name: &str) -> Result<&'a str, String> {
+    typed(item, name, "string", |v| v.as_s().ok().map(String::as_str))
 }
 
 pub(super) fn number<T: std::str::FromStr>(item: &Item, name: &str) -> Result<T, String> {
-    match item.get(name) {
-        Some(AttributeValue::N(value)) => value
-            .parse()
-            .map_err(|_| format!("`{name}` {value} is out of range")),
-        Some(other) => Err(format!("`{name}` is not a number: {other:?}")),
-        None => Err(format!("`{name}` is missing")),
-    }
+    let value = typed(item, name, "number", |v| v.as_n().ok())?;
+    value
+        .parse()
+        .map_err(|_| format!("`{name}` {value} is out of range"))
 }
 
 pub(super) fn boolean(item: &Item, name: &str) -> Result<bool, String> {
-    match item.get(name) {
-        Some(AttributeValue::Bool(value)) => Ok(*value),
-        Some(other) => Err(format!("`{name}` is not a boolean: {other:?}")),
-        None => Err(format!("`{name}` is missing")),
-    }
+    typed(item, name, "boolean", |v| v.as_bool().ok().copied())
 }
 
 /// JSON as DynamoDB stores it: objects as M, arrays as L, numbers as N.
@@ -176,5 +179,34 @@ mod tests {
         let value = json!({"itemId": "a", "amount": 9007199254740991u64, "n": null,
             "list": [1, "x", true, {"k": -2.5}]});
         assert_eq!(attribute_to_json(&json_to_attribute(&value)), Ok(value));
+    }
+
+    #[test]
+    fn typed_reads_say_what_is_wrong() {
+        let item = Item::from([
+            ("s".to_owned(), s("text")),
+            ("n".to_owned(), n(-3)),
+            ("b".to_owned(), AttributeValue::Bool(true)),
+        ]);
+        assert_eq!(string(&item, "s"), Ok("text"));
+        assert_eq!(number::<i64>(&item, "n"), Ok(-3));
+        assert_eq!(boolean(&item, "b"), Ok(true));
+        assert_eq!(string(&item, "x"), Err("`x` is missing".to_owned()));
+        assert_eq!(
+            number::<u64>(&item, "n"),
+            Err("`n` -3 is out of range".to_owned())
+        );
+        assert_eq!(
+            boolean(&item, "s"),
+            Err(r#"`s` is not a boolean: S("text")"#.to_owned())
+        );
+        assert_eq!(
+            number::<i64>(&item, "b"),
+            Err("`b` is not a number: Bool(true)".to_owned())
+        );
+        assert_eq!(
+            string(&item, "n"),
+            Err(r#"`n` is not a string: N("-3")"#.to_owned())
+        );
     }
 }
