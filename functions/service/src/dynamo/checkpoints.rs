@@ -5,9 +5,9 @@ use async_trait::async_trait;
 use domain::{Checkpoints, StoreError};
 
 use super::DynamoStore;
-use super::codec::{s, string};
+use super::codec::{index_key, s, string};
 use super::errors::unavailable;
-use super::schema::{CHECKPOINT_ENTRY_PREFIX, CHECKPOINTS_STREAM, ENTRY, POSITION, STREAM_ID};
+use super::schema::{CHECKPOINT_ENTRY_PREFIX, CHECKPOINTS_STREAM, POSITION};
 
 #[async_trait]
 impl Checkpoints for DynamoStore {
@@ -18,8 +18,7 @@ impl Checkpoints for DynamoStore {
             .get_item()
             .table_name(&self.tables.stream_index)
             .consistent_read(true)
-            .key(STREAM_ID, s(CHECKPOINTS_STREAM))
-            .key(ENTRY, s(&entry))
+            .set_key(Some(index_key(CHECKPOINTS_STREAM, &entry)))
             .send()
             .await
             .map_err(|err| unavailable(format!("loading checkpoint `{name}`"), &err))?;
@@ -40,8 +39,7 @@ impl Checkpoints for DynamoStore {
         self.client
             .put_item()
             .table_name(&self.tables.stream_index)
-            .item(STREAM_ID, s(CHECKPOINTS_STREAM))
-            .item(ENTRY, s(&checkpoint_entry(name)))
+            .set_item(Some(index_key(CHECKPOINTS_STREAM, &checkpoint_entry(name))))
             .item(POSITION, s(position))
             .send()
             .await

@@ -9,7 +9,7 @@ use domain::event::{format_timestamp, parse_timestamp};
 use domain::{DomainEvent, EventId, RecordedEvent, StoreError, StreamId};
 use serde_json::{Map, Number, Value};
 
-use super::schema::{DATA, EVENT_ID, EVENT_TYPE, RECORDED_AT, STREAM_ID};
+use super::schema::{DATA, ENTRY, EVENT_ID, EVENT_TYPE, RECORDED_AT, STREAM_ID};
 
 /// An item as the SDK hands it over.
 pub(super) type Item = HashMap<String, AttributeValue>;
@@ -20,6 +20,15 @@ pub(super) fn s(value: &str) -> AttributeValue {
 
 pub(super) fn n(value: impl fmt::Display) -> AttributeValue {
     AttributeValue::N(value.to_string())
+}
+
+/// The key of a stream-index row: `entry` (HEAD, an item, a checkpoint)
+/// of `stream`. Puts add the row's other attributes to it.
+pub(super) fn index_key(stream: &str, entry: &str) -> Item {
+    HashMap::from([
+        (STREAM_ID.to_owned(), s(stream)),
+        (ENTRY.to_owned(), s(entry)),
+    ])
 }
 
 /// The attribute `name` as `read` takes it, or why not: missing, or not a

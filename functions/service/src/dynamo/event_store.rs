@@ -14,10 +14,10 @@ use domain::{
 
 use super::DynamoStore;
 use super::backoff::backoff;
-use super::codec::{boolean, event_from_item, event_to_item, n, number, s};
+use super::codec::{boolean, event_from_item, event_to_item, index_key, n, number, s};
 use super::errors::{built, unavailable};
 use super::schema::{
-    ENTRY, EVENT_ID, HEAD_ENTRY, ITEM_ENTRY_PREFIX, LAST_EVENT_ID, LIVE, STREAM_ID, VERSION,
+    EVENT_ID, HEAD_ENTRY, ITEM_ENTRY_PREFIX, LAST_EVENT_ID, LIVE, STREAM_ID, VERSION,
 };
 
 /// Attempts at an append before giving up with `Contention`.
@@ -118,8 +118,7 @@ impl DynamoStore {
             let get = built(
                 Get::builder()
                     .table_name(&self.tables.stream_index)
-                    .key(STREAM_ID, s(stream))
-                    .key(ENTRY, s(entry))
+                    .set_key(Some(index_key(stream, entry)))
                     .build(),
             )?;
             Ok(TransactGetItem::builder().get(get).build())
@@ -190,8 +189,7 @@ impl DynamoStore {
         )?;
         let head = Put::builder()
             .table_name(&self.tables.stream_index)
-            .item(STREAM_ID, s(stream))
-            .item(ENTRY, s(HEAD_ENTRY))
+            .set_item(Some(index_key(stream, HEAD_ENTRY)))
             .item(VERSION, n(event_id))
             .expression_attribute_names("#v", VERSION);
         let head = if previous == Version::EMPTY {
@@ -204,8 +202,7 @@ impl DynamoStore {
         let item = built(
             Put::builder()
                 .table_name(&self.tables.stream_index)
-                .item(STREAM_ID, s(stream))
-                .item(ENTRY, s(item_entry))
+                .set_item(Some(index_key(stream, item_entry)))
                 .item(
                     LIVE,
                     AttributeValue::Bool(domain::rules::live_after(&recorded.event)),
