@@ -1,5 +1,5 @@
 //! The DynamoDB adapter against moto: table setup, the stored layout, and
-//! decoding of bad items. The port semantics are in `dynamo_conformance.rs`.
+//! decoding of bad items. The port semantics are in `conformance.rs`.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
