@@ -2,5 +2,6 @@
 //! linked into one test executable instead of one per file.
 
 mod adapter;
+mod common;
 mod conformance;
 mod requests;
