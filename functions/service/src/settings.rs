@@ -168,6 +168,8 @@ impl RawSettings {
 
 #[cfg(test)]
 mod tests {
+    //! Each setting's checks and defaults, and a malformed `.env` file.
+
     use super::*;
 
     fn settings(pairs: &[(&str, &str)]) -> RawSettings {

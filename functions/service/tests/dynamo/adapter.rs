@@ -1,43 +1,19 @@
 //! The DynamoDB adapter against moto: table setup, the stored layout, and
-//! decoding of bad items. The port semantics are in `dynamo_conformance.rs`.
+//! decoding of bad items. The port semantics are in `conformance.rs`.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{AttributeValue, KeySchemaElement, KeyType, StreamViewType};
+use aws_sdk_dynamodb::types::{AttributeValue, KeyType, StreamViewType, TableDescription};
 use chrono::{TimeZone, Utc};
 use domain::{
     Amount, AppendCommand, AppendError, ApplyMode, Checkpoints, DomainEvent, EventId, EventStore,
     ItemId, ItemView, ReadModel, StoreError, StreamId, coalesce,
 };
-use service::aws::sdk_config_for_endpoint;
-use service::dynamo::{DynamoStore, TableNames, ensure_tables, event_from_item, schema};
+use service::dynamo::schema::{self, Table};
+use service::dynamo::{DynamoStore, TableNames, ensure_tables, event_from_item};
 
-/// Table names no other test, run or process uses.
-fn unique_prefix(label: &str) -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!("adapter-{label}-{}-{nanos:x}-{n}", std::process::id())
-}
-
-async fn client() -> Client {
-    let endpoint = testkit::moto::shared_endpoint();
-    Client::new(&sdk_config_for_endpoint(endpoint).await)
-}
-
-async fn fresh_store(label: &str) -> DynamoStore {
-    let client = client().await;
-    let tables = TableNames::with_prefix(&unique_prefix(label));
-    ensure_tables(&client, &tables)
-        .await
-        .expect("ensure_tables");
-    DynamoStore::new(client, tables)
-}
+use crate::common::{client, fresh_store, unique_prefix};
 
 fn s(value: &str) -> AttributeValue {
     AttributeValue::S(value.to_owned())
@@ -47,10 +23,52 @@ fn n(value: &str) -> AttributeValue {
     AttributeValue::N(value.to_owned())
 }
 
+async fn describe(client: &Client, name: &str) -> TableDescription {
+    client
+        .describe_table()
+        .table_name(name)
+        .send()
+        .await
+        .expect("describe table")
+        .table
+        .expect("a description")
+}
+
+/// The (attribute, key type) pairs of a table's key schema, in order.
+fn keys(table: &TableDescription) -> Vec<(String, KeyType)> {
+    table
+        .key_schema()
+        .iter()
+        .map(|k| (k.attribute_name().to_owned(), k.key_type().clone()))
+        .collect()
+}
+
+/// The row of `table` under `stream` and range key value `range`, as stored.
+async fn stored_row(
+    store: &DynamoStore,
+    table: Table,
+    stream: &str,
+    range: AttributeValue,
+) -> Option<HashMap<String, AttributeValue>> {
+    let key = HashMap::from([
+        (schema::STREAM_ID.to_owned(), s(stream)),
+        (table.range_key().0.to_owned(), range),
+    ]);
+    store
+        .client()
+        .get_item()
+        .table_name(store.tables().name(table))
+        .set_key(Some(key))
+        .send()
+        .await
+        .expect("get_item")
+        .item
+}
+
 #[tokio::test]
 async fn ensure_tables_is_idempotent_and_the_events_table_streams_new_images() {
     let client = client().await;
-    let tables = TableNames::with_prefix(&unique_prefix("ensure"));
+    let tables = TableNames::with_prefix(&unique_prefix("adapter-ensure"));
     assert!(tables.events.ends_with("-events"));
     assert!(tables.stream_index.ends_with("-stream-index"));
     ensure_tables(&client, &tables)
@@ -60,45 +78,23 @@ async fn ensure_tables_is_idempotent_and_the_events_table_streams_new_images() {
         .await
         .expect("second ensure_tables");
 
-    let events = client
-        .describe_table()
-        .table_name(&tables.events)
-        .send()
-        .await
-        .expect("describe events table");
-    let table = events.table().expect("a description");
-    let stream = table
+    let events = describe(&client, &tables.events).await;
+    let stream = events
         .stream_specification()
         .expect("a stream specification");
     assert!(stream.stream_enabled());
     assert_eq!(stream.stream_view_type(), Some(&StreamViewType::NewImage));
-    assert!(table.latest_stream_arn().is_some(), "the stream has an ARN");
-    let keys = |schema: &[KeySchemaElement]| -> Vec<(String, KeyType)> {
-        schema
-            .iter()
-            .map(|k| (k.attribute_name().to_owned(), k.key_type().clone()))
-            .collect()
-    };
-    assert_eq!(
-        keys(table.key_schema()),
-        [
-            (schema::STREAM_ID.to_owned(), KeyType::Hash),
-            (schema::EVENT_ID.to_owned(), KeyType::Range)
-        ]
+    assert!(
+        events.latest_stream_arn().is_some(),
+        "the stream has an ARN"
     );
     for (name, range) in [
+        (&tables.events, schema::EVENT_ID),
         (&tables.stream_index, schema::ENTRY),
         (&tables.read_model, schema::ITEM_ID),
     ] {
-        let described = client
-            .describe_table()
-            .table_name(name)
-            .send()
-            .await
-            .expect("describe table");
-        let table = described.table().expect("a description");
         assert_eq!(
-            keys(table.key_schema()),
+            keys(&describe(&client, name).await),
             [
                 (schema::STREAM_ID.to_owned(), KeyType::Hash),
                 (range.to_owned(), KeyType::Range)
@@ -110,12 +106,12 @@ async fn ensure_tables_is_idempotent_and_the_events_table_streams_new_images() {
 #[tokio::test]
 async fn ensure_tables_refuses_an_existing_table_with_other_keys() {
     let client = client().await;
-    let prefix = unique_prefix("wrong-keys");
+    let prefix = unique_prefix("adapter-wrong-keys");
     // A read-model table where the events table should be.
     let wrong = TableNames::with_prefix(&prefix);
     let imposter = TableNames {
         read_model: wrong.events.clone(),
-        ..TableNames::with_prefix(&unique_prefix("imposter"))
+        ..TableNames::with_prefix(&unique_prefix("adapter-imposter"))
     };
     ensure_tables(&client, &imposter).await.expect("setup");
     match ensure_tables(&client, &wrong).await {
@@ -129,7 +125,7 @@ async fn ensure_tables_refuses_an_existing_table_with_other_keys() {
 
 #[tokio::test]
 async fn append_read_list_and_checkpoints_smoke() {
-    let store = fresh_store("smoke").await;
+    let store = fresh_store("adapter-smoke").await;
     let stream = StreamId::parse("smoke-stream", "streamId").unwrap();
     let item = |id: &str| ItemId::parse(id, "itemId").unwrap();
     let at = Utc.timestamp_millis_opt(1_795_000_000_123).unwrap();
@@ -166,21 +162,8 @@ async fn append_read_list_and_checkpoints_smoke() {
     assert_eq!(read, appended);
 
     // The stored layout, as the projector and the template expect it.
-    let key = |stream: &str, range: (&str, AttributeValue)| {
-        HashMap::from([
-            (schema::STREAM_ID.to_owned(), s(stream)),
-            (range.0.to_owned(), range.1),
-        ])
-    };
-    let raw = store
-        .client()
-        .get_item()
-        .table_name(&store.tables().events)
-        .set_key(Some(key("smoke-stream", (schema::EVENT_ID, n("1")))))
-        .send()
+    let raw = stored_row(&store, Table::Events, "smoke-stream", n("1"))
         .await
-        .expect("get event")
-        .item
         .expect("event 1 is stored");
     assert_eq!(raw.get(schema::EVENT_TYPE), Some(&s("ITEM_CREATED")));
     assert_eq!(
@@ -195,15 +178,8 @@ async fn append_read_list_and_checkpoints_smoke() {
         Some(&s("2026-11-18T11:06:40.123Z"))
     );
     assert_eq!(event_from_item(&raw).as_ref(), Ok(&appended[1]));
-    let head = store
-        .client()
-        .get_item()
-        .table_name(&store.tables().stream_index)
-        .set_key(Some(key("smoke-stream", (schema::ENTRY, s("HEAD")))))
-        .send()
+    let head = stored_row(&store, Table::StreamIndex, "smoke-stream", s("HEAD"))
         .await
-        .expect("get head")
-        .item
         .expect("HEAD is stored");
     assert_eq!(head.get(schema::VERSION), Some(&n("3")));
 
@@ -239,7 +215,7 @@ async fn append_read_list_and_checkpoints_smoke() {
 
 #[tokio::test]
 async fn a_corrupt_read_model_row_is_reported_not_panicked_on() {
-    let store = fresh_store("corrupt-row").await;
+    let store = fresh_store("adapter-corrupt-row").await;
     store
         .client()
         .put_item()
@@ -263,7 +239,7 @@ async fn a_corrupt_read_model_row_is_reported_not_panicked_on() {
 
 #[tokio::test]
 async fn an_event_the_stream_index_does_not_know_is_corrupt_not_contention() {
-    let store = fresh_store("index-behind").await;
+    let store = fresh_store("adapter-index-behind").await;
     // Event 0 exists, but no HEAD row says so (as after a hand edit).
     let mut item = good_item();
     item.insert(schema::STREAM_ID.into(), s("behind"));

@@ -4,15 +4,17 @@
 
 use chrono::Utc;
 use domain::{Amount, AppendCommand, DomainEvent, EventStore, ItemId, StreamId};
-use service::dynamo::{DynamoStore, TableNames, ensure_tables};
+use service::dynamo::DynamoStore;
 use service::projector::project;
 use testkit::aws_calls::{RequestLog, counted_dynamodb};
+
+use crate::common::fresh_tables;
 
 async fn counted_store() -> (DynamoStore, RequestLog) {
     let log = RequestLog::default();
     let client = counted_dynamodb(testkit::moto::shared_endpoint(), &log).await;
-    let tables = TableNames::with_prefix(&format!("requests-{}", uuid::Uuid::new_v4().simple()));
-    ensure_tables(&client, &tables).await.expect("tables");
+    let tables = fresh_tables(&client, "requests").await;
+    // Only the requests under test count, not the table setup.
     log.take();
     (DynamoStore::new(client, tables), log)
 }

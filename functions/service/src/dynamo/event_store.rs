@@ -1,0 +1,258 @@
+//! The `EventStore` port: an append reads the stream index's HEAD and item
+//! rows in one TransactGetItems and writes the event, HEAD and the item row
+//! in one conditional TransactWriteItems, retried on conflict.
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, Get, Put, TransactGetItem, TransactWriteItem};
+use chrono::{DateTime, SubsecRound, Utc};
+use domain::{
+    AppendCommand, AppendError, DecisionState, EventId, EventStore, ItemId, RecordedEvent,
+    StoreError, StreamId, Version, decide,
+};
+
+use super::DynamoStore;
+use super::backoff::backoff;
+use super::codec::{boolean, event_from_item, event_to_item, index_key, n, number, s};
+use super::errors::{built, unavailable};
+use super::schema::{
+    EVENT_ID, HEAD_ENTRY, ITEM_ENTRY_PREFIX, LAST_EVENT_ID, LIVE, STREAM_ID, VERSION,
+};
+
+/// Attempts at an append before giving up with `Contention`.
+const APPEND_ATTEMPTS: u32 = 50;
+
+#[async_trait]
+impl EventStore for DynamoStore {
+    async fn append(
+        &self,
+        command: &AppendCommand,
+        recorded_at: DateTime<Utc>,
+    ) -> Result<RecordedEvent, AppendError> {
+        // The stored precision, so the returned event equals the one read back.
+        let recorded_at = recorded_at.trunc_subsecs(3);
+        let stream = command.stream_id.as_str();
+        let item_entry = item_entry(command.event.item_id());
+        for attempt in 0..APPEND_ATTEMPTS {
+            if attempt > 0 {
+                backoff(attempt).await;
+            }
+            let Some(state) = self.decision_state(stream, &item_entry).await? else {
+                continue;
+            };
+            // A stale expectedVersion shows up here, on the freshly read state.
+            let event_id = decide(&state, command)?;
+            let recorded = RecordedEvent {
+                stream_id: command.stream_id.clone(),
+                event_id,
+                recorded_at,
+                event: command.event.clone(),
+            };
+            if self
+                .write_append(&recorded, state.version, &item_entry)
+                .await?
+            {
+                return Ok(recorded);
+            }
+        }
+        Err(StoreError::Contention(format!(
+            "stream `{stream}`: {APPEND_ATTEMPTS} attempts lost to concurrent appends"
+        ))
+        .into())
+    }
+
+    async fn read_stream(
+        &self,
+        stream_id: &StreamId,
+        from: EventId,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let mut events = Vec::new();
+        let mut start_key = None;
+        while events.len() < limit {
+            let page = i32::try_from(limit - events.len()).unwrap_or(i32::MAX);
+            let output = self
+                .client
+                .query()
+                .table_name(&self.tables.events)
+                .consistent_read(true)
+                .key_condition_expression("#s = :s AND #e >= :from")
+                .expression_attribute_names("#s", STREAM_ID)
+                .expression_attribute_names("#e", EVENT_ID)
+                .expression_attribute_values(":s", s(stream_id.as_str()))
+                .expression_attribute_values(":from", n(from.get()))
+                .scan_index_forward(true)
+                .limit(page)
+                .set_exclusive_start_key(start_key)
+                .send()
+                .await
+                .map_err(|err| {
+                    unavailable(
+                        format!("reading stream `{stream_id}` from {}", self.tables.events),
+                        &err,
+                    )
+                })?;
+            for item in output.items() {
+                events.push(event_from_item(item)?);
+            }
+            start_key = output.last_evaluated_key;
+            if start_key.is_none() {
+                break;
+            }
+        }
+        events.truncate(limit);
+        Ok(events)
+    }
+}
+
+impl DynamoStore {
+    /// The stream's version and whether the item is live, read together;
+    /// `None` when the read collided with a write in flight (retry).
+    async fn decision_state(
+        &self,
+        stream: &str,
+        item_entry: &str,
+    ) -> Result<Option<DecisionState>, StoreError> {
+        let get = |entry: &str| -> Result<TransactGetItem, StoreError> {
+            let get = built(
+                Get::builder()
+                    .table_name(&self.tables.stream_index)
+                    .set_key(Some(index_key(stream, entry)))
+                    .build(),
+            )?;
+            Ok(TransactGetItem::builder().get(get).build())
+        };
+        let result = self
+            .client
+            .transact_get_items()
+            .transact_items(get(HEAD_ENTRY)?)
+            .transact_items(get(item_entry)?)
+            .send()
+            .await;
+        let output = match result {
+            Ok(output) => output,
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_transaction_canceled_exception()) =>
+            {
+                return Ok(None);
+            }
+            Err(err) => {
+                return Err(unavailable(
+                    format!("reading the state of stream `{stream}`"),
+                    &err,
+                ));
+            }
+        };
+        let responses = output.responses();
+        let row = |i: usize| responses.get(i).and_then(|r| r.item());
+        let corrupt = |entry: &str, problem: String| {
+            StoreError::Corrupt(format!(
+                "{} row ({stream}, {entry}): {problem}",
+                self.tables.stream_index
+            ))
+        };
+        let version = match row(0) {
+            None => Version::EMPTY,
+            Some(head) => {
+                let raw: i64 = number(head, VERSION).map_err(|p| corrupt(HEAD_ENTRY, p))?;
+                Version::new(raw)
+                    .ok_or_else(|| corrupt(HEAD_ENTRY, format!("version {raw} is below -1")))?
+            }
+        };
+        let item_live = match row(1) {
+            None => false,
+            Some(item) => boolean(item, LIVE).map_err(|p| corrupt(item_entry, p))?,
+        };
+        Ok(Some(DecisionState { version, item_live }))
+    }
+
+    /// Writes the event, the new HEAD and the item row at once, if HEAD is
+    /// still at `previous`. `false`: another append got there first.
+    async fn write_append(
+        &self,
+        recorded: &RecordedEvent,
+        previous: Version,
+        item_entry: &str,
+    ) -> Result<bool, StoreError> {
+        let stream = recorded.stream_id.as_str();
+        let event_id = recorded.event_id.get();
+        let event = built(
+            Put::builder()
+                .table_name(&self.tables.events)
+                .set_item(Some(event_to_item(recorded)))
+                .condition_expression("attribute_not_exists(#e)")
+                .expression_attribute_names("#e", EVENT_ID)
+                .build(),
+        )?;
+        let head = Put::builder()
+            .table_name(&self.tables.stream_index)
+            .set_item(Some(index_key(stream, HEAD_ENTRY)))
+            .item(VERSION, n(event_id))
+            .expression_attribute_names("#v", VERSION);
+        let head = if previous == Version::EMPTY {
+            head.condition_expression("attribute_not_exists(#v)")
+        } else {
+            head.condition_expression("#v = :prev")
+                .expression_attribute_values(":prev", n(previous.get()))
+        };
+        let head = built(head.build())?;
+        let item = built(
+            Put::builder()
+                .table_name(&self.tables.stream_index)
+                .set_item(Some(index_key(stream, item_entry)))
+                .item(
+                    LIVE,
+                    AttributeValue::Bool(domain::rules::live_after(&recorded.event)),
+                )
+                .item(LAST_EVENT_ID, n(event_id))
+                .build(),
+        )?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(event).build())
+            .transact_items(TransactWriteItem::builder().put(head).build())
+            .transact_items(TransactWriteItem::builder().put(item).build())
+            .send()
+            .await;
+        let err = match result {
+            Ok(_) => return Ok(true),
+            Err(err) => err,
+        };
+        if let SdkError::ServiceError(service) = &err
+            && let TransactWriteItemsError::TransactionCanceledException(cancel) = service.err()
+        {
+            // Reasons are positional: event, HEAD, item row.
+            let codes: Vec<Option<&str>> = cancel
+                .cancellation_reasons()
+                .iter()
+                .map(|r| r.code())
+                .collect();
+            // HEAD unchanged yet the event id taken: the tables disagree, and
+            // retrying would only spin until `Contention`.
+            if codes == [Some("ConditionalCheckFailed"), Some("None"), Some("None")] {
+                return Err(StoreError::Corrupt(format!(
+                    "stream `{stream}`: {} is at version {previous} but {} already holds event {event_id}",
+                    self.tables.stream_index, self.tables.events
+                )));
+            }
+            if codes
+                .iter()
+                .any(|code| matches!(code, Some("ConditionalCheckFailed" | "TransactionConflict")))
+            {
+                return Ok(false);
+            }
+        }
+        Err(unavailable(
+            format!("appending event {event_id} to stream `{stream}`"),
+            &err,
+        ))
+    }
+}
+
+fn item_entry(item_id: &ItemId) -> String {
+    format!("{ITEM_ENTRY_PREFIX}{item_id}")
+}

@@ -1,0 +1,54 @@
+//! The DynamoDB adapter of the storage ports.
+//!
+//! Three tables:
+//! - events: the log, one item per event, keyed (streamId, eventId); its
+//!   DynamoDB stream (NEW_IMAGE) feeds the projector.
+//! - stream index: the write side's consistent state, so an append reads
+//!   everything `decide` needs in one request: per stream a `HEAD` row (the
+//!   version) and one `ITEM#<id>` row per item (live or not). It also holds
+//!   the change-feed checkpoints, under their own key prefix.
+//! - read model: one row per (streamId, itemId) with the version (event id)
+//!   that set it; deletes leave tombstones.
+//!
+//! Their keys and attribute names are in [`schema`], which the deployment
+//! template reads too.
+//!
+//! An uncontended append costs two requests: TransactGetItems of HEAD and
+//! the item row, then one TransactWriteItems of the event, HEAD and the item
+//! row, conditioned on HEAD being unchanged.
+
+mod backoff;
+mod checkpoints;
+mod codec;
+mod errors;
+mod event_store;
+mod read_model;
+pub mod schema;
+mod tables;
+
+use aws_sdk_dynamodb::Client;
+
+pub use codec::{attribute_to_json, event_from_item, json_to_attribute};
+pub use schema::{EVENTS_TABLE_ENV, READ_MODEL_TABLE_ENV, STREAM_INDEX_TABLE_ENV};
+pub use tables::{MissingTableName, TableNames, ensure_tables};
+
+/// The three ports on DynamoDB. Cloning is cheap (the client is shared).
+#[derive(Clone, Debug)]
+pub struct DynamoStore {
+    client: Client,
+    tables: TableNames,
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, tables: TableNames) -> Self {
+        DynamoStore { client, tables }
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn tables(&self) -> &TableNames {
+        &self.tables
+    }
+}

@@ -1,0 +1,233 @@
+//! The table names and table setup: `TableNames` from the environment or a
+//! prefix, and `ensure_tables`, which creates the tables as
+//! [`schema::Table`](super::schema::Table) lays them out.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    StreamSpecification, StreamViewType, TableDescription, TableStatus,
+};
+use domain::StoreError;
+
+use super::errors::{built, unavailable};
+use super::schema::{EVENTS_STREAM_VIEW, KeyKind, Table};
+
+/// How long `ensure_tables` waits for a table to become ACTIVE.
+const TABLE_ACTIVE_TIMEOUT: Duration = Duration::from_secs(180);
+
+/// A table-name variable that is unset or empty.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("environment variable {0} is not set (it names a DynamoDB table)")]
+pub struct MissingTableName(pub &'static str);
+
+/// The names of the three tables.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TableNames {
+    pub events: String,
+    pub stream_index: String,
+    pub read_model: String,
+}
+
+impl TableNames {
+    /// From `EVENTS_TABLE`, `STREAM_INDEX_TABLE` and `READ_MODEL_TABLE`
+    /// ([`Table::env_var`]).
+    pub fn from_env() -> Result<Self, MissingTableName> {
+        Self::try_from_fn(|table| {
+            let name = table.env_var();
+            match std::env::var(name) {
+                Ok(value) if !value.trim().is_empty() => Ok(value.trim().to_owned()),
+                _ => Err(MissingTableName(name)),
+            }
+        })
+    }
+
+    /// `<prefix>-events`, `<prefix>-stream-index`, `<prefix>-read-model`
+    /// ([`Table::name_suffix`]).
+    pub fn with_prefix(prefix: &str) -> Self {
+        let Ok(names) = Self::try_from_fn(|table| {
+            Ok::<_, Infallible>(format!("{prefix}-{}", table.name_suffix()))
+        });
+        names
+    }
+
+    /// The name of `table`.
+    pub fn name(&self, table: Table) -> &str {
+        match table {
+            Table::Events => &self.events,
+            Table::StreamIndex => &self.stream_index,
+            Table::ReadModel => &self.read_model,
+        }
+    }
+
+    /// Names every table, in [`Table::ALL`] order (so the first failure is
+    /// the first table's).
+    fn try_from_fn<E>(mut name: impl FnMut(Table) -> Result<String, E>) -> Result<Self, E> {
+        Ok(TableNames {
+            events: name(Table::Events)?,
+            stream_index: name(Table::StreamIndex)?,
+            read_model: name(Table::ReadModel)?,
+        })
+    }
+}
+
+/// Creates the tables that do not exist (on-demand billing), waits until
+/// all are ACTIVE and checks that existing ones have the expected keys.
+pub async fn ensure_tables(client: &Client, tables: &TableNames) -> Result<(), StoreError> {
+    for table in Table::ALL {
+        create_table(client, table, tables.name(table)).await?;
+    }
+    for table in Table::ALL {
+        wait_active_and_check(client, table, tables.name(table)).await?;
+    }
+    Ok(())
+}
+
+fn scalar_type(kind: KeyKind) -> ScalarAttributeType {
+    match kind {
+        KeyKind::String => ScalarAttributeType::S,
+        KeyKind::Number => ScalarAttributeType::N,
+    }
+}
+
+fn stream_view() -> StreamViewType {
+    StreamViewType::from(EVENTS_STREAM_VIEW)
+}
+
+async fn create_table(client: &Client, table: Table, name: &str) -> Result<(), StoreError> {
+    let mut request = client
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest);
+    for ((attribute, kind), key_type) in [
+        (table.hash_key(), KeyType::Hash),
+        (table.range_key(), KeyType::Range),
+    ] {
+        request = request
+            .attribute_definitions(built(
+                AttributeDefinition::builder()
+                    .attribute_name(attribute)
+                    .attribute_type(scalar_type(kind))
+                    .build(),
+            )?)
+            .key_schema(built(
+                KeySchemaElement::builder()
+                    .attribute_name(attribute)
+                    .key_type(key_type)
+                    .build(),
+            )?);
+    }
+    if table.has_stream() {
+        request = request.stream_specification(built(
+            StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(stream_view())
+                .build(),
+        )?);
+    }
+    match request.send().await {
+        Ok(_) => Ok(()),
+        // Already there (or being created by someone else): fine.
+        Err(err)
+            if err
+                .as_service_error()
+                .is_some_and(|e| e.is_resource_in_use_exception()) =>
+        {
+            Ok(())
+        }
+        Err(err) => Err(unavailable(format!("creating table {name}"), &err)),
+    }
+}
+
+async fn wait_active_and_check(
+    client: &Client,
+    table: Table,
+    name: &str,
+) -> Result<(), StoreError> {
+    let deadline = tokio::time::Instant::now() + TABLE_ACTIVE_TIMEOUT;
+    loop {
+        match client.describe_table().table_name(name).send().await {
+            Ok(output) => {
+                if let Some(described) = output.table()
+                    && described.table_status() == Some(&TableStatus::Active)
+                {
+                    return check_table(table, name, described);
+                }
+            }
+            // Creation may not be visible yet: keep waiting.
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_exception()) => {}
+            Err(err) => return Err(unavailable(format!("describing table {name}"), &err)),
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(StoreError::Unavailable(format!(
+                "table {name} is not ACTIVE after {TABLE_ACTIVE_TIMEOUT:?}"
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// An existing table with other keys would fail every request obscurely.
+fn check_table(table: Table, name: &str, described: &TableDescription) -> Result<(), StoreError> {
+    let key_of = |key_type: KeyType| {
+        described
+            .key_schema()
+            .iter()
+            .find(|k| k.key_type() == &key_type)
+            .map(|k| k.attribute_name().to_owned())
+    };
+    let keys = (key_of(KeyType::Hash), key_of(KeyType::Range));
+    let (hash, range) = (table.hash_key().0, table.range_key().0);
+    if keys != (Some(hash.to_owned()), Some(range.to_owned())) {
+        return Err(StoreError::Unavailable(format!(
+            "table {name} exists with keys {keys:?}; expected ({hash}, {range}): delete it or use other table names"
+        )));
+    }
+    if table.has_stream() {
+        let stream = described.stream_specification();
+        let ok = stream
+            .is_some_and(|s| s.stream_enabled() && s.stream_view_type() == Some(&stream_view()));
+        if !ok {
+            return Err(StoreError::Unavailable(format!(
+                "table {name} exists without a {EVENTS_STREAM_VIEW} stream, which the projector needs"
+            )));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    //! Naming and the SDK mapping of the schema, without a server.
+
+    use super::*;
+
+    #[test]
+    fn prefixed_names_follow_the_schema_suffixes() {
+        let names = TableNames::with_prefix("p");
+        assert_eq!(names.events, "p-events");
+        assert_eq!(names.stream_index, "p-stream-index");
+        assert_eq!(names.read_model, "p-read-model");
+        for table in Table::ALL {
+            assert_eq!(names.name(table), format!("p-{}", table.name_suffix()));
+        }
+    }
+
+    #[test]
+    fn the_schema_maps_onto_the_sdk_types() {
+        assert_eq!(stream_view(), StreamViewType::NewImage);
+        assert_eq!(
+            scalar_type(KeyKind::String).as_str(),
+            KeyKind::String.as_str()
+        );
+        assert_eq!(
+            scalar_type(KeyKind::Number).as_str(),
+            KeyKind::Number.as_str()
+        );
+    }
+}

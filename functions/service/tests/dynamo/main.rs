@@ -1,0 +1,7 @@
+//! The DynamoDB adapter against moto, in one test binary so the AWS SDK is
+//! linked into one test executable instead of one per file.
+
+mod adapter;
+mod common;
+mod conformance;
+mod requests;
