@@ -13,7 +13,8 @@ use domain::{
 use service::dynamo::schema::{self, Table};
 use service::dynamo::{DynamoStore, TableNames, ensure_tables, event_from_item};
 
-use crate::common::{client, fresh_store, unique_prefix};
+use crate::common::{client, fresh_store};
+use testkit::unique_name;
 
 fn s(value: &str) -> AttributeValue {
     AttributeValue::S(value.to_owned())
@@ -68,7 +69,7 @@ async fn stored_row(
 #[tokio::test]
 async fn ensure_tables_is_idempotent_and_the_events_table_streams_new_images() {
     let client = client().await;
-    let tables = TableNames::with_prefix(&unique_prefix("adapter-ensure"));
+    let tables = TableNames::with_prefix(&unique_name("adapter-ensure"));
     assert!(tables.events.ends_with("-events"));
     assert!(tables.stream_index.ends_with("-stream-index"));
     ensure_tables(&client, &tables)
@@ -106,12 +107,12 @@ async fn ensure_tables_is_idempotent_and_the_events_table_streams_new_images() {
 #[tokio::test]
 async fn ensure_tables_refuses_an_existing_table_with_other_keys() {
     let client = client().await;
-    let prefix = unique_prefix("adapter-wrong-keys");
+    let prefix = unique_name("adapter-wrong-keys");
     // A read-model table where the events table should be.
     let wrong = TableNames::with_prefix(&prefix);
     let imposter = TableNames {
         read_model: wrong.events.clone(),
-        ..TableNames::with_prefix(&unique_prefix("adapter-imposter"))
+        ..TableNames::with_prefix(&unique_name("adapter-imposter"))
     };
     ensure_tables(&client, &imposter).await.expect("setup");
     match ensure_tables(&client, &wrong).await {
