@@ -12,6 +12,7 @@ use aws_smithy_types::body::SdkBody;
 use deployer::build::{Arch, Artifact, Manifest};
 use deployer::cfn::Template;
 use deployer::deploy::progress::Progress;
+use deployer::deploy::status::StackStatus;
 use deployer::deploy::wait::{Expiry, Limits, WaitExpired, Waits};
 use deployer::deploy::{Aws, DeployOptions, DeployRequest, InFlight, StackFailed, deploy, diff};
 use deployer::stack::{ARTIFACT_BUCKET_OUTPUT, Function};
@@ -275,7 +276,7 @@ async fn a_failed_update_reports_the_first_failed_resource_and_the_final_status(
     .await
     .expect_err("the update failed");
     let failed = err.downcast_ref::<StackFailed>().expect("a stack failure");
-    assert_eq!(failed.ending.status, "UPDATE_ROLLBACK_COMPLETE");
+    assert_eq!(failed.ending.status, StackStatus::UpdateRollbackComplete);
     let first = failed
         .ending
         .first_failure

@@ -6,6 +6,7 @@ use anyhow::{Context, bail};
 use aws_sdk_dynamodb::error::DisplayErrorContext;
 
 use super::progress::Progress;
+use super::status::Standing;
 use super::{Aws, DeployOptions, InFlight, stacks};
 use crate::stack::{ARTIFACT_BUCKET_ID, Table};
 
@@ -55,7 +56,7 @@ pub async fn destroy(
         ));
         return Ok(Destroyed::NoStack);
     };
-    if stacks::standing_of(&stack.status) == stacks::Standing::Busy {
+    if stack.standing() == Standing::Busy {
         bail!(
             "the stack {stack_name} is {}: wait for the running operation to finish, then destroy it",
             stack.status

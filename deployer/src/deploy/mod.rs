@@ -9,6 +9,7 @@ pub mod artifacts;
 pub mod destroy;
 pub mod progress;
 pub mod stacks;
+pub mod status;
 pub mod wait;
 
 use std::collections::{BTreeMap, HashSet};
@@ -18,6 +19,7 @@ use anyhow::{Context, bail};
 use aws_config::SdkConfig;
 use aws_sdk_cloudformation::types::ChangeSetType;
 use aws_sdk_lambda::error::DisplayErrorContext;
+use aws_sdk_lambda::types::LastUpdateStatus;
 use aws_sdk_s3::config::ProvideCredentials;
 
 use crate::build::Manifest;
@@ -27,7 +29,8 @@ use crate::stack::{
     Function, TEST_STREAM_ID_PARAMETER, api_url, bootstrap_stack,
 };
 use progress::Progress;
-use stacks::{ChangeSet, ChangeSetRequest, Ending, Operation, StackInfo, Standing, TemplateSource};
+use stacks::{ChangeSet, ChangeSetRequest, Ending, Operation, StackInfo, TemplateSource};
+use status::{StackStatus, StackStatusExt, Standing};
 use wait::{Wait, Waits};
 
 /// The AWS clients the deployer uses, from one configuration.
@@ -238,7 +241,7 @@ pub async fn deploy(
         in_flight,
     )
     .await?;
-    if ending.status != "UPDATE_COMPLETE" {
+    if ending.status != StackStatus::UpdateComplete {
         return Err(StackFailed {
             stack: name.to_owned(),
             ending,
@@ -276,7 +279,7 @@ async fn ready_stack(
             Standing::Stuck => bail!(stuck_message(name, &info)),
             Standing::Create => create_bootstrap(aws, name, options, progress, in_flight).await,
             Standing::DeleteThenCreate => {
-                let why = if info.status == "ROLLBACK_COMPLETE" {
+                let why = if info.status.is_rolled_back() {
                     "after a failed first create"
                 } else {
                     "with nothing in it, left by an interrupted first deploy"
@@ -509,7 +512,7 @@ async fn create_bootstrap(
         in_flight,
     )
     .await?;
-    if ending.status != "CREATE_COMPLETE" {
+    if ending.status != StackStatus::CreateComplete {
         return Err(StackFailed {
             stack: name.to_owned(),
             ending,
@@ -575,7 +578,7 @@ pub(crate) async fn delete_and_wait(
     .await?;
     in_flight.set(Step::Idle);
     progress.status("");
-    if !ending.deleted {
+    if !ending.status.is_deleted() {
         return Err(StackFailed {
             stack: stack_name.to_owned(),
             ending,
@@ -723,11 +726,11 @@ async fn wait_for_function_update(
             .await
             .map_err(|err| anyhow::anyhow!("{}", DisplayErrorContext(&err)))
             .with_context(|| format!("cannot read the state of {function_name}"))?;
-        let status = configuration.last_update_status().map(|s| s.as_str());
-        wait.saw(status.unwrap_or("no status"));
+        let status = configuration.last_update_status();
+        wait.saw(status.map_or("no status", LastUpdateStatus::as_str));
         match status {
-            Some("InProgress") => wait.pause().await?,
-            Some("Failed") => bail!(
+            Some(LastUpdateStatus::InProgress) => wait.pause().await?,
+            Some(LastUpdateStatus::Failed) => bail!(
                 "updating the code of {function_name} failed: {}",
                 configuration
                     .last_update_status_reason()
@@ -814,11 +817,11 @@ mod tests {
         )
         .await
         .expect("the next deploy's first phase");
-        assert_eq!(created.status, "CREATE_COMPLETE");
+        assert_eq!(created.status, StackStatus::CreateComplete);
         let info = stacks::describe(&aws.cloudformation, &stack)
             .await
             .expect("describe")
             .expect("the stack");
-        assert_eq!(info.status, "CREATE_COMPLETE", "{info:?}");
+        assert_eq!(info.status, StackStatus::CreateComplete, "{info:?}");
     }
 }

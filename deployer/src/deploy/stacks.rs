@@ -1,6 +1,5 @@
-//! CloudFormation calls the deployer makes, with the state machine of a
-//! stack's status made explicit: what may be deployed over, what must be
-//! cleared first, what must be waited for.
+//! CloudFormation calls the deployer makes; what the statuses they return
+//! mean is in [`super::status`].
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -8,62 +7,28 @@ use anyhow::{Context, bail};
 use aws_sdk_cloudformation::Client;
 use aws_sdk_cloudformation::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_cloudformation::types::{
-    Capability, ChangeSetType, Parameter, StackEvent, StackStatus,
+    Capability, ChangeSetStatus, ChangeSetType, Parameter, StackEvent,
 };
 
 use super::progress::Progress;
+use super::status::{ResourceStatusExt, StackStatus, StackStatusExt, Standing};
 use super::wait::{Wait, Waits};
 
 /// A stack as DescribeStacks shows it.
 #[derive(Clone, Debug)]
 pub struct StackInfo {
     pub id: String,
-    pub status: String,
+    pub status: StackStatus,
     pub status_reason: Option<String>,
     pub outputs: BTreeMap<String, String>,
     pub parameters: BTreeMap<String, String>,
 }
 
-/// What a deploy can do with the stack it finds.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Standing {
-    /// No stack: create it.
-    Create,
-    /// A failed first create (ROLLBACK_COMPLETE) or one whose change set
-    /// never ran (REVIEW_IN_PROGRESS): the stack holds nothing and cannot
-    /// be updated; it is deleted before it is created again.
-    DeleteThenCreate,
-    /// Settled: update through a change set.
-    Update,
-    /// An operation is running: wait for it.
-    Busy,
-    /// Needs a person (e.g. UPDATE_ROLLBACK_FAILED, DELETE_FAILED).
-    Stuck,
-}
-
 impl StackInfo {
+    /// What a deploy does with this stack.
     pub fn standing(&self) -> Standing {
-        standing_of(&self.status)
+        self.status.standing()
     }
-}
-
-pub fn standing_of(status: &str) -> Standing {
-    match status {
-        "DELETE_COMPLETE" => Standing::Create,
-        "ROLLBACK_COMPLETE" | "REVIEW_IN_PROGRESS" => Standing::DeleteThenCreate,
-        "CREATE_COMPLETE"
-        | "UPDATE_COMPLETE"
-        | "UPDATE_ROLLBACK_COMPLETE"
-        | "IMPORT_COMPLETE"
-        | "IMPORT_ROLLBACK_COMPLETE" => Standing::Update,
-        other if other.ends_with("_IN_PROGRESS") => Standing::Busy,
-        _ => Standing::Stuck,
-    }
-}
-
-/// Whether a stack status is the end of an operation.
-pub fn is_terminal(status: &str) -> bool {
-    !status.ends_with("_IN_PROGRESS")
 }
 
 /// The stack called `name`, or `None` when there is none.
@@ -81,12 +46,13 @@ pub async fn describe(client: &Client, name: &str) -> anyhow::Result<Option<Stac
     let Some(stack) = response.stacks().first() else {
         return Ok(None);
     };
+    // A stack without a status is judged as an unknown status: not fit
+    // to deploy over.
     let status = stack
         .stack_status()
-        .map(StackStatus::as_str)
-        .unwrap_or_default()
-        .to_owned();
-    if status == "DELETE_COMPLETE" {
+        .cloned()
+        .unwrap_or_else(|| StackStatus::from(""));
+    if status.is_deleted() {
         return Ok(None);
     }
     Ok(Some(StackInfo {
@@ -215,16 +181,16 @@ pub async fn create_change_set(
     );
     loop {
         let (status, reason, changes) = describe_change_set(client, &id).await?;
-        wait.saw(&status);
-        match status.as_str() {
-            "CREATE_COMPLETE" => {
+        wait.saw(status.as_str());
+        match status {
+            ChangeSetStatus::CreateComplete => {
                 return Ok(ChangeSet::Ready {
                     id,
                     stack_id,
                     changes,
                 });
             }
-            "FAILED" => {
+            ChangeSetStatus::Failed => {
                 // Best effort: a failed change set is only clutter.
                 let _ = delete_change_set(client, &id).await;
                 if is_no_changes(reason.as_deref()) {
@@ -250,7 +216,7 @@ pub async fn create_change_set(
 async fn describe_change_set(
     client: &Client,
     id: &str,
-) -> anyhow::Result<(String, Option<String>, Vec<ResourceChange>)> {
+) -> anyhow::Result<(ChangeSetStatus, Option<String>, Vec<ResourceChange>)> {
     let mut changes = Vec::new();
     let mut next_token = None;
     loop {
@@ -281,10 +247,12 @@ async fn describe_change_set(
         );
         let status = page
             .status()
-            .map(|s| s.as_str().to_owned())
-            .unwrap_or_default();
+            .cloned()
+            .unwrap_or_else(|| ChangeSetStatus::from(""));
         match page.next_token() {
-            Some(token) if status == "CREATE_COMPLETE" => next_token = Some(token.to_owned()),
+            Some(token) if status == ChangeSetStatus::CreateComplete => {
+                next_token = Some(token.to_owned());
+            }
             _ => return Ok((status, page.status_reason().map(str::to_owned), changes)),
         }
     }
@@ -325,12 +293,11 @@ pub async fn execute_change_set(client: &Client, id: &str) -> anyhow::Result<()>
 /// How an operation on a stack ended.
 #[derive(Clone, Debug)]
 pub struct Ending {
-    pub status: String,
+    /// DELETE_COMPLETE once the stack is gone.
+    pub status: StackStatus,
     pub status_reason: Option<String>,
     /// The earliest resource that failed, and why.
     pub first_failure: Option<Failure>,
-    /// Set when the stack is gone (a finished delete).
-    pub deleted: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -396,10 +363,11 @@ pub async fn watch(
             }
             let stack_level = event.logical_resource_id() == Some(stack_name)
                 && event.resource_type() == Some("AWS::CloudFormation::Stack");
+            // A stack-level event carries a stack status.
             if stack_level
                 && event
                     .resource_status()
-                    .is_some_and(|s| is_terminal(s.as_str()))
+                    .is_some_and(|s| StackStatus::from(s.as_str()).is_settled())
             {
                 operation_ended = true;
             }
@@ -407,24 +375,22 @@ pub async fn watch(
         }
         let Some(info) = current else {
             return Ok(Ending {
-                status: "DELETE_COMPLETE".to_owned(),
+                status: StackStatus::DeleteComplete,
                 status_reason: None,
                 first_failure,
-                deleted: true,
             });
         };
-        progress.status(info.status.clone());
-        wait.saw(&info.status);
-        if info.status == "REVIEW_IN_PROGRESS" {
+        progress.status(info.status.to_string());
+        wait.saw(info.status.as_str());
+        if info.status == StackStatus::ReviewInProgress {
             // Left by CreateChangeSet; executing moves the stack on at once.
             wait.brief(waits.execution_start, || {
                 format!("the stack {stack_name} is still REVIEW_IN_PROGRESS after its change set was executed, so the change set did not run; run the command again")
             })?;
-        } else if !is_terminal(&info.status) {
+        } else if info.status.is_in_progress() {
             saw_progress = true;
         } else if saw_progress || operation_ended {
             return Ok(Ending {
-                deleted: info.status == "DELETE_COMPLETE",
                 status: info.status,
                 status_reason: info.status_reason,
                 first_failure,
@@ -497,8 +463,8 @@ fn describe_event(event: &StackEvent) -> String {
 }
 
 fn failure_of(event: &StackEvent) -> Option<Failure> {
-    let status = event.resource_status()?.as_str();
-    if !status.ends_with("_FAILED") {
+    let status = event.resource_status()?;
+    if !status.is_failed() {
         return None;
     }
     let reason = event.resource_status_reason().unwrap_or_default();
@@ -509,7 +475,7 @@ fn failure_of(event: &StackEvent) -> Option<Failure> {
     Some(Failure {
         logical_id: event.logical_resource_id().unwrap_or_default().to_owned(),
         resource_type: event.resource_type().unwrap_or_default().to_owned(),
-        status: status.to_owned(),
+        status: status.as_str().to_owned(),
         reason: reason.to_owned(),
     })
 }
@@ -566,27 +532,6 @@ pub async fn deployed_template(client: &Client, stack: &str) -> anyhow::Result<S
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn each_stack_status_maps_to_what_a_deploy_does() {
-        for (status, standing) in [
-            ("REVIEW_IN_PROGRESS", Standing::DeleteThenCreate),
-            ("DELETE_COMPLETE", Standing::Create),
-            ("ROLLBACK_COMPLETE", Standing::DeleteThenCreate),
-            ("CREATE_COMPLETE", Standing::Update),
-            ("UPDATE_COMPLETE", Standing::Update),
-            ("UPDATE_ROLLBACK_COMPLETE", Standing::Update),
-            ("CREATE_IN_PROGRESS", Standing::Busy),
-            ("UPDATE_COMPLETE_CLEANUP_IN_PROGRESS", Standing::Busy),
-            ("DELETE_IN_PROGRESS", Standing::Busy),
-            ("UPDATE_ROLLBACK_FAILED", Standing::Stuck),
-            ("ROLLBACK_FAILED", Standing::Stuck),
-            ("DELETE_FAILED", Standing::Stuck),
-            ("CREATE_FAILED", Standing::Stuck),
-        ] {
-            assert_eq!(standing_of(status), standing, "{status}");
-        }
-    }
 
     #[test]
     fn only_the_changes_message_means_no_changes() {
