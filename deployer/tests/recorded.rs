@@ -456,7 +456,7 @@ async fn change_sets_get_unique_names_and_are_described_and_executed_by_arn() {
     );
     assert_ne!(
         name,
-        deployer::deploy::stacks::unique_change_set_name(),
+        deployer::deploy::change_sets::unique_change_set_name(),
         "names repeat"
     );
     for action in ["DescribeChangeSet", "ExecuteChangeSet"] {

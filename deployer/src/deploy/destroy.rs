@@ -2,10 +2,11 @@
 //! The tables holding events are retained by the template; they go only
 //! with `--delete-data` and a second, explicit confirmation.
 
-use anyhow::{Context, bail};
-use aws_sdk_dynamodb::error::DisplayErrorContext;
+use anyhow::bail;
 
+use super::aws::SdkResultExt;
 use super::progress::Progress;
+use super::session::Session;
 use super::status::Standing;
 use super::{Aws, DeployOptions, InFlight, stacks};
 use crate::stack::{ARTIFACT_BUCKET_ID, Table};
@@ -48,8 +49,14 @@ pub async fn destroy(
     progress: &Progress,
     in_flight: &InFlight,
 ) -> anyhow::Result<Destroyed> {
-    let cfn = &aws.cloudformation;
-    let Some(stack) = stacks::describe(cfn, stack_name).await? else {
+    let session = Session {
+        aws,
+        stack_name,
+        options,
+        progress,
+        in_flight,
+    };
+    let Some(stack) = session.describe().await? else {
         progress.line(format!(
             "the stack {stack_name} does not exist in {}: nothing to destroy",
             aws.region
@@ -62,7 +69,7 @@ pub async fn destroy(
             stack.status
         );
     }
-    let physical = stacks::physical_ids(cfn, &stack.id).await?;
+    let physical = stacks::physical_ids(&aws.cloudformation, &stack.id).await?;
     let retained_tables: Vec<String> = Table::ALL
         .into_iter()
         .filter(|table| table.is_retained())
@@ -101,7 +108,7 @@ pub async fn destroy(
     }
 
     progress.line(format!("deleting the stack {stack_name}"));
-    super::delete_and_wait(aws, &stack, options, progress, in_flight).await?;
+    session.delete(&stack).await?;
     progress.line(format!("deleted the stack {stack_name}"));
 
     if !delete_data {
@@ -133,7 +140,6 @@ async fn delete_table(aws: &Aws, table: &str) -> anyhow::Result<()> {
         {
             Ok(())
         }
-        Err(err) => Err(anyhow::anyhow!("{}", DisplayErrorContext(&err)))
-            .with_context(|| format!("cannot delete the table {table}")),
+        Err(err) => Err(err).with_sdk_context(|| format!("cannot delete the table {table}")),
     }
 }
