@@ -49,13 +49,7 @@ pub async fn destroy(
     progress: &Progress,
     in_flight: &InFlight,
 ) -> anyhow::Result<Destroyed> {
-    let session = Session {
-        aws,
-        stack_name,
-        options,
-        progress,
-        in_flight,
-    };
+    let session = Session::new(aws, stack_name, options, progress, in_flight);
     let Some(stack) = session.describe().await? else {
         progress.line(format!(
             "the stack {stack_name} does not exist in {}: nothing to destroy",

@@ -133,13 +133,7 @@ pub async fn deploy(
     progress: &Progress,
     in_flight: &InFlight,
 ) -> anyhow::Result<Outcome> {
-    let session = Session {
-        aws,
-        stack_name: request.stack_name,
-        options,
-        progress,
-        in_flight,
-    };
+    let session = Session::new(aws, request.stack_name, options, progress, in_flight);
     let rendered = request.render()?;
     let stack = session.ready_stack().await?;
     if options.hotswap {
@@ -183,13 +177,7 @@ pub async fn diff(
     progress: &Progress,
     in_flight: &InFlight,
 ) -> anyhow::Result<Vec<ResourceChange>> {
-    let session = Session {
-        aws,
-        stack_name: request.stack_name,
-        options,
-        progress,
-        in_flight,
-    };
+    let session = Session::new(aws, request.stack_name, options, progress, in_flight);
     let rendered = request.render()?;
     let stack = match session.describe().await? {
         Some(info) if info.standing() == Standing::Update => info,

@@ -28,7 +28,24 @@ pub(crate) struct Session<'a> {
     pub in_flight: &'a InFlight,
 }
 
-impl Session<'_> {
+impl<'a> Session<'a> {
+    /// For the public entry points, which take these one by one.
+    pub fn new(
+        aws: &'a Aws,
+        stack_name: &'a str,
+        options: &'a DeployOptions,
+        progress: &'a Progress,
+        in_flight: &'a InFlight,
+    ) -> Session<'a> {
+        Session {
+            aws,
+            stack_name,
+            options,
+            progress,
+            in_flight,
+        }
+    }
+
     /// The stack, or `None` when there is none.
     pub async fn describe(&self) -> anyhow::Result<Option<StackInfo>> {
         stacks::describe(&self.aws.cloudformation, self.stack_name).await
