@@ -6,11 +6,11 @@ use std::collections::HashSet;
 
 use anyhow::Context;
 use aws_sdk_s3::Client;
-use aws_sdk_s3::error::DisplayErrorContext;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{Delete, ObjectIdentifier};
 use sha2::{Digest, Sha256};
 
+use super::aws::SdkResultExt;
 use super::progress::Progress;
 use crate::build::{Artifact, Manifest};
 
@@ -58,8 +58,7 @@ pub async fn upload_packages(
             .body(ByteStream::from(bytes))
             .send()
             .await
-            .map_err(|err| anyhow::anyhow!("{}", DisplayErrorContext(&err)))
-            .with_context(|| format!("cannot upload {function} to s3://{bucket}/{key}"))?;
+            .with_sdk_context(|| format!("cannot upload {function} to s3://{bucket}/{key}"))?;
         progress.line(format!(
             "  uploaded {function:<15} {:>9} bytes  s3://{bucket}/{key}",
             artifact.size
@@ -79,8 +78,7 @@ async fn exists(s3: &Client, bucket: &str, key: &str) -> anyhow::Result<bool> {
     match s3.head_object().bucket(bucket).key(key).send().await {
         Ok(_) => Ok(true),
         Err(err) if err.as_service_error().is_some_and(|e| e.is_not_found()) => Ok(false),
-        Err(err) => Err(anyhow::anyhow!("{}", DisplayErrorContext(&err)))
-            .with_context(|| format!("cannot look for s3://{bucket}/{key}")),
+        Err(err) => Err(err).with_sdk_context(|| format!("cannot look for s3://{bucket}/{key}")),
     }
 }
 
@@ -105,8 +103,7 @@ pub async fn upload_template(
             .body(ByteStream::from(template.as_bytes().to_vec()))
             .send()
             .await
-            .map_err(|err| anyhow::anyhow!("{}", DisplayErrorContext(&err)))
-            .with_context(|| format!("cannot upload the template to s3://{bucket}/{key}"))?;
+            .with_sdk_context(|| format!("cannot upload the template to s3://{bucket}/{key}"))?;
     }
     Ok(format!("https://{bucket}.s3.{region}.amazonaws.com/{key}"))
 }
@@ -136,8 +133,7 @@ pub async fn empty_bucket(
                 return Ok(deleted);
             }
             Err(err) => {
-                return Err(anyhow::anyhow!("{}", DisplayErrorContext(&err)))
-                    .with_context(|| format!("cannot list s3://{bucket}"));
+                return Err(err).with_sdk_context(|| format!("cannot list s3://{bucket}"));
             }
         };
         let listed: HashSet<String> = page
@@ -176,8 +172,7 @@ pub async fn empty_bucket(
             .delete(delete)
             .send()
             .await
-            .map_err(|err| anyhow::anyhow!("{}", DisplayErrorContext(&err)))
-            .with_context(|| format!("cannot empty s3://{bucket}"))?;
+            .with_sdk_context(|| format!("cannot empty s3://{bucket}"))?;
         // Quiet mode lists only the objects S3 did not delete.
         if let Some(refused) = outcome.errors().first() {
             anyhow::bail!(

@@ -2,10 +2,12 @@
 //! The tables holding events are retained by the template; they go only
 //! with `--delete-data` and a second, explicit confirmation.
 
-use anyhow::{Context, bail};
-use aws_sdk_dynamodb::error::DisplayErrorContext;
+use anyhow::bail;
 
+use super::aws::SdkResultExt;
 use super::progress::Progress;
+use super::session::Session;
+use super::status::Standing;
 use super::{Aws, DeployOptions, InFlight, stacks};
 use crate::stack::{ARTIFACT_BUCKET_ID, Table};
 
@@ -47,21 +49,21 @@ pub async fn destroy(
     progress: &Progress,
     in_flight: &InFlight,
 ) -> anyhow::Result<Destroyed> {
-    let cfn = &aws.cloudformation;
-    let Some(stack) = stacks::describe(cfn, stack_name).await? else {
+    let session = Session::new(aws, stack_name, options, progress, in_flight);
+    let Some(stack) = session.describe().await? else {
         progress.line(format!(
             "the stack {stack_name} does not exist in {}: nothing to destroy",
             aws.region
         ));
         return Ok(Destroyed::NoStack);
     };
-    if stacks::standing_of(&stack.status) == stacks::Standing::Busy {
+    if stack.standing() == Standing::Busy {
         bail!(
             "the stack {stack_name} is {}: wait for the running operation to finish, then destroy it",
             stack.status
         );
     }
-    let physical = stacks::physical_ids(cfn, &stack.id).await?;
+    let physical = stacks::physical_ids(&aws.cloudformation, &stack.id).await?;
     let retained_tables: Vec<String> = Table::ALL
         .into_iter()
         .filter(|table| table.is_retained())
@@ -100,7 +102,7 @@ pub async fn destroy(
     }
 
     progress.line(format!("deleting the stack {stack_name}"));
-    super::delete_and_wait(aws, &stack, options, progress, in_flight).await?;
+    session.delete(&stack).await?;
     progress.line(format!("deleted the stack {stack_name}"));
 
     if !delete_data {
@@ -132,7 +134,6 @@ async fn delete_table(aws: &Aws, table: &str) -> anyhow::Result<()> {
         {
             Ok(())
         }
-        Err(err) => Err(anyhow::anyhow!("{}", DisplayErrorContext(&err)))
-            .with_context(|| format!("cannot delete the table {table}")),
+        Err(err) => Err(err).with_sdk_context(|| format!("cannot delete the table {table}")),
     }
 }

@@ -12,13 +12,16 @@ use std::path::Path;
 
 use base64::Engine;
 use deployer::build::{Arch, Artifact, Manifest, package};
+use deployer::cfn::Template;
 use deployer::deploy::destroy::{Destroyed, Question, destroy};
 use deployer::deploy::progress::Progress;
+use deployer::deploy::stacks;
 use deployer::deploy::wait::Waits;
 use deployer::deploy::{Aws, DeployOptions, DeployRequest, InFlight, Outcome, deploy, diff};
 use deployer::stack::{API_URL_OUTPUT, ARTIFACT_BUCKET_ID, Function, STAGE_NAME, Table};
 use deployer::{StackOptions, app_stack};
 use service::api::DEFAULT_TEST_STREAM_ID;
+use tempfile::TempDir;
 
 const API_KEY: &str = "deploy-test-key-0123456789abcdef";
 
@@ -29,13 +32,115 @@ fn options() -> DeployOptions {
     }
 }
 
-async fn aws() -> Aws {
-    let endpoint = testkit::moto::shared_endpoint();
-    Aws::new(&service::aws::sdk_config_for_endpoint(endpoint).await).expect("clients")
+/// One test's stack on the emulator, under a name no other test uses,
+/// and what the engine needs and says while it works on it.
+struct Emulated {
+    aws: Aws,
+    stack: String,
+    template: Template,
+    /// Where the builds' packages are written.
+    dir: TempDir,
+    progress: Progress,
+    in_flight: InFlight,
 }
 
-fn unique_stack(label: &str) -> String {
-    format!("evs-{label}-{}", uuid::Uuid::new_v4().simple())[..30].to_owned()
+impl Emulated {
+    async fn new(label: &str) -> Emulated {
+        let endpoint = testkit::moto::shared_endpoint();
+        let config = service::aws::sdk_config_for_endpoint(endpoint).await;
+        let stack = format!("evs-{label}-{}", uuid::Uuid::new_v4().simple())[..30].to_owned();
+        Emulated {
+            aws: Aws::new(&config).expect("clients"),
+            template: app_stack(&StackOptions {
+                stack_name: stack.clone(),
+                ..StackOptions::default()
+            }),
+            stack,
+            dir: tempfile::tempdir().expect("temp dir"),
+            progress: Progress::recorded(),
+            in_flight: InFlight::default(),
+        }
+    }
+
+    /// A build with the functions at `versions` (1 when not named).
+    fn build(&self, versions: &[(&str, u32)]) -> Manifest {
+        manifest(self.dir.path(), &versions.iter().copied().collect())
+    }
+
+    fn request<'a>(&'a self, manifest: &'a Manifest) -> DeployRequest<'a> {
+        DeployRequest {
+            stack_name: &self.stack,
+            template: &self.template,
+            manifest,
+            api_key: API_KEY,
+            test_stream_id: DEFAULT_TEST_STREAM_ID,
+        }
+    }
+
+    async fn deploy(
+        &self,
+        manifest: &Manifest,
+        options: &DeployOptions,
+    ) -> anyhow::Result<Outcome> {
+        let request = self.request(manifest);
+        deploy(
+            &self.aws,
+            &request,
+            options,
+            &self.progress,
+            &self.in_flight,
+        )
+        .await
+    }
+
+    /// Destroys the stack, answering every question with `confirm`.
+    async fn destroy(
+        &self,
+        delete_data: bool,
+        confirm: &mut dyn FnMut(&Question) -> anyhow::Result<bool>,
+    ) -> anyhow::Result<Destroyed> {
+        destroy(
+            &self.aws,
+            &self.stack,
+            delete_data,
+            confirm,
+            &options(),
+            &self.progress,
+            &self.in_flight,
+        )
+        .await
+    }
+
+    async fn physical_ids(&self) -> BTreeMap<String, String> {
+        stacks::physical_ids(&self.aws.cloudformation, &self.stack)
+            .await
+            .expect("stack resources")
+    }
+
+    async fn exists(&self) -> bool {
+        stacks::describe(&self.aws.cloudformation, &self.stack)
+            .await
+            .expect("describe")
+            .is_some()
+    }
+
+    async fn deployed_template(&self) -> String {
+        stacks::deployed_template(&self.aws.cloudformation, &self.stack)
+            .await
+            .expect("template")
+    }
+
+    async fn event_count(&self) -> usize {
+        self.aws
+            .cloudformation
+            .describe_stack_events()
+            .stack_name(&self.stack)
+            .send()
+            .await
+            .expect("stack events")
+            .stack_events()
+            .len()
+    }
 }
 
 /// A build whose packages are zips of `bootstrap` files holding
@@ -77,23 +182,6 @@ fn code_sha256(artifact: &Artifact) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
-async fn physical_ids(aws: &Aws, stack: &str) -> BTreeMap<String, String> {
-    deployer::deploy::stacks::physical_ids(&aws.cloudformation, stack)
-        .await
-        .expect("stack resources")
-}
-
-async fn event_count(aws: &Aws, stack: &str) -> usize {
-    aws.cloudformation
-        .describe_stack_events()
-        .stack_name(stack)
-        .send()
-        .await
-        .expect("stack events")
-        .stack_events()
-        .len()
-}
-
 async fn function_code_sha(aws: &Aws, name: &str) -> String {
     aws.lambda
         .get_function()
@@ -122,32 +210,19 @@ fn always(answer: bool) -> impl FnMut(&Question) -> anyhow::Result<bool> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn deploy_update_hotswap_diff_and_destroy_keeping_the_data() {
-    let aws = aws().await;
-    let dir = tempfile::tempdir().expect("temp dir");
-    let stack = unique_stack("life");
-    let template = app_stack(&StackOptions {
-        stack_name: stack.clone(),
-        ..StackOptions::default()
-    });
-    let first = manifest(dir.path(), &BTreeMap::new());
-    let request = |manifest| DeployRequest {
-        stack_name: &stack,
-        template: &template,
-        manifest,
-        api_key: API_KEY,
-        test_stream_id: DEFAULT_TEST_STREAM_ID,
-    };
-    let progress = Progress::recorded();
-    let in_flight = InFlight::default();
+    let emulated = Emulated::new("life").await;
+    let (aws, stack) = (&emulated.aws, &emulated.stack);
+    let first = emulated.build(&[]);
 
     // A first deploy creates everything.
-    let outcome = deploy(&aws, &request(&first), &options(), &progress, &in_flight)
+    let outcome = emulated
+        .deploy(&first, &options())
         .await
         .expect("the first deploy");
     let Outcome::Deployed { outputs } = outcome else {
         panic!("expected a deploy, got {outcome:?}");
     };
-    let ids = physical_ids(&aws, &stack).await;
+    let ids = emulated.physical_ids().await;
     let rest_api = &ids[deployer::stack::API_ID];
     assert_eq!(
         outputs.get(API_URL_OUTPUT),
@@ -156,7 +231,7 @@ async fn deploy_update_hotswap_diff_and_destroy_keeping_the_data() {
         )),
         "{outputs:?}"
     );
-    let lines = progress.lines().join("\n");
+    let lines = emulated.progress.lines().join("\n");
     assert!(!lines.contains(API_KEY), "the key was printed:\n{lines}");
     assert!(lines.contains("artifact bucket"), "{lines}");
 
@@ -317,37 +392,37 @@ async fn deploy_update_hotswap_diff_and_destroy_keeping_the_data() {
     );
 
     // The same deploy again: no changes, and the stack is not touched.
-    let events_before = event_count(&aws, &stack).await;
-    let outcome = deploy(&aws, &request(&first), &options(), &progress, &in_flight)
+    let events_before = emulated.event_count().await;
+    let outcome = emulated
+        .deploy(&first, &options())
         .await
         .expect("the unchanged deploy");
     assert_eq!(outcome, Outcome::NoChanges);
-    assert_eq!(event_count(&aws, &stack).await, events_before);
+    assert_eq!(emulated.event_count().await, events_before);
 
     // New code for one function goes through the stack.
-    let second = manifest(dir.path(), &BTreeMap::from([("add-event", 2)]));
-    let outcome = deploy(&aws, &request(&second), &options(), &progress, &in_flight)
+    let second = emulated.build(&[("add-event", 2)]);
+    let outcome = emulated
+        .deploy(&second, &options())
         .await
         .expect("the code update");
     assert!(matches!(outcome, Outcome::Deployed { .. }), "{outcome:?}");
-    assert!(event_count(&aws, &stack).await > events_before);
+    assert!(emulated.event_count().await > events_before);
     let add_event = &ids[Function::AddEvent.logical_id().as_str()];
     assert_eq!(
-        function_code_sha(&aws, add_event).await,
+        function_code_sha(aws, add_event).await,
         code_sha256(&second.functions["add-event"])
     );
 
     // --hotswap: new code for another function, and no stack update.
-    let third = manifest(
-        dir.path(),
-        &BTreeMap::from([("add-event", 2), ("list-items", 3)]),
-    );
-    let events_before = event_count(&aws, &stack).await;
+    let third = emulated.build(&[("add-event", 2), ("list-items", 3)]);
+    let events_before = emulated.event_count().await;
     let hotswap = DeployOptions {
         hotswap: true,
         ..options()
     };
-    let outcome = deploy(&aws, &request(&third), &hotswap, &progress, &in_flight)
+    let outcome = emulated
+        .deploy(&third, &hotswap)
         .await
         .expect("the hotswap");
     assert_eq!(
@@ -356,14 +431,18 @@ async fn deploy_update_hotswap_diff_and_destroy_keeping_the_data() {
             functions: vec!["list-items".to_owned()]
         }
     );
-    assert_eq!(event_count(&aws, &stack).await, events_before);
+    assert_eq!(emulated.event_count().await, events_before);
     let list_items = &ids[Function::ListItems.logical_id().as_str()];
     assert_eq!(
-        function_code_sha(&aws, list_items).await,
+        function_code_sha(aws, list_items).await,
         code_sha256(&third.functions["list-items"])
     );
     assert!(
-        progress.lines().iter().any(|l| l.contains("drifts")),
+        emulated
+            .progress
+            .lines()
+            .iter()
+            .any(|l| l.contains("drifts")),
         "no drift warning"
     );
 
@@ -373,62 +452,36 @@ async fn deploy_update_hotswap_diff_and_destroy_keeping_the_data() {
         tracing: true,
         ..StackOptions::default()
     });
-    let template_before = deployer::deploy::stacks::deployed_template(&aws.cloudformation, &stack)
-        .await
-        .expect("template");
+    let template_before = emulated.deployed_template().await;
     let changes = diff(
-        &aws,
+        aws,
         &DeployRequest {
             template: &traced,
-            ..request(&third)
+            ..emulated.request(&third)
         },
         &options(),
-        &progress,
-        &in_flight,
+        &emulated.progress,
+        &emulated.in_flight,
     )
     .await
     .expect("diff");
     assert!(!changes.is_empty(), "tracing changes the functions");
-    assert_eq!(event_count(&aws, &stack).await, events_before);
-    assert_eq!(
-        deployer::deploy::stacks::deployed_template(&aws.cloudformation, &stack)
-            .await
-            .expect("template"),
-        template_before
-    );
+    assert_eq!(emulated.event_count().await, events_before);
+    assert_eq!(emulated.deployed_template().await, template_before);
 
     // A declined destroy changes nothing.
-    let declined = destroy(
-        &aws,
-        &stack,
-        false,
-        &mut always(false),
-        &options(),
-        &progress,
-        &in_flight,
-    )
-    .await
-    .expect("declined destroy");
+    let declined = emulated
+        .destroy(false, &mut always(false))
+        .await
+        .expect("declined destroy");
     assert_eq!(declined, Destroyed::Declined);
-    assert!(
-        deployer::deploy::stacks::describe(&aws.cloudformation, &stack)
-            .await
-            .expect("describe")
-            .is_some()
-    );
+    assert!(emulated.exists().await);
 
     // destroy: everything goes but the tables holding the events.
-    let destroyed = destroy(
-        &aws,
-        &stack,
-        false,
-        &mut always(true),
-        &options(),
-        &progress,
-        &in_flight,
-    )
-    .await
-    .expect("destroy");
+    let destroyed = emulated
+        .destroy(false, &mut always(true))
+        .await
+        .expect("destroy");
     let retained = retained_tables(&ids);
     assert_eq!(
         destroyed,
@@ -436,12 +489,7 @@ async fn deploy_update_hotswap_diff_and_destroy_keeping_the_data() {
             kept_tables: retained.clone()
         }
     );
-    assert!(
-        deployer::deploy::stacks::describe(&aws.cloudformation, &stack)
-            .await
-            .expect("describe")
-            .is_none()
-    );
+    assert!(!emulated.exists().await);
     for function in Function::ALL {
         let name = &ids[function.logical_id().as_str()];
         assert!(
@@ -481,7 +529,7 @@ async fn deploy_update_hotswap_diff_and_destroy_keeping_the_data() {
             .await
             .unwrap_or_else(|err| panic!("the retained table {table} is gone: {err:?}"));
     }
-    let lines = progress.lines().join("\n");
+    let lines = emulated.progress.lines().join("\n");
     assert!(
         lines.contains(&format!("kept the table {}", retained[0])),
         "{lines}"
@@ -490,38 +538,19 @@ async fn deploy_update_hotswap_diff_and_destroy_keeping_the_data() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_large_template_goes_through_s3_and_destroy_can_delete_the_data() {
-    let aws = aws().await;
-    let dir = tempfile::tempdir().expect("temp dir");
-    let stack = unique_stack("data");
-    let template = app_stack(&StackOptions {
-        stack_name: stack.clone(),
-        ..StackOptions::default()
-    });
-    let build = manifest(dir.path(), &BTreeMap::new());
-    let progress = Progress::recorded();
-    let in_flight = InFlight::default();
+    let emulated = Emulated::new("data").await;
+    let aws = &emulated.aws;
     // Every template is "large" here, so the S3 path is the one taken.
     let through_s3 = DeployOptions {
         inline_template_limit: 100,
         ..options()
     };
-    let outcome = deploy(
-        &aws,
-        &DeployRequest {
-            stack_name: &stack,
-            template: &template,
-            manifest: &build,
-            api_key: API_KEY,
-            test_stream_id: DEFAULT_TEST_STREAM_ID,
-        },
-        &through_s3,
-        &progress,
-        &in_flight,
-    )
-    .await
-    .expect("deploy through S3");
+    let outcome = emulated
+        .deploy(&emulated.build(&[]), &through_s3)
+        .await
+        .expect("deploy through S3");
     assert!(matches!(outcome, Outcome::Deployed { .. }), "{outcome:?}");
-    let ids = physical_ids(&aws, &stack).await;
+    let ids = emulated.physical_ids().await;
     let objects = aws
         .s3
         .list_objects_v2()
@@ -537,17 +566,10 @@ async fn a_large_template_goes_through_s3_and_destroy_can_delete_the_data() {
         questions.push(question.clone());
         Ok(true)
     };
-    let destroyed = destroy(
-        &aws,
-        &stack,
-        true,
-        &mut answer,
-        &options(),
-        &progress,
-        &in_flight,
-    )
-    .await
-    .expect("destroy with the data");
+    let destroyed = emulated
+        .destroy(true, &mut answer)
+        .await
+        .expect("destroy with the data");
     let retained = retained_tables(&ids);
     assert_eq!(
         destroyed,
@@ -575,16 +597,9 @@ async fn a_large_template_goes_through_s3_and_destroy_can_delete_the_data() {
     }
 
     // Destroying what is not there says so and succeeds.
-    let again = destroy(
-        &aws,
-        &stack,
-        false,
-        &mut always(true),
-        &options(),
-        &progress,
-        &in_flight,
-    )
-    .await
-    .expect("destroy again");
+    let again = emulated
+        .destroy(false, &mut always(true))
+        .await
+        .expect("destroy again");
     assert_eq!(again, Destroyed::NoStack);
 }

@@ -11,9 +11,13 @@ use aws_smithy_http_client::test_util::{ReplayEvent, StaticReplayClient};
 use aws_smithy_types::body::SdkBody;
 use deployer::build::{Arch, Artifact, Manifest};
 use deployer::cfn::Template;
+use deployer::deploy::change_sets::ResourceChange;
 use deployer::deploy::progress::Progress;
+use deployer::deploy::status::StackStatus;
 use deployer::deploy::wait::{Expiry, Limits, WaitExpired, Waits};
-use deployer::deploy::{Aws, DeployOptions, DeployRequest, InFlight, StackFailed, deploy, diff};
+use deployer::deploy::{
+    Aws, DeployOptions, DeployRequest, InFlight, Outcome, StackFailed, deploy, diff,
+};
 use deployer::stack::{ARTIFACT_BUCKET_OUTPUT, Function};
 use deployer::{StackOptions, app_stack};
 
@@ -23,18 +27,23 @@ const XMLNS: &str = "http://cloudformation.amazonaws.com/doc/2010-05-15/";
 const CHANGE_SET_ARN: &str =
     "arn:aws:cloudformation:us-east-1:123456789012:changeSet/cargo-xtask-0a1b/5e6f";
 
-fn response(status: u16, body: String) -> ReplayEvent {
+/// `response` to whatever request comes next (the replay client does not
+/// compare requests).
+fn reply(response: http::response::Builder, body: SdkBody) -> ReplayEvent {
     ReplayEvent::new(
         http::Request::builder()
             .uri("https://recorded.invalid/")
             .body(SdkBody::empty())
             .expect("request"),
-        http::Response::builder()
-            .status(status)
-            .header("content-type", "text/xml")
-            .body(SdkBody::from(body))
-            .expect("response"),
+        response.body(body).expect("response"),
     )
+}
+
+fn response(status: u16, body: String) -> ReplayEvent {
+    let response = http::Response::builder()
+        .status(status)
+        .header("content-type", "text/xml");
+    reply(response, SdkBody::from(body))
 }
 
 fn ok(action: &str, result: &str) -> ReplayEvent {
@@ -90,17 +99,10 @@ fn events(events: &[(&str, &str, &str, &str, &str)]) -> ReplayEvent {
 }
 
 fn head_object_found() -> ReplayEvent {
-    ReplayEvent::new(
-        http::Request::builder()
-            .uri("https://recorded.invalid/")
-            .body(SdkBody::empty())
-            .expect("request"),
-        http::Response::builder()
-            .status(200)
-            .header("content-length", "0")
-            .body(SdkBody::empty())
-            .expect("response"),
-    )
+    let response = http::Response::builder()
+        .status(200)
+        .header("content-length", "0");
+    reply(response, SdkBody::empty())
 }
 
 async fn aws(replay: &StaticReplayClient) -> Aws {
@@ -137,13 +139,76 @@ fn manifest() -> Manifest {
     }
 }
 
-fn request<'a>(template: &'a Template, manifest: &'a Manifest) -> DeployRequest<'a> {
-    DeployRequest {
-        stack_name: STACK,
-        template,
-        manifest,
-        api_key: "recorded-key-0123456789abcdef",
-        test_stream_id: "s",
+/// A deploy or diff of the app's stack against recorded responses.
+struct Recorded {
+    replay: StaticReplayClient,
+    aws: Aws,
+    template: Template,
+    manifest: Manifest,
+    progress: Progress,
+}
+
+impl Recorded {
+    /// The engine will get `responses`, in order, whatever it asks.
+    async fn new(responses: Vec<ReplayEvent>) -> Recorded {
+        let replay = StaticReplayClient::new(responses);
+        Recorded {
+            aws: aws(&replay).await,
+            replay,
+            template: app_stack(&StackOptions::default()),
+            manifest: manifest(),
+            progress: Progress::recorded(),
+        }
+    }
+
+    fn request(&self) -> DeployRequest<'_> {
+        DeployRequest {
+            stack_name: STACK,
+            template: &self.template,
+            manifest: &self.manifest,
+            api_key: "recorded-key-0123456789abcdef",
+            test_stream_id: "s",
+        }
+    }
+
+    async fn deploy(&self, options: &DeployOptions) -> anyhow::Result<Outcome> {
+        let in_flight = InFlight::default();
+        deploy(
+            &self.aws,
+            &self.request(),
+            options,
+            &self.progress,
+            &in_flight,
+        )
+        .await
+    }
+
+    async fn diff(&self) -> anyhow::Result<Vec<ResourceChange>> {
+        let in_flight = InFlight::default();
+        diff(
+            &self.aws,
+            &self.request(),
+            &options(),
+            &self.progress,
+            &in_flight,
+        )
+        .await
+    }
+
+    /// The `Action=` of each request CloudFormation received (S3 requests
+    /// have none and are left out).
+    fn actions(&self) -> Vec<String> {
+        self.replay
+            .actual_requests()
+            .filter_map(|request| {
+                let body = std::str::from_utf8(request.body().bytes()?)
+                    .ok()?
+                    .to_owned();
+                body.split('&')
+                    .find_map(|pair| pair.strip_prefix("Action="))
+                    .map(str::to_owned)
+            })
+            .collect()
     }
 }
 
@@ -198,22 +263,6 @@ fn update_until_execute() -> Vec<ReplayEvent> {
     replay
 }
 
-/// The `Action=` of each request CloudFormation received (S3 requests
-/// have none and are left out).
-fn actions(replay: &StaticReplayClient) -> Vec<String> {
-    replay
-        .actual_requests()
-        .filter_map(|request| {
-            let body = std::str::from_utf8(request.body().bytes()?)
-                .ok()?
-                .to_owned();
-            body.split('&')
-                .find_map(|pair| pair.strip_prefix("Action="))
-                .map(str::to_owned)
-        })
-        .collect()
-}
-
 #[tokio::test]
 async fn a_failed_update_reports_the_first_failed_resource_and_the_final_status() {
     let stack_event = "AWS::CloudFormation::Stack";
@@ -260,22 +309,13 @@ async fn a_failed_update_reports_the_first_failed_resource_and_the_final_status(
             ("e4", STACK, stack_event, "UPDATE_ROLLBACK_IN_PROGRESS", ""),
         ]),
     ]);
-    let replay = StaticReplayClient::new(replay);
-    let aws = aws(&replay).await;
-    let template = app_stack(&StackOptions::default());
-    let manifest = manifest();
-    let progress = Progress::recorded();
-    let err = deploy(
-        &aws,
-        &request(&template, &manifest),
-        &options(),
-        &progress,
-        &InFlight::default(),
-    )
-    .await
-    .expect_err("the update failed");
+    let recorded = Recorded::new(replay).await;
+    let err = recorded
+        .deploy(&options())
+        .await
+        .expect_err("the update failed");
     let failed = err.downcast_ref::<StackFailed>().expect("a stack failure");
-    assert_eq!(failed.ending.status, "UPDATE_ROLLBACK_COMPLETE");
+    assert_eq!(failed.ending.status, StackStatus::UpdateRollbackComplete);
     let first = failed
         .ending
         .first_failure
@@ -290,7 +330,7 @@ async fn a_failed_update_reports_the_first_failed_resource_and_the_final_status(
         "{message}"
     );
     // Each event is shown once, oldest first.
-    let lines = progress.lines();
+    let lines = recorded.progress.lines();
     let shown: Vec<&String> = lines
         .iter()
         .filter(|l| l.contains("UPDATE_FAILED"))
@@ -303,7 +343,7 @@ async fn a_failed_update_reports_the_first_failed_resource_and_the_final_status(
             .any(|l| l.contains("Modify") && l.contains("AddEventFunction"))
     );
     assert_eq!(
-        actions(&replay),
+        recorded.actions(),
         [
             "DescribeStacks",
             "CreateChangeSet",
@@ -321,7 +361,7 @@ async fn a_failed_update_reports_the_first_failed_resource_and_the_final_status(
 #[tokio::test]
 async fn a_stack_left_rolled_back_by_a_failed_create_is_deleted_and_created_again() {
     let stack_event = "AWS::CloudFormation::Stack";
-    let replay = StaticReplayClient::new(vec![
+    let recorded = Recorded::new(vec![
         stack("ROLLBACK_COMPLETE"),
         events(&[("e1", STACK, stack_event, "ROLLBACK_COMPLETE", "")]),
         ok("DeleteStack", ""),
@@ -332,31 +372,23 @@ async fn a_stack_left_rolled_back_by_a_failed_create_is_deleted_and_created_agai
         ]),
         // The recreation's first step; the test ends there.
         error("ValidationError", "recorded: the test stops here"),
-    ]);
-    let aws = aws(&replay).await;
-    let template = app_stack(&StackOptions::default());
-    let manifest = manifest();
-    let progress = Progress::recorded();
-    let err = deploy(
-        &aws,
-        &request(&template, &manifest),
-        &options(),
-        &progress,
-        &InFlight::default(),
-    )
-    .await
-    .expect_err("the recorded run ends early");
+    ])
+    .await;
+    let err = recorded
+        .deploy(&options())
+        .await
+        .expect_err("the recorded run ends early");
     assert!(
         format!("{err:#}").contains("the test stops here"),
         "{err:#}"
     );
-    let lines = progress.lines().join("\n");
+    let lines = recorded.progress.lines().join("\n");
     assert!(
         lines.contains("ROLLBACK_COMPLETE after a failed first create; deleting it"),
         "{lines}"
     );
     assert_eq!(
-        actions(&replay),
+        recorded.actions(),
         [
             "DescribeStacks",
             "DescribeStackEvents",
@@ -366,7 +398,8 @@ async fn a_stack_left_rolled_back_by_a_failed_create_is_deleted_and_created_agai
             "CreateChangeSet",
         ]
     );
-    let create = replay
+    let create = recorded
+        .replay
         .actual_requests()
         .last()
         .and_then(|r| {
@@ -380,26 +413,15 @@ async fn a_stack_left_rolled_back_by_a_failed_create_is_deleted_and_created_agai
 
 #[tokio::test]
 async fn throttling_is_retried() {
-    let replay = StaticReplayClient::new(vec![
+    let recorded = Recorded::new(vec![
         error("Throttling", "Rate exceeded"),
         error("ValidationError", "Stack with id recorded does not exist"),
-    ]);
-    let aws = aws(&replay).await;
-    let template = app_stack(&StackOptions::default());
-    let manifest = manifest();
-    let progress = Progress::recorded();
-    let changes = diff(
-        &aws,
-        &request(&template, &manifest),
-        &options(),
-        &progress,
-        &InFlight::default(),
-    )
-    .await
-    .expect("diff after a throttled call");
-    assert_eq!(changes.len(), template.resources.len());
+    ])
+    .await;
+    let changes = recorded.diff().await.expect("diff after a throttled call");
+    assert_eq!(changes.len(), recorded.template.resources.len());
     assert!(changes.iter().all(|c| c.action == "Add"));
-    assert_eq!(actions(&replay), ["DescribeStacks", "DescribeStacks"]);
+    assert_eq!(recorded.actions(), ["DescribeStacks", "DescribeStacks"]);
 }
 
 /// CloudFormation scopes change-set names per stack, but an implementation
@@ -423,20 +445,12 @@ async fn change_sets_get_unique_names_and_are_described_and_executed_by_arn() {
             "<StackResources></StackResources>",
         ),
     ]);
-    let replay = StaticReplayClient::new(replay);
-    let aws = aws(&replay).await;
-    let template = app_stack(&StackOptions::default());
-    let manifest = manifest();
-    deploy(
-        &aws,
-        &request(&template, &manifest),
-        &options(),
-        &Progress::recorded(),
-        &InFlight::default(),
-    )
-    .await
-    .expect("the update succeeds");
-    let forms = forms(&replay);
+    let recorded = Recorded::new(replay).await;
+    recorded
+        .deploy(&options())
+        .await
+        .expect("the update succeeds");
+    let forms = forms(&recorded.replay);
     let field = |action: &str, name: &str| -> Option<String> {
         forms
             .iter()
@@ -455,7 +469,7 @@ async fn change_sets_get_unique_names_and_are_described_and_executed_by_arn() {
     );
     assert_ne!(
         name,
-        deployer::deploy::stacks::unique_change_set_name(),
+        deployer::deploy::change_sets::unique_change_set_name(),
         "names repeat"
     );
     for action in ["DescribeChangeSet", "ExecuteChangeSet"] {
@@ -481,20 +495,9 @@ async fn update_stuck_at(status: &str, options: &DeployOptions) -> (anyhow::Erro
         "",
     );
     replay.extend([stack(status), events(&[old_event])]);
-    let replay = StaticReplayClient::new(replay);
-    let aws = aws(&replay).await;
-    let template = app_stack(&StackOptions::default());
-    let manifest = manifest();
-    let err = deploy(
-        &aws,
-        &request(&template, &manifest),
-        options,
-        &Progress::recorded(),
-        &InFlight::default(),
-    )
-    .await
-    .expect_err("a stuck update");
-    (err, replay.actual_requests().count())
+    let recorded = Recorded::new(replay).await;
+    let err = recorded.deploy(options).await.expect_err("a stuck update");
+    (err, recorded.replay.actual_requests().count())
 }
 
 /// ExecuteChangeSet moves the stack out of REVIEW_IN_PROGRESS; a stack

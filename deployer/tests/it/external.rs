@@ -1,6 +1,6 @@
 //! The template against an outside judge: cfn-lint, pinned, from the
 //! project's venv. (CloudFormation itself, as moto implements it, takes
-//! the template in `tests/deploy.rs`.)
+//! the template in the `deploy` tests.)
 
 use std::path::PathBuf;
 use std::process::Command;

@@ -1,0 +1,361 @@
+//! The five functions: their names and logical IDs, what each may do
+//! ([`Function::grants`], the one source of the roles), and their
+//! resources in the template: log group, role, function, and the
+//! projector's stream mapping.
+
+use std::collections::BTreeMap;
+
+use service::api::Route;
+
+use super::parameters::Parameters;
+use super::{StackOptions, Table};
+use crate::cfn::iam::{self, PolicyDocument, Statement};
+use crate::cfn::lambda;
+use crate::cfn::logs::{self, RetentionDays};
+use crate::cfn::{Expr, LogicalId, Pseudo, Resource, ResourceId, Template};
+
+/// How long the functions' logs are kept.
+pub const LOG_RETENTION: RetentionDays = RetentionDays::Days30;
+/// Lambda's limit on a function name's length.
+pub const FUNCTION_NAME_MAX_LEN: usize = 64;
+
+/// Read by `service::settings::RawSettings::test_stream_id`.
+const TEST_STREAM_ID_ENV: &str = "TEST_STREAM_ID";
+/// Read by `service::wiring::api_from_env`: present only where replays are
+/// dispatched.
+const REPLAY_FUNCTION_NAME_ENV: &str = "REPLAY_FUNCTION_NAME";
+
+/// The event source mapping's batch size (records per invocation).
+const PROJECTOR_BATCH_SIZE: u32 = 100;
+/// Retries of a failing batch before its records are discarded, so one
+/// poisoned record cannot block its shard; bisecting isolates it first.
+const PROJECTOR_MAX_RETRIES: i32 = 10;
+/// The stream keeps records for 24 hours: this bound only matters when
+/// the retries have not discarded a record first.
+const PROJECTOR_MAX_RECORD_AGE_SECONDS: i32 = 86_400;
+
+/// The Lambda functions of the app.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Function {
+    AddEvent,
+    ListItems,
+    TriggerReplay,
+    Projector,
+    Replay,
+}
+
+impl Function {
+    pub const ALL: [Function; 5] = [
+        Function::AddEvent,
+        Function::ListItems,
+        Function::TriggerReplay,
+        Function::Projector,
+        Function::Replay,
+    ];
+
+    /// The function's crate, and the suffix of its deployed name.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Function::AddEvent => "add-event",
+            Function::ListItems => "list-items",
+            Function::TriggerReplay => "trigger-replay",
+            Function::Projector => "projector",
+            Function::Replay => "replay",
+        }
+    }
+
+    /// The stem of the function's logical IDs.
+    pub(super) fn stem(self) -> &'static str {
+        match self {
+            Function::AddEvent => "AddEvent",
+            Function::ListItems => "ListItems",
+            Function::TriggerReplay => "TriggerReplay",
+            Function::Projector => "Projector",
+            Function::Replay => "Replay",
+        }
+    }
+
+    pub(super) const fn longest_name_len() -> usize {
+        let mut longest = 0;
+        let mut i = 0;
+        while i < Function::ALL.len() {
+            let len = Function::ALL[i].name().len();
+            if len > longest {
+                longest = len;
+            }
+            i += 1;
+        }
+        longest
+    }
+
+    pub fn logical_id(self) -> ResourceId<lambda::Function> {
+        ResourceId::new(format!("{}Function", self.stem()))
+    }
+
+    pub fn role_id(self) -> ResourceId<iam::Role> {
+        ResourceId::new(format!("{}Role", self.stem()))
+    }
+
+    pub fn log_group_id(self) -> ResourceId<logs::LogGroup> {
+        ResourceId::new(format!("{}LogGroup", self.stem()))
+    }
+
+    /// The parameter holding the S3 key of the function's zip.
+    pub fn code_key_parameter(self) -> LogicalId {
+        LogicalId::new(format!("{}CodeKey", self.stem()))
+    }
+
+    /// The function that serves `route`.
+    pub fn for_route(route: Route) -> Function {
+        match route {
+            Route::AddEvent => Function::AddEvent,
+            Route::ListItems => Function::ListItems,
+            Route::TriggerReplay => Function::TriggerReplay,
+        }
+    }
+
+    /// The deployed name, `<stack name>-<function>`: fixed so that the log
+    /// group (which the role's policy names) can exist before the function.
+    fn deployed_name(self) -> Expr {
+        Expr::sub(format!("${{{}}}-{}", Pseudo::StackName.name(), self.name()))
+    }
+
+    fn memory_mb(self) -> u32 {
+        match self {
+            // CPU scales with memory; replays fold whole streams.
+            Function::Replay => 512,
+            _ => 256,
+        }
+    }
+
+    fn timeout_seconds(self) -> u32 {
+        match self {
+            // API Gateway gives up after 29 s anyway.
+            Function::AddEvent | Function::ListItems | Function::TriggerReplay => 10,
+            Function::Projector => 60,
+            // Replays are asynchronous and read a whole stream.
+            Function::Replay => 900,
+        }
+    }
+
+    /// What the function may do, on what: the one place the roles come
+    /// from. Each list is exactly the calls its code makes
+    /// (`service::dynamo`, `service::replay`):
+    /// - add-event: TransactGetItems (Get on the stream index) and
+    ///   TransactWriteItems (conditional Puts on the events table and the
+    ///   stream index); no ConditionCheck items, so no ConditionCheckItem.
+    /// - list-items: Query on the read model.
+    /// - trigger-replay: an asynchronous Invoke of the replay function.
+    /// - projector: conditional PutItem on the read model; Lambda reads the
+    ///   events table's stream with the function's role.
+    /// - replay: Query on the events table; Query, PutItem and (to clear)
+    ///   BatchWriteItem on the read model.
+    pub fn grants(self, tracing: bool) -> Vec<Grant> {
+        let mut grants = vec![Grant {
+            target: Target::OwnLogGroup,
+            actions: &["logs:CreateLogStream", "logs:PutLogEvents"],
+        }];
+        grants.extend_from_slice(match self {
+            Function::AddEvent => &[
+                Grant {
+                    target: Target::EventsTable,
+                    actions: &["dynamodb:PutItem"],
+                },
+                Grant {
+                    target: Target::StreamIndexTable,
+                    actions: &["dynamodb:GetItem", "dynamodb:PutItem"],
+                },
+            ],
+            Function::ListItems => &[Grant {
+                target: Target::ReadModelTable,
+                actions: &["dynamodb:Query"],
+            }],
+            Function::TriggerReplay => &[Grant {
+                target: Target::ReplayFunction,
+                actions: &["lambda:InvokeFunction"],
+            }],
+            Function::Projector => &[
+                Grant {
+                    target: Target::ReadModelTable,
+                    actions: &["dynamodb:PutItem"],
+                },
+                Grant {
+                    target: Target::EventsStream,
+                    actions: &[
+                        "dynamodb:DescribeStream",
+                        "dynamodb:GetRecords",
+                        "dynamodb:GetShardIterator",
+                    ],
+                },
+                // ListStreams has no resource-level permissions: it only
+                // lists stream ARNs, and "*" is the only resource it takes.
+                Grant {
+                    target: Target::AnyResource,
+                    actions: &["dynamodb:ListStreams"],
+                },
+            ],
+            Function::Replay => &[
+                Grant {
+                    target: Target::EventsTable,
+                    actions: &["dynamodb:Query"],
+                },
+                Grant {
+                    target: Target::ReadModelTable,
+                    actions: &[
+                        "dynamodb:BatchWriteItem",
+                        "dynamodb:PutItem",
+                        "dynamodb:Query",
+                    ],
+                },
+            ],
+        });
+        if tracing {
+            // X-Ray's write actions take no resource but "*".
+            grants.push(Grant {
+                target: Target::AnyResource,
+                actions: &["xray:PutTelemetryRecords", "xray:PutTraceSegments"],
+            });
+        }
+        grants
+    }
+}
+
+/// Some actions on one resource, for one function's role.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Grant {
+    pub target: Target,
+    pub actions: &'static [&'static str],
+}
+
+/// The resource a grant is on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Target {
+    /// The function's own log group (and so its log streams).
+    OwnLogGroup,
+    EventsTable,
+    /// The events table's DynamoDB stream.
+    EventsStream,
+    StreamIndexTable,
+    ReadModelTable,
+    ReplayFunction,
+    /// `*`, for actions without resource-level permissions.
+    AnyResource,
+}
+
+/// The resource a grant's actions apply to.
+fn grant_resource(function: Function, target: Target) -> Expr {
+    match target {
+        Target::OwnLogGroup => function.log_group_id().arn(),
+        Target::EventsTable => Table::Events.logical_id().arn(),
+        Target::EventsStream => Table::Events.logical_id().stream_arn(),
+        Target::StreamIndexTable => Table::StreamIndex.logical_id().arn(),
+        Target::ReadModelTable => Table::ReadModel.logical_id().arn(),
+        Target::ReplayFunction => Function::Replay.logical_id().arn(),
+        Target::AnyResource => "*".into(),
+    }
+}
+
+pub(super) fn add_function(
+    template: &mut Template,
+    function: Function,
+    options: &StackOptions,
+    parameters: &Parameters,
+) {
+    template.resource(
+        function.log_group_id().as_str(),
+        // Logs expire anyway; they go with the stack.
+        Resource::from(logs::LogGroup {
+            log_group_name: Some(Expr::sub(format!(
+                "/aws/lambda/${{{}}}-{}",
+                Pseudo::StackName.name(),
+                function.name()
+            ))),
+            retention_in_days: Some(LOG_RETENTION),
+        })
+        .deleted(),
+    );
+
+    let statements = function
+        .grants(options.tracing)
+        .into_iter()
+        .map(|grant| Statement::allow(grant.actions, vec![grant_resource(function, grant.target)]))
+        .collect();
+    let role = template.resource(
+        function.role_id().as_str(),
+        iam::Role {
+            description: Some(format!(
+                "Execution role of the {} function",
+                function.name()
+            )),
+            assume_role_policy_document: PolicyDocument::new(vec![
+                Statement::service_may_assume_role("lambda.amazonaws.com"),
+            ]),
+            policies: vec![iam::InlinePolicy {
+                policy_name: function.name().to_owned(),
+                policy_document: PolicyDocument::new(statements),
+            }],
+        },
+    );
+
+    // Every function builds the DynamoDB store at start-up, which needs
+    // all three names (names grant nothing; the role decides access).
+    let mut variables: BTreeMap<String, Expr> = Table::ALL
+        .into_iter()
+        .map(|table| (table.env_var().to_owned(), table.logical_id().reference()))
+        .collect();
+    variables.insert("RUST_LOG".to_owned(), "info".into());
+    match function {
+        Function::ListItems => {
+            variables.insert(
+                TEST_STREAM_ID_ENV.to_owned(),
+                parameters.test_stream_id.reference(),
+            );
+        }
+        Function::TriggerReplay => {
+            variables.insert(
+                REPLAY_FUNCTION_NAME_ENV.to_owned(),
+                Function::Replay.logical_id().reference(),
+            );
+        }
+        Function::AddEvent | Function::Projector | Function::Replay => {}
+    }
+
+    template.resource(
+        function.logical_id().as_str(),
+        lambda::Function {
+            function_name: Some(function.deployed_name()),
+            description: Some(format!("The {} function", function.name())),
+            runtime: lambda::Runtime::ProvidedAl2023,
+            handler: "bootstrap".to_owned(),
+            architecture: options.architecture,
+            code: lambda::Code {
+                s3_bucket: parameters.code_bucket.reference(),
+                s3_key: function.code_key_parameter().reference(),
+            },
+            role: role.arn(),
+            memory_size: Some(function.memory_mb()),
+            timeout: Some(function.timeout_seconds()),
+            environment: Some(lambda::Environment { variables }),
+            tracing_config: options.tracing.then_some(lambda::TracingConfig {
+                mode: lambda::TracingMode::Active,
+            }),
+        },
+    );
+}
+
+pub(super) fn add_projector_source(template: &mut Template) {
+    template.resource(
+        "ProjectorEventSource",
+        lambda::EventSourceMapping {
+            event_source_arn: Table::Events.logical_id().stream_arn(),
+            function_name: Function::Projector.logical_id().reference(),
+            // Everything the stream still holds: a new projector catches up.
+            starting_position: lambda::StartingPosition::TrimHorizon,
+            batch_size: Some(PROJECTOR_BATCH_SIZE),
+            bisect_batch_on_function_error: Some(true),
+            maximum_retry_attempts: Some(PROJECTOR_MAX_RETRIES),
+            maximum_record_age_in_seconds: Some(PROJECTOR_MAX_RECORD_AGE_SECONDS),
+            function_response_types: vec![lambda::FunctionResponseType::ReportBatchItemFailures],
+        },
+    );
+}
