@@ -1,16 +1,21 @@
-//! Rows in and out of SQLite: event rows decoded into domain values (a bad
-//! row is `Corrupt` and named), numbers bound as SQLite's i64, and how
-//! `rusqlite` errors become `StoreError`s.
+//! Rows in and out of SQLite: event and read-model rows decoded into domain
+//! values (a bad row is `Corrupt` and named), numbers bound as SQLite's
+//! i64, and how `rusqlite` errors become `StoreError`s.
 
 use std::fmt;
 use std::path::Path;
 
 use domain::event::parse_timestamp;
-use domain::{DomainEvent, EventId, RecordedEvent, StoreError, StreamId};
+use domain::{
+    DomainEvent, EventId, ItemId, ItemState, ItemView, RecordedEvent, StoreError, StreamId,
+};
 use rusqlite::Row;
 
 /// The columns every event query selects, in the order [`decode_event`] reads.
 pub(super) const EVENT_COLUMNS: &str = "seq, stream_id, event_id, item_id, type, data, recorded_at";
+
+/// The columns a read-model listing selects, in the order [`decode_item`] reads.
+pub(super) const ITEM_COLUMNS: &str = "item_id, amount";
 
 pub(super) fn open_error(path: &Path, err: rusqlite::Error) -> StoreError {
     match db_error(err) {
@@ -89,4 +94,70 @@ pub(super) fn corrupt_row(stream: &str, event_id: &str, what: impl fmt::Display)
 
 fn corrupt_seq(seq: i64, what: impl fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("event at seq {seq}: {what}"))
+}
+
+/// An item's state as the read model's `amount` and `deleted` columns.
+pub(super) fn item_state_columns(state: &ItemState) -> Result<(Option<i64>, bool), StoreError> {
+    let (amount, deleted) = match state {
+        ItemState::Live { amount } => (Some(amount.get()), false),
+        ItemState::Deleted => (None, true),
+    };
+    let amount = amount
+        .map(i64::try_from)
+        .transpose()
+        .map_err(|_| StoreError::Unavailable("an amount does not fit SQLite".into()))?;
+    Ok((amount, deleted))
+}
+
+/// Decodes a live read-model row of `stream` selected with [`ITEM_COLUMNS`];
+/// any failure is `Corrupt` and names the stream.
+pub(super) fn decode_item(row: &Row<'_>, stream: &str) -> Result<ItemView, StoreError> {
+    let bad = |what: String| StoreError::Corrupt(format!("read model of `{stream}`: {what}"));
+    let item: String = row.get(0).map_err(|err| bad(err.to_string()))?;
+    let amount: Option<i64> = row.get(1).map_err(|err| bad(err.to_string()))?;
+    let item_id = ItemId::parse(item.as_str(), "itemId").map_err(|err| bad(err.to_string()))?;
+    let amount = amount
+        .and_then(|raw| u64::try_from(raw).ok())
+        .and_then(domain::Amount::new)
+        .ok_or_else(|| bad(format!("item `{item}` has amount {amount:?}")))?;
+    Ok(ItemView { item_id, amount })
+}
+
+#[cfg(test)]
+mod tests {
+    use rusqlite::Connection;
+
+    use super::*;
+
+    fn decode_item_of(item: &str, amount: Option<i64>) -> Result<ItemView, StoreError> {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.query_row("SELECT ?1, ?2", rusqlite::params![item, amount], |row| {
+            Ok(decode_item(row, "s"))
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn an_item_row_decodes_and_a_bad_one_is_corrupt_and_named() {
+        let view = decode_item_of("a", Some(7)).unwrap();
+        assert_eq!((view.item_id.as_str(), view.amount.get()), ("a", 7));
+        for (item, amount) in [("a", Some(-1)), ("a", None), ("", Some(1))] {
+            match decode_item_of(item, amount) {
+                Err(StoreError::Corrupt(message)) => {
+                    assert!(message.starts_with("read model of `s`: "), "{message}")
+                }
+                other => panic!("expected Corrupt for ({item:?}, {amount:?}), got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn an_item_state_is_an_amount_or_a_tombstone() {
+        let amount = domain::Amount::new(5).unwrap();
+        assert_eq!(
+            item_state_columns(&ItemState::Live { amount }),
+            Ok((Some(5), false))
+        );
+        assert_eq!(item_state_columns(&ItemState::Deleted), Ok((None, true)));
+    }
 }

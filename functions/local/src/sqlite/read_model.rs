@@ -3,13 +3,10 @@
 //! deletes leave tombstones.
 
 use async_trait::async_trait;
-use domain::{
-    ApplyMode, ApplyOutcome, ItemChange, ItemId, ItemState, ItemView, ReadModel, StoreError,
-    StreamId,
-};
+use domain::{ApplyMode, ApplyOutcome, ItemChange, ItemView, ReadModel, StoreError, StreamId};
 use rusqlite::{Connection, TransactionBehavior, params};
 
-use super::codec::{db_error, event_id_param};
+use super::codec::{ITEM_COLUMNS, db_error, decode_item, event_id_param, item_state_columns};
 use super::{Inner, SqliteStore};
 
 /// A read-model write that lands only over an older row (live projection).
@@ -46,14 +43,7 @@ fn apply_blocking(
             })
             .map_err(db_error)?;
         for change in changes {
-            let (amount, deleted) = match change.state {
-                ItemState::Live { amount } => (Some(amount.get()), false),
-                ItemState::Deleted => (None, true),
-            };
-            let amount = amount
-                .map(i64::try_from)
-                .transpose()
-                .map_err(|_| StoreError::Unavailable("an amount does not fit SQLite".into()))?;
+            let (amount, deleted) = item_state_columns(&change.state)?;
             // The upsert's WHERE skips a newer stored row, and then reports 0
             // rows changed.
             let written = upsert
@@ -78,24 +68,16 @@ fn apply_blocking(
 
 fn list_blocking(conn: &Connection, stream: &str) -> Result<Vec<ItemView>, StoreError> {
     let mut stmt = conn
-        .prepare_cached(
+        .prepare_cached(&format!(
             // BINARY collation: UTF-8 byte order, the order of Rust strings.
-            "SELECT item_id, amount FROM read_model
-             WHERE stream_id = ?1 AND deleted = 0 ORDER BY item_id",
-        )
+            "SELECT {ITEM_COLUMNS} FROM read_model
+             WHERE stream_id = ?1 AND deleted = 0 ORDER BY item_id"
+        ))
         .map_err(db_error)?;
     let mut rows = stmt.query([stream]).map_err(db_error)?;
     let mut items = Vec::new();
     while let Some(row) = rows.next().map_err(db_error)? {
-        let bad = |what: String| StoreError::Corrupt(format!("read model of `{stream}`: {what}"));
-        let item: String = row.get(0).map_err(|err| bad(err.to_string()))?;
-        let amount: Option<i64> = row.get(1).map_err(|err| bad(err.to_string()))?;
-        let item_id = ItemId::parse(item.as_str(), "itemId").map_err(|err| bad(err.to_string()))?;
-        let amount = amount
-            .and_then(|raw| u64::try_from(raw).ok())
-            .and_then(domain::Amount::new)
-            .ok_or_else(|| bad(format!("item `{item}` has amount {amount:?}")))?;
-        items.push(ItemView { item_id, amount });
+        items.push(decode_item(row, stream)?);
     }
     Ok(items)
 }
