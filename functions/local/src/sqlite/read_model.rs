@@ -9,21 +9,27 @@ use rusqlite::{Connection, TransactionBehavior, params};
 use super::codec::{ITEM_COLUMNS, db_error, decode_item, event_id_param, item_state_columns};
 use super::{Inner, SqliteStore};
 
-/// A read-model write that lands only over an older row (live projection).
-const UPSERT_PROJECTION: &str = "
+/// A read-model write that replaces a stored row only when `$wins` holds;
+/// the two modes differ in that condition alone.
+macro_rules! upsert_where {
+    ($wins:literal) => {
+        concat!(
+            "
 INSERT INTO read_model (stream_id, item_id, amount, version, deleted)
 VALUES (?1, ?2, ?3, ?4, ?5)
 ON CONFLICT (stream_id, item_id) DO UPDATE
 SET amount = excluded.amount, version = excluded.version, deleted = excluded.deleted
-WHERE read_model.version < excluded.version";
+WHERE ",
+            $wins
+        )
+    };
+}
+
+/// A read-model write that lands only over an older row (live projection).
+const UPSERT_PROJECTION: &str = upsert_where!("read_model.version < excluded.version");
 
 /// A read-model write that also lands over a row of the same version (replay).
-const UPSERT_REPLAY: &str = "
-INSERT INTO read_model (stream_id, item_id, amount, version, deleted)
-VALUES (?1, ?2, ?3, ?4, ?5)
-ON CONFLICT (stream_id, item_id) DO UPDATE
-SET amount = excluded.amount, version = excluded.version, deleted = excluded.deleted
-WHERE read_model.version <= excluded.version";
+const UPSERT_REPLAY: &str = upsert_where!("read_model.version <= excluded.version");
 
 fn apply_blocking(
     inner: &Inner,
