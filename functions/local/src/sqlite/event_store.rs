@@ -1,0 +1,124 @@
+//! The `EventStore` port: an append reads the stream's state, runs `decide`
+//! and inserts the event in one `BEGIN IMMEDIATE` transaction on the writer,
+//! then moves the change feed's position.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use domain::event::{format_timestamp, parse_timestamp};
+use domain::{
+    AppendCommand, AppendError, DecisionState, EventId, EventStore, EventType, RecordedEvent,
+    StoreError, StreamId, Version, decide,
+};
+use rusqlite::{OptionalExtension, TransactionBehavior, params};
+
+use super::codec::{EVENT_COLUMNS, corrupt_row, db_error, decode_event, event_id_param, sql_limit};
+use super::{Inner, SqliteStore};
+
+fn append_blocking(
+    inner: &Inner,
+    command: &AppendCommand,
+    recorded_at: DateTime<Utc>,
+) -> Result<RecordedEvent, AppendError> {
+    let stream = command.stream_id.as_str();
+    let item = command.event.item_id().as_str();
+    let mut conn = inner.writer()?;
+    // IMMEDIATE takes the write lock up front, so the state read below cannot
+    // change before the insert commits.
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(db_error)?;
+    let last: Option<i64> = tx
+        .query_row(
+            "SELECT MAX(event_id) FROM events WHERE stream_id = ?1",
+            [stream],
+            |row| row.get(0),
+        )
+        .map_err(db_error)?;
+    let version = match last {
+        None => Version::EMPTY,
+        Some(last) => Version::new(last)
+            .ok_or_else(|| corrupt_row(stream, &last.to_string(), "negative event id"))?,
+    };
+    let latest_type: Option<String> = tx
+        .query_row(
+            "SELECT type FROM events WHERE stream_id = ?1 AND item_id = ?2
+             ORDER BY event_id DESC LIMIT 1",
+            [stream, item],
+            |row| row.get(0),
+        )
+        .optional()
+        .map_err(db_error)?;
+    let item_live = latest_type.is_some_and(|t| t != EventType::ItemDeleted.as_str());
+    // A rejection returns here: the transaction rolls back on drop, unwritten.
+    let event_id = decide(&DecisionState { version, item_live }, command)?;
+
+    let timestamp = format_timestamp(recorded_at);
+    let data = serde_json::to_string(&command.event.data())
+        .map_err(|err| StoreError::Unavailable(format!("cannot encode the event: {err}")))?;
+    tx.execute(
+        "INSERT INTO events (stream_id, event_id, item_id, type, data, recorded_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            stream,
+            event_id_param(event_id)?,
+            item,
+            command.event.event_type().as_str(),
+            data,
+            timestamp
+        ],
+    )
+    .map_err(db_error)?;
+    let seq = tx.last_insert_rowid();
+    tx.commit().map_err(db_error)?;
+    // Still under the writer lock, so followers see positions only grow.
+    inner.feed.send_replace(seq);
+    Ok(RecordedEvent {
+        stream_id: command.stream_id.clone(),
+        event_id,
+        // What a read returns: the stored form keeps milliseconds.
+        recorded_at: parse_timestamp(&timestamp).unwrap_or(recorded_at),
+        event: command.event.clone(),
+    })
+}
+
+#[async_trait]
+impl EventStore for SqliteStore {
+    async fn append(
+        &self,
+        command: &AppendCommand,
+        recorded_at: DateTime<Utc>,
+    ) -> Result<RecordedEvent, AppendError> {
+        let command = command.clone();
+        self.blocking(move |inner| append_blocking(inner, &command, recorded_at))
+            .await
+    }
+
+    async fn read_stream(
+        &self,
+        stream_id: &StreamId,
+        from: EventId,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let stream = stream_id.as_str().to_owned();
+        let from = event_id_param(from)?;
+        self.blocking(move |inner| {
+            inner.read(|conn| {
+                let mut stmt = conn
+                    .prepare_cached(&format!(
+                        "SELECT {EVENT_COLUMNS} FROM events
+                         WHERE stream_id = ?1 AND event_id >= ?2 ORDER BY event_id LIMIT ?3"
+                    ))
+                    .map_err(db_error)?;
+                let mut rows = stmt
+                    .query(params![stream, from, sql_limit(limit)])
+                    .map_err(db_error)?;
+                let mut events = Vec::new();
+                while let Some(row) = rows.next().map_err(db_error)? {
+                    events.push(decode_event(row)?);
+                }
+                Ok(events)
+            })
+        })
+        .await
+    }
+}
