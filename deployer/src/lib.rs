@@ -6,6 +6,7 @@
 pub mod build;
 pub mod cfn;
 pub mod deploy;
+pub mod settings;
 pub mod stack;
 
 use service::settings::{RawSettings, SettingError};

@@ -9,6 +9,7 @@ use super::progress::Progress;
 use super::session::Session;
 use super::status::Standing;
 use super::{Aws, DeployOptions, InFlight, stacks};
+use crate::stack::TableResources;
 use crate::stack::{ARTIFACT_BUCKET_ID, Table};
 
 /// A question destroy asks before it changes anything.

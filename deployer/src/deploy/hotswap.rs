@@ -12,6 +12,7 @@ use super::stacks::{self, StackInfo};
 use super::wait::{Wait, Waits};
 use super::{Outcome, Rendered};
 use crate::build::Manifest;
+use crate::stack::FunctionResources;
 use crate::stack::{API_KEY_PARAMETER, Function};
 
 /// `--hotswap`: when the template and every parameter but the code keys

@@ -29,6 +29,7 @@ use anyhow::Context;
 
 use crate::build::Manifest;
 use crate::cfn::Template;
+use crate::stack::FunctionResources;
 use crate::stack::{API_ID, API_KEY_PARAMETER, API_URL_OUTPUT, Function, TEST_STREAM_ID_PARAMETER};
 use change_sets::ResourceChange;
 use operation::OperationKind;

@@ -13,6 +13,7 @@ use super::{Function, StackOptions};
 use crate::cfn::apigateway::{self, HttpMethod};
 use crate::cfn::lambda;
 use crate::cfn::{Expr, LogicalId, Pseudo, Resource, Template};
+use crate::stack::FunctionResources;
 
 /// The API's only stage; part of the URL.
 pub const STAGE_NAME: &str = "prod";

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use service::api::Route;
+use service::functions::Function;
 
 use super::parameters::Parameters;
 use super::{StackOptions, Table};
@@ -13,6 +13,7 @@ use crate::cfn::iam::{self, PolicyDocument, Statement};
 use crate::cfn::lambda;
 use crate::cfn::logs::{self, RetentionDays};
 use crate::cfn::{Expr, LogicalId, Pseudo, Resource, ResourceId, Template};
+use crate::stack::TableResources;
 
 /// How long the functions' logs are kept.
 pub const LOG_RETENTION: RetentionDays = RetentionDays::Days30;
@@ -34,38 +35,31 @@ const PROJECTOR_MAX_RETRIES: i32 = 10;
 /// the retries have not discarded a record first.
 const PROJECTOR_MAX_RECORD_AGE_SECONDS: i32 = 86_400;
 
-/// The Lambda functions of the app.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Function {
-    AddEvent,
-    ListItems,
-    TriggerReplay,
-    Projector,
-    Replay,
+/// What the template makes of each of the app's functions
+/// ([`service::functions::Function`], the one list of them): logical IDs,
+/// memory and time limits, and what its role may do.
+pub trait FunctionResources: Copy {
+    /// The stem of the function's logical IDs. Never derived from the
+    /// variant's name: a logical ID is a resource's identity, and renaming
+    /// it would replace the resource.
+    fn stem(self) -> &'static str;
+    fn logical_id(self) -> ResourceId<lambda::Function>;
+    fn role_id(self) -> ResourceId<iam::Role>;
+    fn log_group_id(self) -> ResourceId<logs::LogGroup>;
+    /// The parameter holding the S3 key of the function's zip.
+    fn code_key_parameter(self) -> LogicalId;
+    /// The deployed name, `<stack name>-<function>`: fixed so that the log
+    /// group (which the role's policy names) can exist before the function.
+    fn deployed_name(self) -> Expr;
+    fn memory_mb(self) -> u32;
+    fn timeout_seconds(self) -> u32;
+    /// What the function may do, on what: the one place the roles come
+    /// from.
+    fn grants(self, tracing: bool) -> Vec<Grant>;
 }
 
-impl Function {
-    pub const ALL: [Function; 5] = [
-        Function::AddEvent,
-        Function::ListItems,
-        Function::TriggerReplay,
-        Function::Projector,
-        Function::Replay,
-    ];
-
-    /// The function's crate, and the suffix of its deployed name.
-    pub const fn name(self) -> &'static str {
-        match self {
-            Function::AddEvent => "add-event",
-            Function::ListItems => "list-items",
-            Function::TriggerReplay => "trigger-replay",
-            Function::Projector => "projector",
-            Function::Replay => "replay",
-        }
-    }
-
-    /// The stem of the function's logical IDs.
-    pub(super) fn stem(self) -> &'static str {
+impl FunctionResources for Function {
+    fn stem(self) -> &'static str {
         match self {
             Function::AddEvent => "AddEvent",
             Function::ListItems => "ListItems",
@@ -75,47 +69,22 @@ impl Function {
         }
     }
 
-    pub(super) const fn longest_name_len() -> usize {
-        let mut longest = 0;
-        let mut i = 0;
-        while i < Function::ALL.len() {
-            let len = Function::ALL[i].name().len();
-            if len > longest {
-                longest = len;
-            }
-            i += 1;
-        }
-        longest
-    }
-
-    pub fn logical_id(self) -> ResourceId<lambda::Function> {
+    fn logical_id(self) -> ResourceId<lambda::Function> {
         ResourceId::new(format!("{}Function", self.stem()))
     }
 
-    pub fn role_id(self) -> ResourceId<iam::Role> {
+    fn role_id(self) -> ResourceId<iam::Role> {
         ResourceId::new(format!("{}Role", self.stem()))
     }
 
-    pub fn log_group_id(self) -> ResourceId<logs::LogGroup> {
+    fn log_group_id(self) -> ResourceId<logs::LogGroup> {
         ResourceId::new(format!("{}LogGroup", self.stem()))
     }
 
-    /// The parameter holding the S3 key of the function's zip.
-    pub fn code_key_parameter(self) -> LogicalId {
+    fn code_key_parameter(self) -> LogicalId {
         LogicalId::new(format!("{}CodeKey", self.stem()))
     }
 
-    /// The function that serves `route`.
-    pub fn for_route(route: Route) -> Function {
-        match route {
-            Route::AddEvent => Function::AddEvent,
-            Route::ListItems => Function::ListItems,
-            Route::TriggerReplay => Function::TriggerReplay,
-        }
-    }
-
-    /// The deployed name, `<stack name>-<function>`: fixed so that the log
-    /// group (which the role's policy names) can exist before the function.
     fn deployed_name(self) -> Expr {
         Expr::sub(format!("${{{}}}-{}", Pseudo::StackName.name(), self.name()))
     }
@@ -138,8 +107,7 @@ impl Function {
         }
     }
 
-    /// What the function may do, on what: the one place the roles come
-    /// from. Each list is exactly the calls its code makes
+    /// Each list is exactly the calls its code makes
     /// (`service::dynamo`, `service::replay`):
     /// - add-event: TransactGetItems (Get on the stream index) and
     ///   TransactWriteItems (conditional Puts on the events table and the
@@ -150,7 +118,7 @@ impl Function {
     ///   events table's stream with the function's role.
     /// - replay: Query on the events table; Query, PutItem and (to clear)
     ///   BatchWriteItem on the read model.
-    pub fn grants(self, tracing: bool) -> Vec<Grant> {
+    fn grants(self, tracing: bool) -> Vec<Grant> {
         let mut grants = vec![Grant {
             target: Target::OwnLogGroup,
             actions: &["logs:CreateLogStream", "logs:PutLogEvents"],

@@ -16,7 +16,9 @@ mod functions;
 mod parameters;
 mod tables;
 
-use service::settings::{DEFAULT_STACK_NAME, RawSettings, SettingError};
+use service::settings::{RawSettings, SettingError};
+
+use crate::settings::{self, DEFAULT_STACK_NAME};
 
 use crate::cfn::lambda::Architecture;
 use crate::cfn::s3;
@@ -24,13 +26,11 @@ use crate::cfn::{Expr, LogicalId, Output, Template};
 
 pub(crate) use api::ApiRoute;
 pub use api::{API_ID, STAGE_NAME, api_url};
-pub use functions::{FUNCTION_NAME_MAX_LEN, Function, Grant, LOG_RETENTION, Target};
+pub use functions::{FUNCTION_NAME_MAX_LEN, FunctionResources, Grant, LOG_RETENTION, Target};
 pub use parameters::{API_KEY_PARAMETER, TEST_STREAM_ID_PARAMETER};
-pub use tables::Table;
-
-/// The longest stack name whose function names (`<stack>-<function>`) fit
-/// Lambda's limit.
-pub const STACK_NAME_MAX_LEN: usize = FUNCTION_NAME_MAX_LEN - 1 - Function::longest_name_len();
+pub use service::dynamo::schema::Table;
+pub use service::functions::Function;
+pub use tables::TableResources;
 
 /// The stack's own S3 bucket for the functions' zips (and templates too
 /// large to send inline). The deployer creates it in a first phase, alone,
@@ -66,19 +66,9 @@ impl StackOptions {
     /// `STACK_NAME` and `TRACING`; the architecture stays arm64. Never
     /// reads `API_KEY`: the key is a deploy-time parameter.
     pub fn from_settings(settings: &RawSettings) -> Result<Self, SettingError> {
-        let stack_name = settings.stack_name()?;
-        if stack_name.len() > STACK_NAME_MAX_LEN {
-            return Err(SettingError {
-                name: "STACK_NAME",
-                problem: format!(
-                    "is {} characters long; at most {STACK_NAME_MAX_LEN} fit, because function names are <STACK_NAME>-<function> and Lambda allows {FUNCTION_NAME_MAX_LEN}",
-                    stack_name.len()
-                ),
-            });
-        }
         Ok(StackOptions {
-            stack_name,
-            tracing: settings.tracing()?,
+            stack_name: settings::stack_name(settings)?,
+            tracing: settings::tracing(settings)?,
             architecture: Architecture::Arm64,
         })
     }
@@ -186,8 +176,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_stack_name_must_leave_room_for_function_names() {
-        assert_eq!(STACK_NAME_MAX_LEN, 64 - "-trigger-replay".len());
+    fn options_refuse_a_stack_name_that_leaves_no_room_for_function_names() {
+        use crate::settings::STACK_NAME_MAX_LEN;
         let fits = "s".repeat(STACK_NAME_MAX_LEN);
         let settings =
             |name: &str| RawSettings::from_map([("STACK_NAME".to_owned(), name.to_owned())].into());

@@ -5,6 +5,7 @@ use service::api::DEFAULT_TEST_STREAM_ID;
 
 use super::Function;
 use crate::cfn::{LogicalId, Parameter, Template};
+use crate::stack::FunctionResources;
 
 /// Parameter (`NoEcho`): the API key's value; never written in a template.
 pub const API_KEY_PARAMETER: &str = "ApiKeyValue";

@@ -1,25 +1,27 @@
-//! The three tables: how each is keyed, named for the functions, and
-//! kept or deleted with the stack.
+//! The three tables: how each is keyed (read from `service::dynamo::schema`,
+//! which the adapter creates its tables from too), named for the
+//! functions, and kept or deleted with the stack.
 
-use service::dynamo::schema::{ENTRY, EVENT_ID, ITEM_ID, STREAM_ID};
-use service::dynamo::{EVENTS_TABLE_ENV, READ_MODEL_TABLE_ENV, STREAM_INDEX_TABLE_ENV};
+use service::dynamo::schema::{KeyKind, Table};
 
 use crate::cfn::dynamodb::{self, AttributeType, BillingMode, KeyType, StreamViewType};
-use crate::cfn::{Resource, ResourceId};
+use crate::cfn::{Policy, Resource, ResourceId};
 
-/// The three tables: logical IDs, the environment variable that names
-/// each for the functions, and their keys as `service::dynamo` creates them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Table {
-    Events,
-    StreamIndex,
-    ReadModel,
+/// What the template makes of each [`Table`]: logical IDs, outputs, and
+/// whether a table outlives the stack.
+pub trait TableResources: Copy {
+    fn logical_id(self) -> ResourceId<dynamodb::Table>;
+    /// The output holding the table's name.
+    fn output_id(self) -> &'static str;
+    /// Whether the table outlives the stack (it holds data nothing can
+    /// rebuild).
+    fn is_retained(self) -> bool;
+    /// The table's resource in the template.
+    fn definition(self) -> Resource;
 }
 
-impl Table {
-    pub const ALL: [Table; 3] = [Table::Events, Table::StreamIndex, Table::ReadModel];
-
-    pub fn logical_id(self) -> ResourceId<dynamodb::Table> {
+impl TableResources for Table {
+    fn logical_id(self) -> ResourceId<dynamodb::Table> {
         ResourceId::new(match self {
             Table::Events => "EventsTable",
             Table::StreamIndex => "StreamIndexTable",
@@ -27,24 +29,7 @@ impl Table {
         })
     }
 
-    pub fn env_var(self) -> &'static str {
-        match self {
-            Table::Events => EVENTS_TABLE_ENV,
-            Table::StreamIndex => STREAM_INDEX_TABLE_ENV,
-            Table::ReadModel => READ_MODEL_TABLE_ENV,
-        }
-    }
-
-    /// (hash key, S) and (range key, its type): `service::dynamo::ensure_tables`'s layout.
-    fn range_key(self) -> (&'static str, AttributeType) {
-        match self {
-            Table::Events => (EVENT_ID, AttributeType::N),
-            Table::StreamIndex => (ENTRY, AttributeType::S),
-            Table::ReadModel => (ITEM_ID, AttributeType::S),
-        }
-    }
-
-    pub(super) fn output_id(self) -> &'static str {
+    fn output_id(self) -> &'static str {
         match self {
             Table::Events => "EventsTableName",
             Table::StreamIndex => "StreamIndexTableName",
@@ -52,42 +37,35 @@ impl Table {
         }
     }
 
-    /// Whether the table outlives the stack (it holds data nothing can
-    /// rebuild).
-    pub fn is_retained(self) -> bool {
-        self.definition().deletion_policy == Some(crate::cfn::Policy::Retain)
+    fn is_retained(self) -> bool {
+        self.definition().deletion_policy == Some(Policy::Retain)
     }
 
-    pub(super) fn definition(self) -> Resource {
-        let (range, range_type) = self.range_key();
+    fn definition(self) -> Resource {
+        let keys = [
+            (self.hash_key(), KeyType::Hash),
+            (self.range_key(), KeyType::Range),
+        ];
         let table = dynamodb::Table {
             table_name: None,
-            attribute_definitions: vec![
-                dynamodb::AttributeDefinition {
-                    attribute_name: STREAM_ID.to_owned(),
-                    attribute_type: AttributeType::S,
-                },
-                dynamodb::AttributeDefinition {
-                    attribute_name: range.to_owned(),
-                    attribute_type: range_type,
-                },
-            ],
-            key_schema: vec![
-                dynamodb::KeySchemaElement {
-                    attribute_name: STREAM_ID.to_owned(),
-                    key_type: KeyType::Hash,
-                },
-                dynamodb::KeySchemaElement {
-                    attribute_name: range.to_owned(),
-                    key_type: KeyType::Range,
-                },
-            ],
+            attribute_definitions: keys
+                .iter()
+                .map(|((name, kind), _)| dynamodb::AttributeDefinition {
+                    attribute_name: (*name).to_owned(),
+                    attribute_type: attribute_type(*kind),
+                })
+                .collect(),
+            key_schema: keys
+                .iter()
+                .map(|((name, _), key_type)| dynamodb::KeySchemaElement {
+                    attribute_name: (*name).to_owned(),
+                    key_type: *key_type,
+                })
+                .collect(),
             billing_mode: BillingMode::PayPerRequest,
-            stream_specification: (self == Table::Events).then_some(
-                dynamodb::StreamSpecification {
-                    stream_view_type: StreamViewType::NewImage,
-                },
-            ),
+            stream_specification: self.has_stream().then_some(dynamodb::StreamSpecification {
+                stream_view_type: StreamViewType::NewImage,
+            }),
         };
         match self {
             // The log is the only copy of the data: removing the stack or
@@ -99,6 +77,34 @@ impl Table {
             Table::StreamIndex => Resource::from(table).retained(),
             // A replay rebuilds it from the log.
             Table::ReadModel => Resource::from(table).deleted(),
+        }
+    }
+}
+
+fn attribute_type(kind: KeyKind) -> AttributeType {
+    match kind {
+        KeyKind::String => AttributeType::S,
+        KeyKind::Number => AttributeType::N,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_events_stream_carries_what_the_projector_decodes() {
+        assert_eq!(
+            StreamViewType::NewImage.as_str(),
+            service::dynamo::schema::EVENTS_STREAM_VIEW
+        );
+    }
+
+    #[test]
+    fn key_kinds_keep_their_dynamodb_names() {
+        for kind in [KeyKind::String, KeyKind::Number] {
+            let written = serde_json::to_value(attribute_type(kind)).unwrap();
+            assert_eq!(written, kind.as_str());
         }
     }
 }

@@ -19,8 +19,10 @@ use deployer::deploy::stacks;
 use deployer::deploy::wait::Waits;
 use deployer::deploy::{Aws, DeployOptions, DeployRequest, InFlight, Outcome, deploy, diff};
 use deployer::stack::{API_URL_OUTPUT, ARTIFACT_BUCKET_ID, Function, STAGE_NAME, Table};
+use deployer::stack::{FunctionResources, TableResources};
 use deployer::{StackOptions, app_stack};
 use service::api::DEFAULT_TEST_STREAM_ID;
+use service::dynamo::{TableNames, ensure_tables};
 use tempfile::TempDir;
 
 const API_KEY: &str = "deploy-test-key-0123456789abcdef";
@@ -256,6 +258,16 @@ async fn deploy_update_hotswap_diff_and_destroy_keeping_the_data() {
         }
     }
     let stream_arn = stream_arn.expect("the event store's stream");
+    // The adapter's own check finds the keys it would have created.
+    let name = |table: Table| ids[table.logical_id().as_str()].clone();
+    let deployed = TableNames {
+        events: name(Table::Events),
+        stream_index: name(Table::StreamIndex),
+        read_model: name(Table::ReadModel),
+    };
+    ensure_tables(&aws.dynamodb, &deployed)
+        .await
+        .expect("the deployed tables are keyed as the adapter expects");
 
     // Functions: code from the build, table names in the environment.
     for function in Function::ALL {

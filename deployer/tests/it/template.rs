@@ -13,6 +13,7 @@ use deployer::cfn::{
 };
 use deployer::cfn::{apigateway, dynamodb, lambda};
 use deployer::stack::{Function, Table};
+use deployer::stack::{FunctionResources, TableResources};
 use deployer::{Format, StackOptions, app_stack};
 use service::api::Route;
 use service::dynamo::schema;
@@ -313,21 +314,26 @@ fn the_event_store_is_retained_and_nothing_stateful_is_left_to_defaults() {
 
 #[test]
 fn the_tables_have_the_adapters_key_schema() {
-    use schema::{ENTRY, EVENT_ID, EVENTS_STREAM_VIEW, ITEM_ID, STREAM_ID};
-    // service::dynamo::ensure_tables' layout: (hash S, range), stream on events.
-    let expected = [
-        (Table::Events, (STREAM_ID, EVENT_ID, AttributeType::N), true),
+    // Read from `service::dynamo::schema`, the layout `ensure_tables`
+    // creates; the deploy test checks deployed tables with the adapter itself.
+    let key_type = |kind: schema::KeyKind| match kind {
+        schema::KeyKind::String => AttributeType::S,
+        schema::KeyKind::Number => AttributeType::N,
+    };
+    let expected = Table::ALL.map(|table| {
+        let ((hash, hash_kind), (range, range_kind)) = (table.hash_key(), table.range_key());
+        assert_eq!(hash_kind, schema::KeyKind::String, "{table:?}");
         (
-            Table::StreamIndex,
-            (STREAM_ID, ENTRY, AttributeType::S),
-            false,
-        ),
-        (
-            Table::ReadModel,
-            (STREAM_ID, ITEM_ID, AttributeType::S),
-            false,
-        ),
-    ];
+            table,
+            (hash, range, key_type(range_kind)),
+            table.has_stream(),
+        )
+    });
+    assert_eq!(
+        expected.iter().filter(|(_, _, stream)| *stream).count(),
+        1,
+        "only the event store streams"
+    );
     let template = default_stack();
     for (table, (hash, range, range_type), stream) in expected {
         let Properties::DynamoDbTable(definition) =
@@ -366,7 +372,10 @@ fn the_tables_have_the_adapters_key_schema() {
             "{table:?}"
         );
     }
-    assert_eq!(StreamViewType::NewImage.as_str(), EVENTS_STREAM_VIEW);
+    assert_eq!(
+        StreamViewType::NewImage.as_str(),
+        schema::EVENTS_STREAM_VIEW
+    );
 }
 
 #[test]

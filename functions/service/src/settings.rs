@@ -1,5 +1,7 @@
 //! Settings: the `.env` file, then the environment (which wins). A bad value
 //! stops the command with a message that names the setting and the fix.
+//! The settings the service reads live here; those only deploy reads
+//! (`STACK_NAME`, `TRACING`) belong to the deployer.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -9,10 +11,6 @@ use domain::StreamId;
 
 /// The placeholder `.env.example` ships, refused so nobody runs on it.
 pub const EXAMPLE_API_KEY: &str = "change-me-to-a-long-random-string";
-/// The CloudFormation stack when `STACK_NAME` is not set.
-pub const DEFAULT_STACK_NAME: &str = "event-sourcing-service";
-/// CloudFormation's limit on a stack name's length.
-pub const STACK_NAME_MAX_LEN: usize = 128;
 
 /// The name a [`SettingError`] carries when the settings file itself,
 /// not one setting, is what needs fixing.
@@ -118,52 +116,6 @@ impl RawSettings {
             problem: err.message,
         })
     }
-
-    /// `STACK_NAME`: the CloudFormation stack (default
-    /// [`DEFAULT_STACK_NAME`]); CloudFormation's rules: 1 to 128 characters,
-    /// ASCII letters, digits and hyphens, starting with a letter.
-    pub fn stack_name(&self) -> Result<String, SettingError> {
-        let name = self.get("STACK_NAME").unwrap_or(DEFAULT_STACK_NAME);
-        let fail = |problem: String| SettingError {
-            name: "STACK_NAME",
-            problem,
-        };
-        if !name.starts_with(|c: char| c.is_ascii_alphabetic()) {
-            return Err(fail(format!(
-                "{name:?} must start with a letter (CloudFormation's rule)"
-            )));
-        }
-        if let Some(bad) = name
-            .chars()
-            .find(|c| !(c.is_ascii_alphanumeric() || *c == '-'))
-        {
-            return Err(fail(format!(
-                "{name:?} contains {bad:?}; use only letters, digits and hyphens"
-            )));
-        }
-        if name.len() > STACK_NAME_MAX_LEN {
-            return Err(fail(format!(
-                "is {} characters long; CloudFormation allows at most {STACK_NAME_MAX_LEN}",
-                name.len()
-            )));
-        }
-        Ok(name.to_owned())
-    }
-
-    /// `TRACING`: X-Ray active tracing, `true`/`false`/`1`/`0` (default off).
-    pub fn tracing(&self) -> Result<bool, SettingError> {
-        match self.get("TRACING").map(str::to_ascii_lowercase).as_deref() {
-            None | Some("false" | "0") => Ok(false),
-            Some("true" | "1") => Ok(true),
-            Some(_) => Err(SettingError {
-                name: "TRACING",
-                problem: format!(
-                    "{:?} is not one of true, false, 1, 0",
-                    self.get("TRACING").unwrap_or_default()
-                ),
-            }),
-        }
-    }
 }
 
 #[cfg(test)]
@@ -208,59 +160,6 @@ mod tests {
                 .name,
             "TEST_STREAM_ID"
         );
-    }
-
-    #[test]
-    fn the_stack_name_follows_cloudformation_rules() {
-        assert_eq!(settings(&[]).stack_name().unwrap(), DEFAULT_STACK_NAME);
-        assert_eq!(
-            settings(&[("STACK_NAME", "My-Stack2")])
-                .stack_name()
-                .unwrap(),
-            "My-Stack2"
-        );
-        let longest = format!("a{}", "b".repeat(STACK_NAME_MAX_LEN - 1));
-        assert_eq!(
-            settings(&[("STACK_NAME", longest.as_str())])
-                .stack_name()
-                .unwrap(),
-            longest
-        );
-        let too_long = format!("{longest}c");
-        for bad in [
-            "1stack",
-            "-stack",
-            "my_stack",
-            "my stack",
-            "stäck",
-            too_long.as_str(),
-        ] {
-            let err = settings(&[("STACK_NAME", bad)]).stack_name().unwrap_err();
-            assert_eq!(err.name, "STACK_NAME", "{bad}");
-        }
-    }
-
-    #[test]
-    fn tracing_is_a_boolean_defaulting_to_off() {
-        assert!(!settings(&[]).tracing().unwrap());
-        for (raw, expected) in [
-            ("true", true),
-            ("1", true),
-            ("TRUE", true),
-            ("false", false),
-            ("0", false),
-        ] {
-            assert_eq!(
-                settings(&[("TRACING", raw)]).tracing().unwrap(),
-                expected,
-                "{raw}"
-            );
-        }
-        for bad in ["yes", "on", "2", " true"] {
-            let err = settings(&[("TRACING", bad)]).tracing().unwrap_err();
-            assert_eq!(err.name, "TRACING", "{bad}");
-            assert!(err.to_string().contains("TRACING"), "{err}");
-        }
     }
 
     #[test]

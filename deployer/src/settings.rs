@@ -1,0 +1,124 @@
+//! The settings only deploy reads, from the same `.env` and environment as
+//! the service's (`service::settings::RawSettings`): `STACK_NAME` and
+//! `TRACING`. One definition each, with its one limit.
+
+use service::settings::{RawSettings, SettingError};
+
+use crate::stack::{FUNCTION_NAME_MAX_LEN, Function};
+
+/// The CloudFormation stack when `STACK_NAME` is not set.
+pub const DEFAULT_STACK_NAME: &str = "event-sourcing-service";
+
+/// The longest stack name: the functions are deployed as
+/// `<STACK_NAME>-<function>` and Lambda allows [`FUNCTION_NAME_MAX_LEN`]
+/// characters. Tighter than CloudFormation's own 128.
+pub const STACK_NAME_MAX_LEN: usize = FUNCTION_NAME_MAX_LEN - 1 - Function::longest_name_len();
+
+/// `STACK_NAME` (default [`DEFAULT_STACK_NAME`]): ASCII letters, digits and
+/// hyphens, starting with a letter (CloudFormation's rules), at most
+/// [`STACK_NAME_MAX_LEN`] characters.
+pub fn stack_name(settings: &RawSettings) -> Result<String, SettingError> {
+    let name = settings.get("STACK_NAME").unwrap_or(DEFAULT_STACK_NAME);
+    let fail = |problem: String| SettingError {
+        name: "STACK_NAME",
+        problem,
+    };
+    if !name.starts_with(|c: char| c.is_ascii_alphabetic()) {
+        return Err(fail(format!(
+            "{name:?} must start with a letter (CloudFormation's rule)"
+        )));
+    }
+    if let Some(bad) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || *c == '-'))
+    {
+        return Err(fail(format!(
+            "{name:?} contains {bad:?}; use only letters, digits and hyphens"
+        )));
+    }
+    if name.len() > STACK_NAME_MAX_LEN {
+        return Err(fail(format!(
+            "is {} characters long; at most {STACK_NAME_MAX_LEN} fit, because function names are <STACK_NAME>-<function> and Lambda allows {FUNCTION_NAME_MAX_LEN}",
+            name.len()
+        )));
+    }
+    Ok(name.to_owned())
+}
+
+/// `TRACING`: X-Ray active tracing, `true`/`false`/`1`/`0` (default off).
+pub fn tracing(settings: &RawSettings) -> Result<bool, SettingError> {
+    match settings
+        .get("TRACING")
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        None | Some("false" | "0") => Ok(false),
+        Some("true" | "1") => Ok(true),
+        Some(_) => Err(SettingError {
+            name: "TRACING",
+            problem: format!(
+                "{:?} is not one of true, false, 1, 0",
+                settings.get("TRACING").unwrap_or_default()
+            ),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(pairs: &[(&str, &str)]) -> RawSettings {
+        RawSettings::from_pairs(pairs)
+    }
+
+    #[test]
+    fn the_stack_name_follows_cloudformation_rules_and_leaves_room_for_function_names() {
+        assert_eq!(STACK_NAME_MAX_LEN, 64 - "-trigger-replay".len());
+        assert_eq!(stack_name(&settings(&[])).unwrap(), DEFAULT_STACK_NAME);
+        assert_eq!(
+            stack_name(&settings(&[("STACK_NAME", "My-Stack2")])).unwrap(),
+            "My-Stack2"
+        );
+        let longest = format!("a{}", "b".repeat(STACK_NAME_MAX_LEN - 1));
+        assert_eq!(
+            stack_name(&settings(&[("STACK_NAME", longest.as_str())])).unwrap(),
+            longest
+        );
+        let too_long = format!("{longest}c");
+        for bad in [
+            "1stack",
+            "-stack",
+            "my_stack",
+            "my stack",
+            "stäck",
+            too_long.as_str(),
+        ] {
+            let err = stack_name(&settings(&[("STACK_NAME", bad)])).unwrap_err();
+            assert_eq!(err.name, "STACK_NAME", "{bad}");
+        }
+    }
+
+    #[test]
+    fn tracing_is_a_boolean_defaulting_to_off() {
+        assert!(!tracing(&settings(&[])).unwrap());
+        for (raw, expected) in [
+            ("true", true),
+            ("1", true),
+            ("TRUE", true),
+            ("false", false),
+            ("0", false),
+        ] {
+            assert_eq!(
+                tracing(&settings(&[("TRACING", raw)])).unwrap(),
+                expected,
+                "{raw}"
+            );
+        }
+        for bad in ["yes", "on", "2", " true"] {
+            let err = tracing(&settings(&[("TRACING", bad)])).unwrap_err();
+            assert_eq!(err.name, "TRACING", "{bad}");
+            assert!(err.to_string().contains("TRACING"), "{err}");
+        }
+    }
+}
