@@ -100,6 +100,15 @@ mod tests {
     }
 
     #[test]
+    fn the_settings_example_states_the_stack_name_limit() {
+        let example = include_str!("../../.env.example");
+        assert!(
+            example.contains(&format!("at most {STACK_NAME_MAX_LEN} characters")),
+            ".env.example must state STACK_NAME's limit, {STACK_NAME_MAX_LEN}"
+        );
+    }
+
+    #[test]
     fn tracing_is_a_boolean_defaulting_to_off() {
         assert!(!tracing(&settings(&[])).unwrap());
         for (raw, expected) in [
