@@ -261,38 +261,18 @@ pub async fn streams_are_independent(stores: Stores) {
         unique_stream("independent-1"),
         unique_stream("independent-2"),
     );
-    assert_eq!(
-        append(&stores, created(&s1, "a", 1), 0)
-            .await
-            .event_id
-            .get(),
-        0
-    );
-    assert_eq!(
-        append(&stores, created(&s2, "a", 2), 1)
-            .await
-            .event_id
-            .get(),
-        0
-    );
-    assert_eq!(
-        append(&stores, changed(&s2, "a", 3), 2)
-            .await
-            .event_id
-            .get(),
-        1
-    );
-    assert_eq!(
-        append(&stores, deleted(&s1, "a"), 3).await.event_id.get(),
-        1
-    );
-    assert_eq!(
-        append(&stores, created(&s1, "b", 4), 4)
-            .await
-            .event_id
-            .get(),
-        2
-    );
+    let commands = [
+        created(&s1, "a", 1),
+        created(&s2, "a", 2),
+        changed(&s2, "a", 3),
+        deleted(&s1, "a"),
+        created(&s1, "b", 4),
+    ];
+    let mut event_ids = Vec::new();
+    for (n, command) in (0..).zip(commands) {
+        event_ids.push(append(&stores, command, n).await.event_id.get());
+    }
+    assert_eq!(event_ids, [0, 0, 1, 1, 2]);
     // "a" is deleted in s1 though live in s2, and the reverse for "b".
     assert!(matches!(
         rejection(&stores, changed(&s1, "a", 5)).await,
