@@ -1,7 +1,8 @@
 //! The deployer: a typed CloudFormation model ([`cfn`]), the app's stack
 //! defined with it ([`stack`]), its synthesis ([`synth`]), the build and
-//! packaging of the functions ([`build`]), and the engine behind deploy,
-//! diff and destroy ([`deploy`]).
+//! packaging of the functions ([`build`]), the engine behind deploy,
+//! diff and destroy ([`deploy`]), and the settings only deploy reads
+//! ([`settings`]).
 
 pub mod build;
 pub mod cfn;
