@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use chrono::Utc;
 use deployer::build::toolchain::LinkerChoice;
-use deployer::build::{self, Arch, BuildArgs, Manifest, package};
+use deployer::build::{self, Arch, BuildOptions, Manifest, package};
 use deployer::{Format, StackOptions, app_stack};
 use domain::{
     Amount, AppendCommand, DomainEvent, EventId, EventStore, ItemId, ReadModel, StreamId,
@@ -20,20 +20,14 @@ use testkit::function_binary::{self, Launch};
 
 use crate::test::TestTimes;
 
-#[derive(clap::Args)]
-pub struct BenchArgs {
-    /// Also time a clean arm64 build of all functions (about 12 minutes
-    /// on 2 cores), in a temporary target directory.
-    #[arg(long)]
-    clean_build: bool,
-    /// Also time `cargo xtask test` from nothing (empty target directory
-    /// and venv, about 30 minutes on 2 cores) and then again with nothing
-    /// changed. Without it, the report shows the last recorded run.
-    #[arg(long)]
-    test_suite: bool,
-    /// Also write the report to bench/REPORT.md (the checked-in reference).
-    #[arg(long)]
-    reference: bool,
+/// What `cargo xtask bench` measures beyond its default figures.
+pub struct BenchConfig {
+    /// Time a clean arm64 build in a temporary target directory.
+    pub clean_build: bool,
+    /// Time `cargo xtask test` from nothing, then warm.
+    pub test_suite: bool,
+    /// Also write the report to bench/REPORT.md.
+    pub reference: bool,
 }
 
 /// One measured figure.
@@ -164,7 +158,7 @@ fn machine() -> String {
     format!("{cpus} CPUs{memory}, {model}")
 }
 
-pub fn run(args: BenchArgs, root: &Path) -> anyhow::Result<()> {
+pub fn run(config: BenchConfig, root: &Path) -> anyhow::Result<()> {
     let started = Instant::now();
     let mut report = Report {
         date: Utc::now().format("%Y-%m-%d").to_string(),
@@ -178,11 +172,11 @@ pub fn run(args: BenchArgs, root: &Path) -> anyhow::Result<()> {
     eprintln!("==> 1. synth");
     synth(&mut report)?;
     eprintln!("==> 3. artifacts (arm64)");
-    let arm64 = artifacts(&mut report, root, args.clean_build)?;
+    let arm64 = artifacts(&mut report, root, config.clean_build)?;
     eprintln!("==> 2. function init (native build)");
     function_init(&mut report, root, &runtime, moto.endpoint())?;
     eprintln!("==> 9. the test suite (cargo xtask test)");
-    test_suite(&mut report, root, args.test_suite)?;
+    test_suite(&mut report, root, config.test_suite)?;
     eprintln!("==> 4, 5. append path and projection lag (local mode, HTTP)");
     runtime.block_on(append_and_lag(&mut report))?;
     eprintln!("==> 6. replay");
@@ -205,7 +199,7 @@ pub fn run(args: BenchArgs, root: &Path) -> anyhow::Result<()> {
         serde_json::to_string_pretty(&report)?,
     )?;
     std::fs::write(out.join(format!("report-{stamp}.md")), &markdown)?;
-    if args.reference {
+    if config.reference {
         std::fs::create_dir_all(root.join("bench"))?;
         std::fs::write(root.join("bench").join("REPORT.md"), &markdown)?;
     }
@@ -463,7 +457,7 @@ fn function_init(
     let manifest = match build::build(
         root,
         &venv,
-        &BuildArgs {
+        &BuildOptions {
             arch: host,
             linker: LinkerChoice::Auto,
         },

@@ -17,11 +17,12 @@ pub const CARGO_ZIGBUILD_REQUIREMENT: &str = "cargo-zigbuild==0.24.1";
 /// The glibc zig links against: old enough for every Lambda runtime.
 pub const ZIG_GLIBC: &str = "2.17";
 
-/// How `--linker` is chosen.
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+/// Which linker a build asks for (`cargo xtask build --linker`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum LinkerChoice {
     /// zig if present (glibc pinned to 2.17), else the cross gcc, else the
     /// native linker when building for this machine's architecture.
+    #[default]
     Auto,
     /// cargo-zigbuild with zig, linking against glibc 2.17.
     Zig,
