@@ -64,21 +64,6 @@ impl Arch {
             Arch::X86_64 => object::elf::EM_X86_64.0,
         }
     }
-
-    /// Debian's cross gcc driver and its package.
-    pub fn cross_gcc(self) -> &'static str {
-        match self {
-            Arch::Arm64 => "aarch64-linux-gnu-gcc",
-            Arch::X86_64 => "x86_64-linux-gnu-gcc",
-        }
-    }
-
-    pub fn debian_gcc_package(self) -> &'static str {
-        match self {
-            Arch::Arm64 => "gcc-aarch64-linux-gnu",
-            Arch::X86_64 => "gcc-x86-64-linux-gnu",
-        }
-    }
 }
 
 /// What to build for and how to link.
