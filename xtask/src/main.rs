@@ -8,6 +8,7 @@ use clap::Parser;
 
 mod arm64;
 mod bench;
+mod deadline;
 mod deploy;
 mod deploy_check;
 mod flags;
