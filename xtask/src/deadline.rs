@@ -63,6 +63,8 @@ fn minutes_or_seconds(limit: Duration) -> String {
 
 #[cfg(test)]
 mod tests {
+    //! Real child processes: `true`, and a shell with a grandchild.
+
     use std::os::unix::process::CommandExt;
     use std::process::Command;
 

@@ -302,6 +302,8 @@ impl From<Bench> for bench::BenchConfig {
 
 #[cfg(test)]
 mod tests {
+    //! The definitions as clap sees them.
+
     use clap::CommandFactory;
 
     use super::*;

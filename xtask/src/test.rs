@@ -241,6 +241,8 @@ fn ensure_nextest() -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod tests {
+    //! Rules of the workspace's dependency graph, read off `cargo tree`.
+
     use std::collections::BTreeSet;
 
     use super::*;
@@ -309,5 +311,25 @@ mod tests {
             })
             .collect();
         assert!(forbidden.is_empty(), "domain depends on {forbidden:#?}");
+    }
+
+    /// The command line is parsed in xtask alone (`flags.rs`); the
+    /// libraries take plain config structs, so none depends on clap.
+    #[test]
+    fn only_xtask_depends_on_clap() {
+        let dependents = resolved(&[
+            "--workspace",
+            "--edges",
+            "normal,build,dev",
+            "--invert",
+            "clap",
+            "--depth",
+            "1",
+        ]);
+        let names: BTreeSet<&str> = dependents
+            .iter()
+            .filter_map(|line| line.split(' ').next())
+            .collect();
+        assert_eq!(names, BTreeSet::from(["clap", "xtask"]), "{dependents:#?}");
     }
 }
