@@ -16,7 +16,7 @@ use deployer::build::{self, Manifest, package};
 use service::functions::Function;
 use testkit::function_binary::{self, Launch};
 
-use crate::setup;
+use crate::{deadline, setup};
 
 /// One function's checks under qemu take seconds; this bounds a hang.
 const CHECK_LIMIT: Duration = Duration::from_secs(300);
@@ -77,20 +77,9 @@ impl BackgroundBuild {
             .child
             .take()
             .context("the build was already waited for")?;
-        let status = loop {
-            if let Some(status) = child.try_wait().context("cannot poll the build")? {
-                break status;
-            }
-            if self.started.elapsed() >= BUILD_LIMIT {
-                stop_group(&mut child);
-                bail!(
-                    "the arm64 build did not finish within {} min and was stopped; its log:\n{}",
-                    BUILD_LIMIT.as_secs() / 60,
-                    log_tail(&self.log)
-                );
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        };
+        let status =
+            deadline::exit_within(&mut child, self.started, BUILD_LIMIT, "the arm64 build")
+                .map_err(|err| anyhow::anyhow!("{err:#}; its log:\n{}", log_tail(&self.log)))?;
         if !status.success() {
             bail!(
                 "cargo xtask build --arch arm64 failed ({status}); its log:\n{}",
@@ -113,19 +102,10 @@ impl BackgroundBuild {
 impl Drop for BackgroundBuild {
     fn drop(&mut self) {
         if let Some(child) = &mut self.child {
-            stop_group(child);
+            deadline::kill(child);
         }
         let _ = fs::remove_file(&self.log);
     }
-}
-
-/// SIGKILL to the child's whole process group, then reaps the child.
-fn stop_group(child: &mut Child) {
-    // SAFETY: kill(2) with a negative pid signals the group the child leads.
-    unsafe {
-        libc::kill(-(child.id() as libc::pid_t), libc::SIGKILL);
-    }
-    let _ = child.wait();
 }
 
 fn log_tail(log: &Path) -> String {

@@ -6,7 +6,7 @@ use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use deployer::build::{self, BuildArgs};
+use deployer::build::{self, BuildOptions};
 use deployer::deploy::destroy::{self, Destroyed, Question};
 use deployer::deploy::progress::Progress;
 use deployer::deploy::{self, Aws, DeployOptions, DeployRequest, InFlight, Outcome};
@@ -14,39 +14,30 @@ use deployer::stack::API_URL_OUTPUT;
 use deployer::{StackOptions, app_stack};
 use service::settings::RawSettings;
 
-#[derive(clap::Args)]
-pub struct DeployArgs {
-    #[command(flatten)]
-    build: BuildArgs,
-    /// When only function code changed, update the functions directly and
-    /// skip CloudFormation (the stack drifts until the next full deploy).
-    #[arg(long)]
-    hotswap: bool,
-    /// The settings file, relative to the project root.
-    #[arg(long, default_value = ".env")]
-    env_file: PathBuf,
+/// `cargo xtask deploy`.
+pub struct DeployConfig {
+    pub build: BuildOptions,
+    /// Update only the functions' code when nothing else changed.
+    pub hotswap: bool,
+    /// Relative to the project root.
+    pub env_file: PathBuf,
 }
 
-#[derive(clap::Args)]
-pub struct DiffArgs {
-    #[command(flatten)]
-    build: BuildArgs,
-    /// The settings file, relative to the project root.
-    #[arg(long, default_value = ".env")]
-    env_file: PathBuf,
+/// `cargo xtask diff`.
+pub struct DiffConfig {
+    pub build: BuildOptions,
+    /// Relative to the project root.
+    pub env_file: PathBuf,
 }
 
-#[derive(clap::Args)]
-pub struct DestroyArgs {
-    /// Do not ask before deleting the stack.
-    #[arg(long)]
-    yes: bool,
-    /// Also delete the event store's tables (asks once more, always).
-    #[arg(long)]
-    delete_data: bool,
-    /// The settings file, relative to the project root.
-    #[arg(long, default_value = ".env")]
-    env_file: PathBuf,
+/// `cargo xtask destroy`.
+pub struct DestroyConfig {
+    /// Delete the stack without asking.
+    pub yes: bool,
+    /// Also delete the event store's tables (asked for, always).
+    pub delete_data: bool,
+    /// Relative to the project root.
+    pub env_file: PathBuf,
 }
 
 /// Everything a deploy needs from the settings, checked before any build
@@ -57,7 +48,7 @@ struct Settings {
     test_stream_id: String,
 }
 
-fn settings(root: &Path, env_file: &Path, build: &BuildArgs) -> anyhow::Result<Settings> {
+fn settings(root: &Path, env_file: &Path, build: &BuildOptions) -> anyhow::Result<Settings> {
     let raw = RawSettings::load(&root.join(env_file))?;
     let api_key = raw.api_key()?;
     let test_stream_id = raw.test_stream_id()?.as_str().to_owned();
@@ -83,11 +74,11 @@ struct Prepared {
 }
 
 impl Prepared {
-    fn new(root: &Path, env_file: &Path, build_args: &BuildArgs) -> anyhow::Result<Prepared> {
-        let settings = settings(root, env_file, build_args)?;
+    fn new(root: &Path, env_file: &Path, build_options: &BuildOptions) -> anyhow::Result<Prepared> {
+        let settings = settings(root, env_file, build_options)?;
         let runtime = runtime()?;
         let aws = runtime.block_on(Aws::from_environment())?;
-        let manifest = build::build(root, &testkit::venv::venv_dir(root), build_args)?;
+        let manifest = build::build(root, &testkit::venv::venv_dir(root), build_options)?;
         let template = app_stack(&settings.stack);
         Ok(Prepared {
             settings,
@@ -109,12 +100,12 @@ impl Prepared {
     }
 }
 
-pub fn deploy(args: DeployArgs, root: &Path) -> anyhow::Result<()> {
-    let prepared = Prepared::new(root, &args.env_file, &args.build)?;
+pub fn deploy(config: DeployConfig, root: &Path) -> anyhow::Result<()> {
+    let prepared = Prepared::new(root, &config.env_file, &config.build)?;
     let (runtime, aws, settings) = (&prepared.runtime, &prepared.aws, &prepared.settings);
     let request = prepared.request();
     let options = DeployOptions {
-        hotswap: args.hotswap,
+        hotswap: config.hotswap,
         ..DeployOptions::default()
     };
     let progress = Progress::stderr();
@@ -139,8 +130,8 @@ pub fn deploy(args: DeployArgs, root: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn diff(args: DiffArgs, root: &Path) -> anyhow::Result<()> {
-    let prepared = Prepared::new(root, &args.env_file, &args.build)?;
+pub fn diff(config: DiffConfig, root: &Path) -> anyhow::Result<()> {
+    let prepared = Prepared::new(root, &config.env_file, &config.build)?;
     let (runtime, aws) = (&prepared.runtime, &prepared.aws);
     let request = prepared.request();
     let progress = Progress::stderr();
@@ -163,16 +154,16 @@ pub fn diff(args: DiffArgs, root: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn destroy(args: DestroyArgs, root: &Path) -> anyhow::Result<()> {
+pub fn destroy(config: DestroyConfig, root: &Path) -> anyhow::Result<()> {
     // Only the stack name is needed: a missing API_KEY must not stop a
     // teardown.
-    let raw = RawSettings::load(&root.join(&args.env_file))?;
+    let raw = RawSettings::load(&root.join(&config.env_file))?;
     let stack_name = StackOptions::from_settings(&raw)?.stack_name;
     let runtime = runtime()?;
     let aws = runtime.block_on(Aws::from_environment())?;
     let progress = Progress::stderr();
     let in_flight = InFlight::default();
-    let yes = args.yes;
+    let yes = config.yes;
     let mut confirm = |question: &Question| -> anyhow::Result<bool> {
         progress.status("");
         match question {
@@ -205,7 +196,7 @@ pub fn destroy(args: DestroyArgs, root: &Path) -> anyhow::Result<()> {
         destroy::destroy(
             &aws,
             &stack_name,
-            args.delete_data,
+            config.delete_data,
             &mut confirm,
             &DeployOptions::default(),
             &progress,

@@ -15,6 +15,8 @@ use deployer::build::Manifest;
 use deployer::deploy::Aws;
 use deployer::stack::Function;
 
+use crate::deadline;
+
 const API_KEY: &str = "cli-test-key-0123456789abcdef";
 /// Settings the child must take from the file, not from this process.
 const SETTINGS: [&str; 4] = ["API_KEY", "STACK_NAME", "TRACING", "TEST_STREAM_ID"];
@@ -44,14 +46,15 @@ impl Cli<'_> {
         for name in SETTINGS {
             command.env_remove(name);
         }
+        let what = format!("cargo xtask {}", args.join(" "));
         let mut child = command
             .spawn()
-            .with_context(|| format!("cannot run cargo xtask {}", args.join(" ")))?;
+            .with_context(|| format!("cannot run {what}"))?;
+        let started = Instant::now();
         if let Some(mut input) = child.stdin.take() {
             let _ = input.write_all(stdin.as_bytes());
         }
-        let output = wait_with_deadline(child, COMMAND_LIMIT)
-            .with_context(|| format!("cargo xtask {}", args.join(" ")))?;
+        let output = output_within(child, started, COMMAND_LIMIT, &what)?;
         let text = transcript(&output);
         ensure!(
             !text.contains(API_KEY),
@@ -71,8 +74,14 @@ impl Cli<'_> {
 /// finishes in seconds; this turns a hang into a failure that names it.
 const COMMAND_LIMIT: Duration = Duration::from_secs(300);
 
-/// The child's output, or an error (the child killed) once `limit` passed.
-fn wait_with_deadline(mut child: Child, limit: Duration) -> anyhow::Result<Output> {
+/// The child's output, or an error (the child killed) once `limit` has
+/// passed since `started`.
+fn output_within(
+    mut child: Child,
+    started: Instant,
+    limit: Duration,
+    what: &str,
+) -> anyhow::Result<Output> {
     // Read both pipes on their own threads so a full pipe never blocks it.
     let drain = |pipe: Option<Box<dyn Read + Send>>| {
         std::thread::spawn(move || {
@@ -95,21 +104,12 @@ fn wait_with_deadline(mut child: Child, limit: Duration) -> anyhow::Result<Outpu
             .take()
             .map(|p| Box::new(p) as Box<dyn Read + Send>),
     );
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().context("cannot poll the command")? {
-            break status;
-        }
-        if started.elapsed() >= limit {
-            let _ = child.kill();
-            let _ = child.wait();
+    let status = match deadline::exit_within(&mut child, started, limit, what) {
+        Ok(status) => status,
+        Err(err) => {
             let stderr = String::from_utf8_lossy(&stderr.join().unwrap_or_default()).into_owned();
-            bail!(
-                "did not finish within {} s and was killed; its output:\n{stderr}",
-                limit.as_secs()
-            );
+            bail!("{err:#}; its output:\n{stderr}");
         }
-        std::thread::sleep(Duration::from_millis(50));
     };
     Ok(Output {
         status,

@@ -4,49 +4,22 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 use anyhow::{Context, bail};
-use clap::{Parser, Subcommand};
+use clap::Parser;
 
 mod arm64;
 mod bench;
+mod deadline;
 mod deploy;
 mod deploy_check;
+mod flags;
 mod setup;
+mod synth;
 mod test;
 #[cfg(test)]
 mod tidy;
 
 use deployer::build;
-
-#[derive(Parser)]
-#[command(
-    name = "cargo xtask",
-    about = "Build, run and test the event-sourcing service"
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Task,
-}
-
-#[derive(Subcommand)]
-enum Task {
-    /// Run the whole service on 127.0.0.1 (embedded store; no AWS account needed).
-    Local(local::LocalArgs),
-    /// Run every check: rustfmt, clippy, every test (each with a time limit) against an AWS
-    /// emulator it starts, the arm64 artifacts and the deploy commands.
-    Test(test::TestArgs),
-    /// Build the Lambda functions (arm64 by default) and package bootstrap zips.
-    Build(build::BuildArgs),
-    /// Print or write the CloudFormation template (offline; no AWS account needed).
-    Synth(synth::SynthArgs),
-    /// Build, upload and deploy the stack through a change set (reads .env).
-    Deploy(deploy::DeployArgs),
-    /// Show what a deploy would change; changes nothing.
-    Diff(deploy::DiffArgs),
-    /// Delete the stack; the event store is kept unless --delete-data.
-    Destroy(deploy::DestroyArgs),
-    /// Measure the project and print a performance report.
-    Bench(bench::BenchArgs),
-}
+use flags::XtaskCmd;
 
 fn project_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -56,21 +29,20 @@ fn project_root() -> PathBuf {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let result = match cli.command {
-        Task::Local(args) => tokio::runtime::Runtime::new()
+    let root = project_root();
+    let result = match flags::Xtask::parse().command {
+        XtaskCmd::Local(flags) => tokio::runtime::Runtime::new()
             .context("cannot start the async runtime")
-            .and_then(|runtime| runtime.block_on(local::run(args, &project_root()))),
-        Task::Test(args) => test::test(args, &project_root()),
-        Task::Build(args) => {
-            let root = project_root();
-            build::build(&root, &testkit::venv::venv_dir(&root), &args).map(|_| ())
+            .and_then(|runtime| runtime.block_on(local::run(flags.into(), &root))),
+        XtaskCmd::Test(flags) => test::test(flags.into(), &root),
+        XtaskCmd::Build(flags) => {
+            build::build(&root, &testkit::venv::venv_dir(&root), &flags.into()).map(|_| ())
         }
-        Task::Synth(args) => synth::run(args, &project_root()),
-        Task::Deploy(args) => deploy::deploy(args, &project_root()),
-        Task::Diff(args) => deploy::diff(args, &project_root()),
-        Task::Destroy(args) => deploy::destroy(args, &project_root()),
-        Task::Bench(args) => bench::run(args, &project_root()),
+        XtaskCmd::Synth(flags) => synth::run(flags.into(), &root),
+        XtaskCmd::Deploy(flags) => deploy::deploy(flags.into(), &root),
+        XtaskCmd::Diff(flags) => deploy::diff(flags.into(), &root),
+        XtaskCmd::Destroy(flags) => deploy::destroy(flags.into(), &root),
+        XtaskCmd::Bench(flags) => bench::run(flags.into(), &root),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -96,61 +68,4 @@ fn run(step: &str, mut command: Command) -> anyhow::Result<()> {
         bail!("{step} failed ({status})");
     }
     Ok(())
-}
-
-mod synth {
-    //! `cargo xtask synth`: the template from `deployer::synth`, to stdout
-    //! or a file.
-
-    use std::io::Write;
-    use std::path::{Path, PathBuf};
-
-    use anyhow::Context;
-    use deployer::StackOptions;
-    use deployer::cfn::lambda::Architecture;
-    use service::settings::RawSettings;
-
-    #[derive(clap::Args)]
-    pub struct SynthArgs {
-        #[arg(long, value_enum, default_value_t = Format::Yaml)]
-        format: Format,
-        /// Write the template to FILE instead of stdout.
-        #[arg(long, value_name = "FILE")]
-        out: Option<PathBuf>,
-        /// The settings file (STACK_NAME, TRACING), relative to the project root.
-        #[arg(long, default_value = ".env")]
-        env_file: PathBuf,
-        /// The functions' architecture; must match `cargo xtask build --arch`.
-        #[arg(long, value_enum, default_value_t = Architecture::Arm64)]
-        arch: Architecture,
-    }
-
-    #[derive(Clone, Copy, clap::ValueEnum)]
-    enum Format {
-        Yaml,
-        Json,
-    }
-
-    pub fn run(args: SynthArgs, project_root: &Path) -> anyhow::Result<()> {
-        let env_file = project_root.join(&args.env_file);
-        let settings = RawSettings::load(&env_file)?;
-        let format = match args.format {
-            Format::Yaml => deployer::Format::Yaml,
-            Format::Json => deployer::Format::Json,
-        };
-        let options = StackOptions {
-            architecture: args.arch,
-            ..StackOptions::from_settings(&settings)?
-        };
-        let template = deployer::render(&deployer::app_stack(&options), format)?;
-        match &args.out {
-            Some(path) => std::fs::write(path, template)
-                .with_context(|| format!("cannot write the template to {}", path.display()))?,
-            None => std::io::stdout()
-                .lock()
-                .write_all(template.as_bytes())
-                .context("cannot write the template to stdout")?,
-        }
-        Ok(())
-    }
 }

@@ -5,12 +5,13 @@
 
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use anyhow::{Context, bail};
 
 use deployer::build::Arch;
-use deployer::build::toolchain::{self, CARGO_ZIGBUILD_REQUIREMENT, ZIGLANG_REQUIREMENT};
+use deployer::build::toolchain::{self, CARGO_ZIGBUILD_REQUIREMENT, Fixes, ZIGLANG_REQUIREMENT};
+use testkit::venv::run;
 
 /// Where `libc6-arm64-cross` puts the arm64 loader and libc: qemu's `-L`.
 pub const ARM64_SYSROOT: &str = "/usr/aarch64-linux-gnu";
@@ -29,20 +30,22 @@ pub struct Emulator {
 /// Installs what an arm64 build with zig needs; fails with the command to
 /// run by hand when it cannot.
 pub fn ensure_build_tools(venv: &Path) -> anyhow::Result<()> {
+    let fixes = Fixes::new(Arch::Arm64, venv);
     if toolchain::check_target(Arch::Arm64, venv).is_err() {
         let mut rustup = Command::new("rustup");
         rustup.args(["target", "add", Arch::Arm64.triple()]);
-        run(&mut rustup, "rustup target add")?;
+        run(&mut rustup, "rustup target add", &fixes.target)?;
         toolchain::check_target(Arch::Arm64, venv)?;
     }
-    ensure_zig(venv)
+    ensure_zig(venv, &fixes.zig)
 }
 
 fn zig_marker() -> String {
     format!("{ZIGLANG_REQUIREMENT}\n{CARGO_ZIGBUILD_REQUIREMENT}\n")
 }
 
-fn ensure_zig(venv: &Path) -> anyhow::Result<()> {
+/// `by_hand`: the commands that install zig, for a failure's message.
+fn ensure_zig(venv: &Path, by_hand: &str) -> anyhow::Result<()> {
     let installed = || {
         venv.join("bin").join("cargo-zigbuild").is_file()
             && fs::read_to_string(venv.join(ZIG_MARKER)).is_ok_and(|m| m == zig_marker())
@@ -69,7 +72,7 @@ fn ensure_zig(venv: &Path) -> anyhow::Result<()> {
     if !python.exists() {
         let mut create = Command::new("python3");
         create.arg("-m").arg("venv").arg(venv);
-        run(&mut create, "python3 -m venv")?;
+        run(&mut create, "python3 -m venv", by_hand)?;
     }
     let mut pip = Command::new(&python);
     pip.args([
@@ -81,7 +84,7 @@ fn ensure_zig(venv: &Path) -> anyhow::Result<()> {
         ZIGLANG_REQUIREMENT,
         CARGO_ZIGBUILD_REQUIREMENT,
     ]);
-    run(&mut pip, "pip install ziglang cargo-zigbuild")?;
+    run(&mut pip, "pip install ziglang cargo-zigbuild", by_hand)?;
     fs::write(venv.join(ZIG_MARKER), zig_marker())
         .with_context(|| format!("cannot write the marker in {}", venv.display()))?;
     Ok(())
@@ -119,13 +122,13 @@ pub fn ensure_emulator() -> anyhow::Result<Emulator> {
         eprintln!("    installing {} with apt-get", needed.join(" "));
         let mut update = Command::new("apt-get");
         update.args(["update", "-qq"]);
-        run(&mut update, "apt-get update").with_context(|| format!("then run: {by_hand}"))?;
+        run(&mut update, "apt-get update", &by_hand)?;
         let mut install = Command::new("apt-get");
         install
             .args(["install", "-y", "-qq", "--no-install-recommends"])
             .args(&needed)
             .env("DEBIAN_FRONTEND", "noninteractive");
-        run(&mut install, "apt-get install").with_context(|| format!("run by hand: {by_hand}"))?;
+        run(&mut install, "apt-get install", &by_hand)?;
         if !missing().is_empty() {
             bail!(
                 "apt-get installed {} but qemu-aarch64 or {} is still missing",
@@ -150,20 +153,4 @@ fn is_root() -> bool {
             .and_then(|ids| ids.split_whitespace().nth(1))
             == Some("0")
     })
-}
-
-fn run(command: &mut Command, what: &str) -> anyhow::Result<()> {
-    let output = command
-        .stdin(Stdio::null())
-        .output()
-        .with_context(|| format!("cannot run {what}"))?;
-    if !output.status.success() {
-        bail!(
-            "{what} failed ({})\n--- stdout\n{}\n--- stderr\n{}",
-            output.status,
-            String::from_utf8_lossy(&output.stdout).trim(),
-            String::from_utf8_lossy(&output.stderr).trim()
-        );
-    }
-    Ok(())
 }

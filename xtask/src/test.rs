@@ -16,22 +16,17 @@ use crate::{arm64, cargo, deploy_check, run};
 /// missing; stress runs (`--repeat`) need 0.9.103 or later.
 pub const NEXTEST_VERSION: &str = "0.9.143";
 
-#[derive(clap::Args)]
-pub struct TestArgs {
-    /// Skip rustfmt and clippy.
-    #[arg(long)]
-    no_lint: bool,
-    /// Skip building and running the arm64 artifacts (the slowest step).
-    #[arg(long)]
-    no_arm64: bool,
-    /// Run the selected tests N times in a row (nextest's stress mode),
+/// What `cargo xtask test` runs.
+pub struct TestConfig {
+    /// rustfmt and clippy.
+    pub lint: bool,
+    /// Build the arm64 artifacts and run them under qemu.
+    pub arm64: bool,
+    /// Run the tests this many times in a row (nextest's stress mode),
     /// and nothing else: no lint, no arm64 step.
-    #[arg(long, value_name = "N")]
-    repeat: Option<u32>,
-    /// Extra arguments for `cargo nextest run`, e.g. a filter:
-    /// `-- -E 'package(deployer)'`.
-    #[arg(last = true)]
-    nextest_args: Vec<String>,
+    pub repeat: Option<u32>,
+    /// Passed on to `cargo nextest run`.
+    pub nextest_args: Vec<String>,
 }
 
 /// One step's name, time and outcome.
@@ -124,16 +119,16 @@ fn seconds(duration: Duration) -> String {
     format!("{:.1} s", duration.as_secs_f64())
 }
 
-pub fn test(args: TestArgs, root: &Path) -> anyhow::Result<()> {
+pub fn test(config: TestConfig, root: &Path) -> anyhow::Result<()> {
     let mut steps = Steps::new();
-    let outcome = all_steps(&args, root, &mut steps);
+    let outcome = all_steps(&config, root, &mut steps);
     steps.finish(root, outcome.is_ok());
     outcome
 }
 
-fn all_steps(args: &TestArgs, root: &Path, steps: &mut Steps) -> anyhow::Result<()> {
-    let lint = !args.no_lint && args.repeat.is_none();
-    let arm64 = !args.no_arm64 && args.repeat.is_none();
+fn all_steps(config: &TestConfig, root: &Path, steps: &mut Steps) -> anyhow::Result<()> {
+    let lint = config.lint && config.repeat.is_none();
+    let arm64 = config.arm64 && config.repeat.is_none();
     // Started first and at the lowest priority: it compiles on the CPU the
     // other steps leave idle (most of the test run waits on the emulator).
     let arm64_build = if arm64 {
@@ -174,20 +169,20 @@ fn all_steps(args: &TestArgs, root: &Path, steps: &mut Steps) -> anyhow::Result<
         build.args(["--no-run"]);
         run("cargo nextest run --no-run (build the tests)", build)
     })?;
-    let label = match args.repeat {
+    let label = match config.repeat {
         Some(n) => format!("tests run ({n} times)"),
         None => "tests run".to_owned(),
     };
     steps.time(&label, || {
         let mut tests = nextest(moto.endpoint());
-        if let Some(n) = args.repeat {
+        if let Some(n) = config.repeat {
             tests.args(["--stress-count", &n.to_string()]);
         }
-        tests.args(&args.nextest_args);
+        tests.args(&config.nextest_args);
         run("cargo nextest run --workspace", tests)
     })?;
     let Some(arm64_build) = arm64_build else {
-        if args.no_arm64 {
+        if !config.arm64 {
             eprintln!("==> arm64 artifacts: skipped (--no-arm64)");
         }
         return Ok(());
@@ -246,6 +241,8 @@ fn ensure_nextest() -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod tests {
+    //! Rules of the workspace's dependency graph, read off `cargo tree`.
+
     use std::collections::BTreeSet;
 
     use super::*;
@@ -314,5 +311,25 @@ mod tests {
             })
             .collect();
         assert!(forbidden.is_empty(), "domain depends on {forbidden:#?}");
+    }
+
+    /// The command line is parsed in xtask alone (`flags.rs`); the
+    /// libraries take plain config structs, so none depends on clap.
+    #[test]
+    fn only_xtask_depends_on_clap() {
+        let dependents = resolved(&[
+            "--workspace",
+            "--edges",
+            "normal,build,dev",
+            "--invert",
+            "clap",
+            "--depth",
+            "1",
+        ]);
+        let names: BTreeSet<&str> = dependents
+            .iter()
+            .filter_map(|line| line.split(' ').next())
+            .collect();
+        assert_eq!(names, BTreeSet::from(["clap", "xtask"]), "{dependents:#?}");
     }
 }

@@ -64,30 +64,12 @@ impl Arch {
             Arch::X86_64 => object::elf::EM_X86_64.0,
         }
     }
-
-    /// Debian's cross gcc driver and its package.
-    pub fn cross_gcc(self) -> &'static str {
-        match self {
-            Arch::Arm64 => "aarch64-linux-gnu-gcc",
-            Arch::X86_64 => "x86_64-linux-gnu-gcc",
-        }
-    }
-
-    pub fn debian_gcc_package(self) -> &'static str {
-        match self {
-            Arch::Arm64 => "gcc-aarch64-linux-gnu",
-            Arch::X86_64 => "gcc-x86-64-linux-gnu",
-        }
-    }
 }
 
-#[derive(clap::Args, Clone, Debug)]
-pub struct BuildArgs {
-    /// Lambda architecture to build for.
-    #[arg(long, value_enum, default_value_t = Arch::Arm64)]
+/// What to build for and how to link.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BuildOptions {
     pub arch: Arch,
-    /// Linker: auto picks zig when present (glibc 2.17), else Debian's cross gcc.
-    #[arg(long, value_enum, default_value_t = LinkerChoice::Auto)]
     pub linker: LinkerChoice,
 }
 
@@ -193,10 +175,10 @@ fn cargo_command(root: &Path, arch: Arch, linker: &Linker) -> Command {
 /// Builds, checks and packages every function; writes and returns the
 /// manifest. Installs nothing: a missing target or linker is an error that
 /// names the command to run.
-pub fn build(root: &Path, venv: &Path, args: &BuildArgs) -> anyhow::Result<Manifest> {
-    let arch = args.arch;
+pub fn build(root: &Path, venv: &Path, options: &BuildOptions) -> anyhow::Result<Manifest> {
+    let arch = options.arch;
     toolchain::check_target(arch, venv)?;
-    let linker = toolchain::find_linker(arch, args.linker, venv)?;
+    let linker = toolchain::find_linker(arch, options.linker, venv)?;
     let target_dir = target_dir(root)?;
 
     eprintln!(

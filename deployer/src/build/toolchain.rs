@@ -17,17 +17,41 @@ pub const CARGO_ZIGBUILD_REQUIREMENT: &str = "cargo-zigbuild==0.24.1";
 /// The glibc zig links against: old enough for every Lambda runtime.
 pub const ZIG_GLIBC: &str = "2.17";
 
-/// How `--linker` is chosen.
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+/// Which linker a build asks for (`cargo xtask build --linker`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum LinkerChoice {
     /// zig if present (glibc pinned to 2.17), else the cross gcc, else the
     /// native linker when building for this machine's architecture.
+    #[default]
     Auto,
     /// cargo-zigbuild with zig, linking against glibc 2.17.
     Zig,
     /// Debian's cross gcc (`gcc-aarch64-linux-gnu`), or the native cc for the
     /// host's own architecture; links against that toolchain's glibc.
     Gcc,
+}
+
+/// Debian's cross gcc for an architecture: the driver a build links with
+/// and the package that installs it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CrossGcc {
+    pub driver: &'static str,
+    pub package: &'static str,
+}
+
+impl CrossGcc {
+    pub fn of(arch: Arch) -> CrossGcc {
+        match arch {
+            Arch::Arm64 => CrossGcc {
+                driver: "aarch64-linux-gnu-gcc",
+                package: "gcc-aarch64-linux-gnu",
+            },
+            Arch::X86_64 => CrossGcc {
+                driver: "x86_64-linux-gnu-gcc",
+                package: "gcc-x86-64-linux-gnu",
+            },
+        }
+    }
 }
 
 /// The linker a build will use.
@@ -83,7 +107,7 @@ impl Fixes {
                 "python3 -m venv {venv} && {venv}/bin/python -m pip install '{ZIGLANG_REQUIREMENT}' '{CARGO_ZIGBUILD_REQUIREMENT}'",
                 venv = venv.display()
             ),
-            gcc: format!("apt-get install -y {}", arch.debian_gcc_package()),
+            gcc: format!("apt-get install -y {}", CrossGcc::of(arch).package),
         }
     }
 }
@@ -121,10 +145,10 @@ pub fn find_linker(arch: Arch, choice: LinkerChoice, venv: &Path) -> anyhow::Res
     let fixes = Fixes::new(arch, venv);
     let native = std::env::consts::ARCH == arch.rust_arch();
     let zig = || find_zig(venv);
+    let cross_gcc = CrossGcc::of(arch).driver;
     let gcc = || {
-        let gcc = arch.cross_gcc();
-        on_path(gcc).map(|_| Linker::CrossGcc {
-            gcc: gcc.to_owned(),
+        on_path(cross_gcc).map(|_| Linker::CrossGcc {
+            gcc: cross_gcc.to_owned(),
         })
     };
     let found = match choice {
@@ -146,8 +170,7 @@ pub fn find_linker(arch: Arch, choice: LinkerChoice, venv: &Path) -> anyhow::Res
             fixes.zig
         ),
         LinkerChoice::Gcc => bail!(
-            "--linker gcc: {} not found on the PATH; install it with: {}",
-            arch.cross_gcc(),
+            "--linker gcc: {cross_gcc} not found on the PATH; install it with: {}",
             fixes.gcc
         ),
         LinkerChoice::Auto => bail!(

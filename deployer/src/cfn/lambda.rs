@@ -47,16 +47,12 @@ pub enum Runtime {
     ProvidedAl2023,
 }
 
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize, clap::ValueEnum,
-)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub enum Architecture {
     #[default]
     #[serde(rename = "arm64")]
-    #[value(name = "arm64")]
     Arm64,
     #[serde(rename = "x86_64")]
-    #[value(name = "x86_64")]
     X86_64,
 }
 

@@ -25,24 +25,19 @@ use crate::replays::{LocalDispatcher, LocalReplays};
 use crate::sqlite::SqliteStore;
 use service::settings::RawSettings;
 
-/// `cargo xtask local` options.
-#[derive(clap::Args, Clone, Debug)]
-pub struct LocalArgs {
-    /// Port to serve on, on 127.0.0.1 (0 picks a free one).
-    #[arg(long, default_value_t = 3000)]
+/// What `cargo xtask local` serves: [`run`] reads the settings and turns
+/// these into a [`LocalConfig`].
+#[derive(Clone, Debug)]
+pub struct LocalOptions {
+    /// On 127.0.0.1; 0 picks a free one.
     pub port: u16,
-    /// Where the embedded store keeps its database [default: .local/data in the project].
-    #[arg(long)]
+    /// The embedded store's folder; `None`: [`default_data_dir`].
     pub data_dir: Option<PathBuf>,
-    /// Use DynamoDB at this endpoint (e.g. an emulator) instead of the embedded store;
-    /// tables are created when missing and the projector follows the table's stream.
-    #[arg(long, value_name = "URL")]
+    /// DynamoDB at this endpoint instead of the embedded store.
     pub dynamodb_endpoint: Option<String>,
     /// Table-name prefix in DynamoDB mode.
-    #[arg(long, default_value = "local")]
     pub table_prefix: String,
-    /// The settings file.
-    #[arg(long, default_value = ".env")]
+    /// The settings file, relative to the project root unless absolute.
     pub env_file: PathBuf,
 }
 
@@ -206,23 +201,23 @@ pub fn default_data_dir(project_root: &Path) -> PathBuf {
 }
 
 /// `cargo xtask local`: reads the settings, serves until Ctrl-C.
-pub async fn run(args: LocalArgs, project_root: &Path) -> anyhow::Result<()> {
+pub async fn run(options: LocalOptions, project_root: &Path) -> anyhow::Result<()> {
     service::telemetry::init_text();
-    let env_file = if args.env_file.is_absolute() {
-        args.env_file.clone()
+    let env_file = if options.env_file.is_absolute() {
+        options.env_file.clone()
     } else {
-        project_root.join(&args.env_file)
+        project_root.join(&options.env_file)
     };
     let settings = RawSettings::load(&env_file)?;
     let config = LocalConfig {
-        port: args.port,
-        storage: match args.dynamodb_endpoint {
+        port: options.port,
+        storage: match options.dynamodb_endpoint {
             Some(endpoint) => Storage::DynamoDb {
                 endpoint,
-                table_prefix: args.table_prefix,
+                table_prefix: options.table_prefix,
             },
             None => Storage::Embedded {
-                data_dir: args
+                data_dir: options
                     .data_dir
                     .unwrap_or_else(|| default_data_dir(project_root)),
             },

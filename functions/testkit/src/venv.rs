@@ -136,7 +136,7 @@ fn ensure_installed(venv: &Path) -> anyhow::Result<()> {
 
 /// Runs `command` to completion; on failure, says what failed, shows its
 /// output and the command to run by hand.
-fn run(command: &mut Command, what: &str, by_hand: &str) -> anyhow::Result<()> {
+pub fn run(command: &mut Command, what: &str, by_hand: &str) -> anyhow::Result<()> {
     let output = command
         .stdin(Stdio::null())
         .output()

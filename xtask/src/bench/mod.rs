@@ -1,0 +1,98 @@
+//! `cargo xtask bench`: the project's performance report. Medians over
+//! repeated runs; every figure says what it measured, and a figure that
+//! could not be taken says why. Nothing here passes or fails on a time.
+//! One module per measurement; `report` collects and writes the figures.
+
+mod append;
+mod artifacts;
+mod aws_calls;
+mod deploy;
+mod init;
+mod replay;
+mod report;
+mod synth;
+mod test_suite;
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::Context;
+use domain::{Amount, AppendCommand, DomainEvent, ItemId, StreamId};
+
+use report::Report;
+
+/// What `cargo xtask bench` measures beyond its default figures.
+pub struct BenchConfig {
+    /// Time a clean arm64 build in a temporary target directory.
+    pub clean_build: bool,
+    /// Time `cargo xtask test` from nothing, then warm.
+    pub test_suite: bool,
+    /// Also write the report to bench/REPORT.md.
+    pub reference: bool,
+}
+
+pub fn run(config: BenchConfig, root: &Path) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let mut report = Report::new();
+    eprintln!("==> starting the AWS emulator (moto) on 127.0.0.1");
+    let moto = testkit::moto::Moto::start(root)?;
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+
+    eprintln!("==> 1. synth");
+    synth::measure(&mut report)?;
+    eprintln!("==> 3. artifacts (arm64)");
+    let arm64 = artifacts::measure(&mut report, root, config.clean_build)?;
+    eprintln!("==> 2. function init (native build)");
+    init::measure(&mut report, root, &runtime, moto.endpoint())?;
+    eprintln!("==> 9. the test suite (cargo xtask test)");
+    test_suite::measure(&mut report, root, config.test_suite)?;
+    eprintln!("==> 4, 5. append path and projection lag (local mode, HTTP)");
+    runtime.block_on(append::measure(&mut report))?;
+    eprintln!("==> 6. replay");
+    runtime.block_on(replay::measure(&mut report))?;
+    eprintln!("==> 7. AWS calls per event (moto)");
+    runtime.block_on(aws_calls::measure(&mut report, moto.endpoint()))?;
+    eprintln!("==> 8. no-op deploy (moto)");
+    match arm64 {
+        Some(_) => deploy::measure(&mut report, root, moto.endpoint())?,
+        None => report.missing("deploy", "no-op deploy", "the arm64 build failed"),
+    }
+    drop(moto);
+
+    report.write(root, config.reference, started)
+}
+
+/// The API key of the servers and stacks the bench starts.
+const BENCH_KEY: &str = "bench-key-0123456789abcdef";
+
+/// A new, empty scratch folder for one measurement.
+fn tempfile_dir(label: &str) -> anyhow::Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!(
+        "evs-bench-{label}-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+/// The `n`th event of a stream over `items` items: each item is created,
+/// then its amount keeps changing.
+fn nth_event(n: u64, items: u64) -> anyhow::Result<DomainEvent> {
+    let item_id = ItemId::parse(format!("item-{}", n % items), "itemId")
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let amount = Amount::new(n).context("amount out of range")?;
+    Ok(if n < items {
+        DomainEvent::ItemCreated { item_id, amount }
+    } else {
+        DomainEvent::ItemAmountChanged { item_id, amount }
+    })
+}
+
+/// An unconditional append of `event` to `stream`.
+fn command(stream: &StreamId, event: DomainEvent) -> AppendCommand {
+    AppendCommand {
+        stream_id: stream.clone(),
+        event,
+        expected_version: None,
+    }
+}

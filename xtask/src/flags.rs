@@ -1,0 +1,318 @@
+//! The command line of `cargo xtask`: every command, flag, default and
+//! help text, parsed here and nowhere else. Each command's flags become the
+//! plain config struct its module takes (`From` impls at the end), so the
+//! libraries and the command modules never see clap.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use deployer::build::BuildOptions;
+use deployer::build::toolchain::LinkerChoice;
+use deployer::cfn::lambda::Architecture;
+
+use crate::{bench, deploy, synth, test};
+
+#[derive(Parser)]
+#[command(
+    name = "cargo xtask",
+    about = "Build, run and test the event-sourcing service"
+)]
+pub struct Xtask {
+    #[command(subcommand)]
+    pub command: XtaskCmd,
+}
+
+#[derive(Subcommand)]
+pub enum XtaskCmd {
+    /// Run the whole service on 127.0.0.1 (embedded store; no AWS account needed).
+    Local(Local),
+    /// Run every check: rustfmt, clippy, every test (each with a time limit) against an AWS
+    /// emulator it starts, the arm64 artifacts and the deploy commands.
+    Test(Test),
+    /// Build the Lambda functions (arm64 by default) and package bootstrap zips.
+    Build(Build),
+    /// Print or write the CloudFormation template (offline; no AWS account needed).
+    Synth(Synth),
+    /// Build, upload and deploy the stack through a change set (reads .env).
+    Deploy(Deploy),
+    /// Show what a deploy would change; changes nothing.
+    Diff(Diff),
+    /// Delete the stack; the event store is kept unless --delete-data.
+    Destroy(Destroy),
+    /// Measure the project and print a performance report.
+    Bench(Bench),
+}
+
+// The flag structs carry no doc comment of their own: clap would take it
+// for the command's about, which the variants above say.
+
+#[derive(Args)]
+pub struct Local {
+    /// Port to serve on, on 127.0.0.1 (0 picks a free one).
+    #[arg(long, default_value_t = 3000)]
+    port: u16,
+    /// Where the embedded store keeps its database [default: .local/data in the project].
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Use DynamoDB at this endpoint (e.g. an emulator) instead of the embedded store;
+    /// tables are created when missing and the projector follows the table's stream.
+    #[arg(long, value_name = "URL")]
+    dynamodb_endpoint: Option<String>,
+    /// Table-name prefix in DynamoDB mode.
+    #[arg(long, default_value = "local")]
+    table_prefix: String,
+    /// The settings file.
+    #[arg(long, default_value = ".env")]
+    env_file: PathBuf,
+}
+
+#[derive(Args)]
+pub struct Test {
+    /// Skip rustfmt and clippy.
+    #[arg(long)]
+    no_lint: bool,
+    /// Skip building and running the arm64 artifacts (the slowest step).
+    #[arg(long)]
+    no_arm64: bool,
+    /// Run the selected tests N times in a row (nextest's stress mode),
+    /// and nothing else: no lint, no arm64 step.
+    #[arg(long, value_name = "N")]
+    repeat: Option<u32>,
+    /// Extra arguments for `cargo nextest run`, e.g. a filter:
+    /// `-- -E 'package(deployer)'`.
+    #[arg(last = true)]
+    nextest_args: Vec<String>,
+}
+
+#[derive(Args)]
+pub struct Build {
+    /// Lambda architecture to build for.
+    #[arg(long, value_enum, default_value_t = Arch::Arm64)]
+    arch: Arch,
+    /// Linker: auto picks zig when present (glibc 2.17), else Debian's cross gcc.
+    #[arg(long, value_enum, default_value_t = Linker::Auto)]
+    linker: Linker,
+}
+
+#[derive(Args)]
+pub struct Synth {
+    #[arg(long, value_enum, default_value_t = Format::Yaml)]
+    format: Format,
+    /// Write the template to FILE instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// The settings file (STACK_NAME, TRACING), relative to the project root.
+    #[arg(long, default_value = ".env")]
+    env_file: PathBuf,
+    /// The functions' architecture; must match `cargo xtask build --arch`.
+    #[arg(long, value_enum, default_value_t = Arch::Arm64)]
+    arch: Arch,
+}
+
+#[derive(Args)]
+pub struct Deploy {
+    #[command(flatten)]
+    build: Build,
+    /// When only function code changed, update the functions directly and
+    /// skip CloudFormation (the stack drifts until the next full deploy).
+    #[arg(long)]
+    hotswap: bool,
+    /// The settings file, relative to the project root.
+    #[arg(long, default_value = ".env")]
+    env_file: PathBuf,
+}
+
+#[derive(Args)]
+pub struct Diff {
+    #[command(flatten)]
+    build: Build,
+    /// The settings file, relative to the project root.
+    #[arg(long, default_value = ".env")]
+    env_file: PathBuf,
+}
+
+#[derive(Args)]
+pub struct Destroy {
+    /// Do not ask before deleting the stack.
+    #[arg(long)]
+    yes: bool,
+    /// Also delete the event store's tables (asks once more, always).
+    #[arg(long)]
+    delete_data: bool,
+    /// The settings file, relative to the project root.
+    #[arg(long, default_value = ".env")]
+    env_file: PathBuf,
+}
+
+#[derive(Args)]
+pub struct Bench {
+    /// Also time a clean arm64 build of all functions (about 12 minutes
+    /// on 2 cores), in a temporary target directory.
+    #[arg(long)]
+    clean_build: bool,
+    /// Also time `cargo xtask test` from nothing (empty target directory
+    /// and venv, about 30 minutes on 2 cores) and then again with nothing
+    /// changed. Without it, the report shows the last recorded run.
+    #[arg(long)]
+    test_suite: bool,
+    /// Also write the report to bench/REPORT.md (the checked-in reference).
+    #[arg(long)]
+    reference: bool,
+}
+
+// The value enums: the command line's spelling of library types, mapped
+// below. No doc comments on `Arch` and `Format`: clap would list their
+// values one per line with an empty description.
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Arch {
+    #[value(name = "arm64")]
+    Arm64,
+    #[value(name = "x86_64")]
+    X86_64,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Linker {
+    /// zig if present (glibc pinned to 2.17), else the cross gcc, else the
+    /// native linker when building for this machine's architecture.
+    Auto,
+    /// cargo-zigbuild with zig, linking against glibc 2.17.
+    Zig,
+    /// Debian's cross gcc (`gcc-aarch64-linux-gnu`), or the native cc for the
+    /// host's own architecture; links against that toolchain's glibc.
+    Gcc,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Format {
+    Yaml,
+    Json,
+}
+
+impl From<Arch> for Architecture {
+    fn from(arch: Arch) -> Architecture {
+        match arch {
+            Arch::Arm64 => Architecture::Arm64,
+            Arch::X86_64 => Architecture::X86_64,
+        }
+    }
+}
+
+impl From<Linker> for LinkerChoice {
+    fn from(linker: Linker) -> LinkerChoice {
+        match linker {
+            Linker::Auto => LinkerChoice::Auto,
+            Linker::Zig => LinkerChoice::Zig,
+            Linker::Gcc => LinkerChoice::Gcc,
+        }
+    }
+}
+
+impl From<Format> for deployer::Format {
+    fn from(format: Format) -> deployer::Format {
+        match format {
+            Format::Yaml => deployer::Format::Yaml,
+            Format::Json => deployer::Format::Json,
+        }
+    }
+}
+
+impl From<Local> for local::LocalOptions {
+    fn from(flags: Local) -> local::LocalOptions {
+        local::LocalOptions {
+            port: flags.port,
+            data_dir: flags.data_dir,
+            dynamodb_endpoint: flags.dynamodb_endpoint,
+            table_prefix: flags.table_prefix,
+            env_file: flags.env_file,
+        }
+    }
+}
+
+impl From<Test> for test::TestConfig {
+    fn from(flags: Test) -> test::TestConfig {
+        test::TestConfig {
+            lint: !flags.no_lint,
+            arm64: !flags.no_arm64,
+            repeat: flags.repeat,
+            nextest_args: flags.nextest_args,
+        }
+    }
+}
+
+impl From<Build> for BuildOptions {
+    fn from(flags: Build) -> BuildOptions {
+        BuildOptions {
+            arch: flags.arch.into(),
+            linker: flags.linker.into(),
+        }
+    }
+}
+
+impl From<Synth> for synth::SynthConfig {
+    fn from(flags: Synth) -> synth::SynthConfig {
+        synth::SynthConfig {
+            format: flags.format.into(),
+            out: flags.out,
+            env_file: flags.env_file,
+            arch: flags.arch.into(),
+        }
+    }
+}
+
+impl From<Deploy> for deploy::DeployConfig {
+    fn from(flags: Deploy) -> deploy::DeployConfig {
+        deploy::DeployConfig {
+            build: flags.build.into(),
+            hotswap: flags.hotswap,
+            env_file: flags.env_file,
+        }
+    }
+}
+
+impl From<Diff> for deploy::DiffConfig {
+    fn from(flags: Diff) -> deploy::DiffConfig {
+        deploy::DiffConfig {
+            build: flags.build.into(),
+            env_file: flags.env_file,
+        }
+    }
+}
+
+impl From<Destroy> for deploy::DestroyConfig {
+    fn from(flags: Destroy) -> deploy::DestroyConfig {
+        deploy::DestroyConfig {
+            yes: flags.yes,
+            delete_data: flags.delete_data,
+            env_file: flags.env_file,
+        }
+    }
+}
+
+impl From<Bench> for bench::BenchConfig {
+    fn from(flags: Bench) -> bench::BenchConfig {
+        bench::BenchConfig {
+            clean_build: flags.clean_build,
+            test_suite: flags.test_suite,
+            reference: flags.reference,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The definitions as clap sees them.
+
+    use clap::CommandFactory;
+
+    use super::*;
+
+    /// clap's own checks of the definitions (conflicting names, defaults
+    /// that are not possible values), which otherwise surface only when a
+    /// command is run.
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Xtask::command().debug_assert();
+    }
+}
