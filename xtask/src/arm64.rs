@@ -123,12 +123,12 @@ pub fn run(manifest: &Manifest, moto_endpoint: &str) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     let mut passed = 0;
     let mut failures = Vec::new();
-    for function in build::FUNCTIONS {
-        let Some(artifact) = manifest.functions.get(function) else {
+    for function in Function::ALL {
+        let Some(artifact) = manifest.functions.get(function.name()) else {
             bail!("the manifest lists no {function}");
         };
         let outcome =
-            unzip_bootstrap(&artifact.path, &scratch.join(function)).and_then(|bootstrap| {
+            unzip_bootstrap(&artifact.path, &scratch.join(function.name())).and_then(|bootstrap| {
                 let launch = match &emulator.qemu {
                     Some(qemu) => Launch::qemu(qemu, &emulator.sysroot, &bootstrap),
                     None => Launch::native(&bootstrap),
@@ -136,11 +136,7 @@ pub fn run(manifest: &Manifest, moto_endpoint: &str) -> anyhow::Result<()> {
                 runtime.block_on(async {
                     tokio::time::timeout(
                         CHECK_LIMIT,
-                        function_binary::check(
-                            Function::from_name(function).context("not a function of the app")?,
-                            &launch,
-                            moto_endpoint,
-                        ),
+                        function_binary::check(function, &launch, moto_endpoint),
                     )
                     .await
                     .map_err(|_| {
@@ -159,7 +155,7 @@ pub fn run(manifest: &Manifest, moto_endpoint: &str) -> anyhow::Result<()> {
             }
             Err(err) => {
                 eprintln!("    {function:<15} FAILED: {err:#}");
-                failures.push(function);
+                failures.push(function.name());
             }
         }
     }

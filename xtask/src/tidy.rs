@@ -1,8 +1,12 @@
-//! Checks of the architecture's invariants that read the tree itself:
-//! every file says what it is, every function's `main` only wires, and the
-//! function crates are exactly the list in `service::functions`.
+//! Checks of the architecture's invariants (ARCHITECTURE.md) that read
+//! the tree and the dependency graph: every file says what it is, every
+//! function's `main` only wires, the function crates are exactly the list
+//! in `service::functions`, the domain stays pure, only xtask parses
+//! command lines, and xtask and the tests share their dependency builds.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use service::functions::Function;
 
@@ -88,4 +92,129 @@ fn every_function_main_only_wires() {
             path.display()
         );
     }
+}
+
+/// Adding a function is its crate plus a variant of `Function`: the
+/// workspace's binaries under `functions/` must be exactly that list.
+#[test]
+fn the_function_crates_are_exactly_the_function_list() {
+    let root = workspace_root();
+    let output = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()))
+        .args(["metadata", "--no-deps", "--format-version", "1"])
+        .current_dir(&root)
+        .output()
+        .expect("cargo metadata runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let metadata: serde_json::Value =
+        serde_json::from_slice(&output.stdout).expect("cargo metadata prints JSON");
+    let functions_dir = root.join("functions");
+    let binaries: BTreeSet<String> = metadata["packages"]
+        .as_array()
+        .expect("a package list")
+        .iter()
+        .filter(|package| {
+            package["manifest_path"]
+                .as_str()
+                .is_some_and(|path| Path::new(path).starts_with(&functions_dir))
+        })
+        .flat_map(|package| package["targets"].as_array().cloned().unwrap_or_default())
+        .filter(|target| {
+            target["kind"]
+                .as_array()
+                .is_some_and(|kinds| kinds.iter().any(|k| k == "bin"))
+        })
+        .filter_map(|target| target["name"].as_str().map(str::to_owned))
+        .collect();
+    let listed: BTreeSet<String> = Function::ALL.iter().map(|f| f.name().to_owned()).collect();
+    assert_eq!(binaries, listed);
+}
+
+/// `cargo tree` lines `name version [features]` for `args`.
+fn resolved(args: &[&str]) -> BTreeSet<String> {
+    let output = crate::cargo()
+        .args(["tree", "--prefix", "none", "--format", "{p} [{f}]"])
+        .args(args)
+        .output()
+        .expect("cargo tree runs");
+    assert!(
+        output.status.success(),
+        "cargo tree {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| line.trim_end_matches(" (*)").to_owned())
+        .filter(|line| !line.is_empty())
+        .collect()
+}
+
+/// `cargo xtask` compiles xtask alone; `cargo xtask test` then compiles
+/// the workspace with its dev-dependencies. A dependency whose features
+/// differ between the two is compiled twice, with everything above it
+/// (one differing tokio feature rebuilds the whole AWS SDK). The fix is
+/// the feature-unification list at the end of xtask/Cargo.toml.
+#[test]
+fn the_xtask_binary_and_the_tests_share_every_dependency_build() {
+    let xtask = resolved(&["--package", "xtask", "--edges", "normal,build"]);
+    let tests = resolved(&["--workspace", "--edges", "normal,build,dev"]);
+    assert!(
+        xtask
+            .iter()
+            .any(|line| line.starts_with("aws-sdk-dynamodb "))
+    );
+    let differing: Vec<&String> = xtask.difference(&tests).collect();
+    let names: BTreeSet<&str> = differing
+        .iter()
+        .filter_map(|line| line.split(' ').next())
+        .collect();
+    let as_tests_build_them: Vec<&String> = tests
+        .iter()
+        .filter(|line| line.split(' ').next().is_some_and(|n| names.contains(n)))
+        .collect();
+    assert!(
+        differing.is_empty(),
+        "built with other features by cargo xtask than by the tests: {differing:#?}\nthe tests build: {as_tests_build_them:#?}\nadd those features to the feature-unification list in xtask/Cargo.toml"
+    );
+}
+
+/// The rules live in `domain` once, for Lambda, local mode and tests:
+/// nothing of AWS and no async runtime may reach it.
+#[test]
+fn the_domain_depends_on_no_aws_crate_and_no_async_runtime() {
+    let domain = resolved(&["--package", "domain", "--edges", "normal"]);
+    assert!(domain.iter().any(|line| line.starts_with("domain ")));
+    let forbidden: Vec<&String> = domain
+        .iter()
+        .filter(|line| {
+            line.starts_with("aws")
+                || ["tokio ", "async-std ", "smol ", "lambda_runtime "]
+                    .iter()
+                    .any(|name| line.starts_with(name))
+        })
+        .collect();
+    assert!(forbidden.is_empty(), "domain depends on {forbidden:#?}");
+}
+
+/// The command line is parsed in xtask alone (`flags.rs`); the
+/// libraries take plain config structs, so none depends on clap.
+#[test]
+fn only_xtask_depends_on_clap() {
+    let dependents = resolved(&[
+        "--workspace",
+        "--edges",
+        "normal,build,dev",
+        "--invert",
+        "clap",
+        "--depth",
+        "1",
+    ]);
+    let names: BTreeSet<&str> = dependents
+        .iter()
+        .filter_map(|line| line.split(' ').next())
+        .collect();
+    assert_eq!(names, BTreeSet::from(["clap", "xtask"]), "{dependents:#?}");
 }

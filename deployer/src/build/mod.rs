@@ -20,15 +20,6 @@ use crate::stack::Function;
 use elf::ElfInfo;
 use toolchain::{Linker, LinkerChoice, ZIG_GLIBC};
 
-/// The function crates, each with one binary of the same name.
-pub const FUNCTIONS: [&str; 5] = [
-    Function::AddEvent.name(),
-    Function::ListItems.name(),
-    Function::TriggerReplay.name(),
-    Function::Projector.name(),
-    Function::Replay.name(),
-];
-
 /// The Cargo profile the functions are built with (root Cargo.toml).
 pub const PROFILE: &str = "lambda";
 
@@ -158,8 +149,8 @@ fn cargo_command(root: &Path, arch: Arch, linker: &Linker) -> Command {
     command
         .current_dir(root)
         .args(["--profile", PROFILE, "--target", &target]);
-    for function in FUNCTIONS {
-        command.args(["-p", function]);
+    for function in Function::ALL {
+        command.args(["-p", function.name()]);
     }
     if let Linker::CrossGcc { gcc } = linker {
         let upper = triple.to_uppercase().replace('-', "_");
@@ -183,7 +174,7 @@ pub fn build(root: &Path, venv: &Path, options: &BuildOptions) -> anyhow::Result
 
     eprintln!(
         "==> building {} for {} ({}) with {}",
-        FUNCTIONS.join(", "),
+        Function::ALL.map(Function::name).join(", "),
         arch.as_str(),
         arch.triple(),
         linker.describe()
@@ -201,7 +192,7 @@ pub fn build(root: &Path, venv: &Path, options: &BuildOptions) -> anyhow::Result
     let binaries = target_dir.join(arch.triple()).join(PROFILE);
     let out = target_dir.join(ARTIFACTS_DIR);
     let mut functions = BTreeMap::new();
-    for function in FUNCTIONS {
+    for function in Function::ALL.map(Function::name) {
         let binary = binaries.join(function);
         let artifact = package_function(function, &binary, arch, &out)
             .with_context(|| format!("{function} ({})", binary.display()))?;

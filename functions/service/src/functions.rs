@@ -74,6 +74,14 @@ impl Function {
     }
 }
 
+/// The function's name, as its crate and binary are called.
+impl std::fmt::Display for Function {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // `pad`, so widths and alignment in format strings apply.
+        f.pad(self.name())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -93,6 +101,7 @@ mod tests {
             assert_eq!(Function::from_name(function.name()), Some(function));
         }
         assert_eq!(Function::from_name("local"), None);
+        assert_eq!(format!("{:<12}|", Function::Replay), "replay      |");
         assert_eq!(Function::longest_name_len(), "trigger-replay".len());
     }
 }

@@ -4,10 +4,9 @@
 
 use std::path::Path;
 
-use anyhow::Context;
-
 use deployer::build::toolchain::LinkerChoice;
 use deployer::build::{self, Arch, BuildOptions, package};
+use service::functions::Function;
 use testkit::function_binary::{self, Launch};
 
 use super::report::{Report, median, ms};
@@ -50,10 +49,10 @@ pub(super) fn measure(
         }
     };
     let scratch = std::env::temp_dir().join(format!("evs-bench-init-{}", std::process::id()));
-    for function in build::FUNCTIONS {
-        let artifact = &manifest.functions[function];
+    for function in Function::ALL {
+        let artifact = &manifest.functions[function.name()];
         let (binary, _) = package::read_bootstrap(&std::fs::read(&artifact.path)?)?;
-        let dir = scratch.join(function);
+        let dir = scratch.join(function.name());
         std::fs::create_dir_all(&dir)?;
         let path = dir.join("bootstrap");
         std::fs::write(&path, binary)?;
@@ -63,8 +62,7 @@ pub(super) fn measure(
         let mut rss = Vec::new();
         for _ in 0..5 {
             let checked = runtime.block_on(function_binary::check(
-                service::functions::Function::from_name(function)
-                    .context("not a function of the app")?,
+                function,
                 &Launch::native(&path),
                 moto,
             ))?;
