@@ -11,6 +11,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use service::api::DEFAULT_TEST_STREAM_ID;
 use service::dynamo::{DynamoStore, TableNames};
+use testkit::unique_name;
 
 const API_KEY: &str = "e2e-test-key-0123456789abcdef";
 
@@ -30,10 +31,6 @@ struct Harness {
     _data: tempfile::TempDir,
 }
 
-fn unique(prefix: &str) -> String {
-    format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
-}
-
 impl Harness {
     async fn start(mode: Mode) -> Self {
         let data = tempfile::tempdir().expect("a temporary folder");
@@ -43,7 +40,7 @@ impl Harness {
             },
             Mode::DynamoDb => Storage::DynamoDb {
                 endpoint: testkit::moto::shared_endpoint().to_owned(),
-                table_prefix: unique("e2e"),
+                table_prefix: unique_name("e2e"),
             },
         };
         let config = LocalConfig {
@@ -266,7 +263,7 @@ async fn api_key_is_required(mode: Mode) {
 
 async fn bad_input_is_refused_and_stores_nothing(mode: Mode) {
     let h = Harness::start(mode).await;
-    let stream = unique("bad-input");
+    let stream = unique_name("bad-input");
     let cases: Vec<(String, &str, Option<&str>)> = vec![
         ("{\"streamId\":".into(), "MALFORMED_JSON", None),
         ("not json".into(), "MALFORMED_JSON", None),
@@ -372,7 +369,7 @@ async fn bad_input_is_refused_and_stores_nothing(mode: Mode) {
 
 async fn concurrent_appends_get_contiguous_ids(mode: Mode) {
     let h = std::sync::Arc::new(Harness::start(mode).await);
-    let stream = unique("concurrent");
+    let stream = unique_name("concurrent");
     let tasks: Vec<_> = (0..50)
         .map(|i| {
             let h = h.clone();
@@ -397,7 +394,7 @@ async fn concurrent_appends_get_contiguous_ids(mode: Mode) {
 
 async fn replays_converge_to_the_fold_while_appends_continue(mode: Mode) {
     let h = std::sync::Arc::new(Harness::start(mode).await);
-    let stream = unique("replay");
+    let stream = unique_name("replay");
     let mut expected = Expected::default();
     for i in 0..10u64 {
         let item = format!("i{i}");
@@ -480,7 +477,7 @@ async fn replays_converge_to_the_fold_while_appends_continue(mode: Mode) {
 
 async fn a_restart_loses_nothing_and_catches_up(mode: Mode) {
     let mut h = Harness::start(mode).await;
-    let stream = unique("restart");
+    let stream = unique_name("restart");
     for i in 0..5u64 {
         assert_eq!(
             h.append(&stream, "ITEM_CREATED", &format!("r{i}"), Some(i))
