@@ -170,20 +170,11 @@ pub async fn a_stale_expected_version_is_rejected_with_the_current_version(store
 /// 50 concurrent appends to one stream: ids exactly 0..=49.
 pub async fn concurrent_appends_get_unique_contiguous_ids(stores: Stores) {
     let s = unique_stream("concurrent");
-    let tasks: Vec<_> = (0..50u64)
-        .map(|i| {
-            let (events, command) = (stores.events.clone(), created(&s, &format!("item-{i}"), i));
-            tokio::spawn(async move { try_append(&*events, &command, at(i as i64)).await })
-        })
+    let commands = (0..50u64)
+        .map(|i| created(&s, &format!("item-{i}"), i))
         .collect();
-    let mut appended = Vec::new();
-    for result in futures::future::join_all(tasks).await {
-        let event = result
-            .expect("the task ran")
-            .unwrap_or_else(|err| panic!("a concurrent append failed: {err:?}"));
-        appended.push(event);
-    }
-    appended.sort_by_key(|e| e.event_id);
+    let (appended, rejected) = race(&stores, commands).await;
+    assert_eq!(rejected, [], "distinct items are never refused");
     assert_eq!(ids(&appended), (0..50).collect::<Vec<_>>());
     let log = read_all(&stores, &s).await;
     assert_eq!(log, appended, "the log holds what each append returned");
@@ -196,21 +187,15 @@ pub async fn concurrent_appends_get_unique_contiguous_ids(stores: Stores) {
 /// The stream rules hold under a race: one creation of an item wins.
 pub async fn concurrent_creates_of_one_item_admit_exactly_one(stores: Stores) {
     let s = unique_stream("create-race");
-    let tasks: Vec<_> = (0..20)
-        .map(|i| {
-            let (events, command) = (stores.events.clone(), created(&s, "only", i));
-            tokio::spawn(async move { try_append(&*events, &command, at(i as i64)).await })
-        })
-        .collect();
-    let mut winners = Vec::new();
-    for result in futures::future::join_all(tasks).await {
-        match result.expect("the task ran") {
-            Ok(event) => winners.push(event),
-            Err(AppendError::Rejected(Rejection::ItemAlreadyExists { item_id })) => {
-                assert_eq!(item_id, item("only"));
+    let commands = (0..20).map(|i| created(&s, "only", i)).collect();
+    let (winners, rejected) = race(&stores, commands).await;
+    for rejection in rejected {
+        assert_eq!(
+            rejection,
+            Rejection::ItemAlreadyExists {
+                item_id: item("only")
             }
-            Err(other) => panic!("unexpected failure: {other:?}"),
-        }
+        );
     }
     assert_eq!(winners.len(), 1, "exactly one creation wins");
     assert_eq!(read_all(&stores, &s).await, winners);
@@ -220,26 +205,18 @@ pub async fn concurrent_creates_of_one_item_admit_exactly_one(stores: Stores) {
 pub async fn concurrent_appends_expecting_one_version_admit_exactly_one(stores: Stores) {
     let s = unique_stream("version-race");
     let first = append(&stores, created(&s, "seed", 1), 0).await;
-    let tasks: Vec<_> = (0..20)
-        .map(|i| {
-            let events = stores.events.clone();
-            let command = expecting(created(&s, &format!("racer-{i}"), i), 0);
-            tokio::spawn(async move { try_append(&*events, &command, at(i as i64)).await })
-        })
+    let commands = (0..20)
+        .map(|i| expecting(created(&s, &format!("racer-{i}"), i), 0))
         .collect();
-    let mut winners = Vec::new();
-    for result in futures::future::join_all(tasks).await {
-        match result.expect("the task ran") {
-            Ok(event) => winners.push(event),
-            Err(AppendError::Rejected(rejection)) => assert_eq!(
-                rejection,
-                Rejection::VersionConflict {
-                    expected: version(0),
-                    current: version(1)
-                }
-            ),
-            Err(other) => panic!("unexpected failure: {other:?}"),
-        }
+    let (winners, rejected) = race(&stores, commands).await;
+    for rejection in rejected {
+        assert_eq!(
+            rejection,
+            Rejection::VersionConflict {
+                expected: version(0),
+                current: version(1)
+            }
+        );
     }
     assert_eq!(
         winners.len(),

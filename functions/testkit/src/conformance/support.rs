@@ -99,6 +99,32 @@ pub(super) async fn try_append(
     }
 }
 
+/// Appends `commands` all at once, each from its own task (the `n`th
+/// recorded at `at(n)`), and sorts the outcomes: the appended events in id
+/// order, and the rejections. A storage failure fails the case.
+pub(super) async fn race(
+    stores: &Stores,
+    commands: Vec<AppendCommand>,
+) -> (Vec<RecordedEvent>, Vec<Rejection>) {
+    let tasks: Vec<_> = (0..)
+        .zip(commands)
+        .map(|(n, command)| {
+            let events = stores.events.clone();
+            tokio::spawn(async move { try_append(&*events, &command, at(n)).await })
+        })
+        .collect();
+    let (mut appended, mut rejected) = (Vec::new(), Vec::new());
+    for result in futures::future::join_all(tasks).await {
+        match result.expect("the task ran") {
+            Ok(event) => appended.push(event),
+            Err(AppendError::Rejected(rejection)) => rejected.push(rejection),
+            Err(other) => panic!("a concurrent append failed: {other:?}"),
+        }
+    }
+    appended.sort_by_key(|e| e.event_id);
+    (appended, rejected)
+}
+
 pub(super) async fn append(stores: &Stores, command: AppendCommand, n: i64) -> RecordedEvent {
     let recorded_at = at(n);
     let event = try_append(&*stores.events, &command, recorded_at)
