@@ -10,13 +10,6 @@ use std::process::Command;
 
 use service::functions::Function;
 
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask sits in the workspace")
-        .to_owned()
-}
-
 /// Every `.rs` file below `dir`, build output and hidden folders left out.
 fn rust_files(dir: &Path, found: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).expect("a readable folder") {
@@ -44,7 +37,7 @@ fn code_lines(source: &str) -> Vec<&str> {
 
 #[test]
 fn every_rust_file_begins_with_a_module_doc() {
-    let root = workspace_root();
+    let root = crate::project_root();
     let mut files = Vec::new();
     for crate_dir in ["domain", "functions", "deployer", "xtask"] {
         rust_files(&root.join(crate_dir), &mut files);
@@ -73,7 +66,7 @@ fn every_rust_file_begins_with_a_module_doc() {
 /// tests call it.
 #[test]
 fn every_function_main_only_wires() {
-    let root = workspace_root();
+    let root = crate::project_root();
     for function in Function::ALL {
         let path = root.join(format!("functions/{}/src/main.rs", function.name()));
         let source = std::fs::read_to_string(&path)
@@ -98,7 +91,7 @@ fn every_function_main_only_wires() {
 /// workspace's binaries under `functions/` must be exactly that list.
 #[test]
 fn the_function_crates_are_exactly_the_function_list() {
-    let root = workspace_root();
+    let root = crate::project_root();
     let output = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()))
         .args(["metadata", "--no-deps", "--format-version", "1"])
         .current_dir(&root)
