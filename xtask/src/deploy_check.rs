@@ -126,13 +126,45 @@ fn transcript(output: &Output) -> String {
     )
 }
 
-pub fn run(root: &Path, moto: &str) -> anyhow::Result<()> {
+/// A hold on this very xtask binary, taken before the test build: that
+/// build also builds xtask (its integration tests start it) and may put a
+/// new file where this one was, so the path `current_exe` gave would no
+/// longer exist when the deploy commands run. A hard link (a copy across
+/// file systems) keeps this binary under a path of its own.
+pub struct PinnedXtask {
+    path: PathBuf,
+}
+
+impl PinnedXtask {
+    pub fn pin(root: &Path) -> anyhow::Result<Self> {
+        let current = std::env::current_exe().context("cannot find the xtask binary")?;
+        let dir = deployer::build::target_dir(root)?.join("xtask-test");
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+        let path = dir.join(format!("xtask-{}", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        if std::fs::hard_link(&current, &path).is_err() {
+            std::fs::copy(&current, &path).with_context(|| {
+                format!("cannot copy {} to {}", current.display(), path.display())
+            })?;
+        }
+        Ok(PinnedXtask { path })
+    }
+}
+
+impl Drop for PinnedXtask {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+pub fn run(root: &Path, moto: &str, xtask: &PinnedXtask) -> anyhow::Result<()> {
     eprintln!("==> deploy commands against the emulator");
     let scratch = std::env::temp_dir().join(format!("evs-deploy-{}", std::process::id()));
     std::fs::create_dir_all(&scratch)?;
     let stack = format!("evs-cli-{}", std::process::id());
     let cli = Cli {
-        xtask: std::env::current_exe().context("cannot find the xtask binary")?,
+        xtask: xtask.path.clone(),
         root,
         moto,
         env_file: scratch.join(".env"),

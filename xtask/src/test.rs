@@ -136,6 +136,13 @@ fn all_steps(config: &TestConfig, root: &Path, steps: &mut Steps) -> anyhow::Res
     } else {
         None
     };
+    // The deploy commands run last, through this binary: held now, before
+    // the test build can replace the file.
+    let xtask = if arm64 {
+        Some(deploy_check::PinnedXtask::pin(root)?)
+    } else {
+        None
+    };
     if lint {
         steps.time("rustfmt", || {
             let mut fmt = cargo();
@@ -181,7 +188,7 @@ fn all_steps(config: &TestConfig, root: &Path, steps: &mut Steps) -> anyhow::Res
         tests.args(&config.nextest_args);
         run("cargo nextest run --workspace", tests)
     })?;
-    let Some(arm64_build) = arm64_build else {
+    let (Some(arm64_build), Some(xtask)) = (arm64_build, xtask) else {
         if !config.arm64 {
             eprintln!("==> arm64 artifacts: skipped (--no-arm64)");
         }
@@ -194,7 +201,7 @@ fn all_steps(config: &TestConfig, root: &Path, steps: &mut Steps) -> anyhow::Res
         arm64::run(&manifest, moto.endpoint())
     })?;
     steps.time("deploy commands", || {
-        deploy_check::run(root, moto.endpoint())
+        deploy_check::run(root, moto.endpoint(), &xtask)
     })
 }
 
