@@ -1,13 +1,14 @@
 //! The ids: `StreamId` and `ItemId` (checked strings), `EventId` (a place in
 //! a stream) and `Version` (a stream's last event id, -1 when empty).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 
 use crate::error::{ErrorCode, Invalid};
-use crate::limits::MAX_STRING_CHARS;
+use crate::limits::{MAX_ID_BYTES, MAX_STRING_CHARS};
 
-/// Checks the rule every id shares: non-empty, at most 256 characters.
+/// Checks the rule every id shares: non-empty, at most 256 characters and
+/// at most 1,000 bytes of UTF-8, so every storage adapter can key it.
 fn checked_id(value: &str, field: &str) -> Result<(), Invalid> {
     if value.is_empty() {
         return Err(Invalid::field(
@@ -24,15 +25,39 @@ fn checked_id(value: &str, field: &str) -> Result<(), Invalid> {
             format!("`{field}` is {chars} characters long; at most {MAX_STRING_CHARS} are allowed"),
         ));
     }
+    if value.len() > MAX_ID_BYTES {
+        return Err(Invalid::field(
+            ErrorCode::InvalidValue,
+            field,
+            format!(
+                "`{field}` is {} bytes of UTF-8; at most {MAX_ID_BYTES} are allowed",
+                value.len()
+            ),
+        ));
+    }
     Ok(())
 }
 
 macro_rules! string_id {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
-        #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-        #[serde(transparent)]
+        #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(into = "String", try_from = "String")]
         pub struct $name(String);
+
+        /// Reads saved state (replay progress); the same checks as `parse`.
+        impl TryFrom<String> for $name {
+            type Error = Invalid;
+            fn try_from(value: String) -> Result<Self, Invalid> {
+                $name::parse(value, stringify!($name))
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(id: $name) -> String {
+                id.0
+            }
+        }
 
         impl $name {
             /// Validates `value`; `field` names it in the error.
@@ -71,7 +96,7 @@ string_id!(
 );
 
 /// The position of an event in its stream: 0, 1, 2, ... with no gap.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct EventId(u64);
 
@@ -135,12 +160,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ids_must_be_non_empty_and_at_most_256_characters() {
+    fn ids_must_be_non_empty_at_most_256_characters_and_1000_bytes() {
         assert_eq!(
             StreamId::parse("", "streamId").unwrap_err().code,
             ErrorCode::InvalidValue
         );
         assert!(StreamId::parse("é".repeat(256), "streamId").is_ok());
+        // 250 four-byte characters are exactly 1,000 bytes; one more is not.
+        assert!(ItemId::parse("😀".repeat(250), "data.itemId").is_ok());
+        let too_big = ItemId::parse("😀".repeat(251), "data.itemId").unwrap_err();
+        assert_eq!(too_big.field.as_deref(), Some("data.itemId"));
+        assert!(
+            too_big.message.contains("1004 bytes"),
+            "{}",
+            too_big.message
+        );
         let too_long = ItemId::parse("x".repeat(257), "data.itemId").unwrap_err();
         assert_eq!(too_long.field.as_deref(), Some("data.itemId"));
         assert!(too_long.message.contains("257"));

@@ -7,7 +7,7 @@
 //!
 //! The modules read bottom-up, each using only those before it
 //! ([`MODULES_BOTTOM_UP`], checked by a test): `error` and `limits`; `json`,
-//! strict reading of request JSON; `ids`; `event`; `rules` (`decide`);
+//! strict reading of request JSON; `ids`; `paging` (page sizes and cursors); `event`; `rules` (`decide`);
 //! `projection`; `ports`; `replay`; `validate`, which turns request bodies
 //! into commands.
 
@@ -16,6 +16,7 @@ pub mod event;
 pub mod ids;
 pub mod json;
 pub mod limits;
+pub mod paging;
 pub mod ports;
 pub mod projection;
 pub mod replay;
@@ -25,20 +26,23 @@ pub mod validate;
 pub use error::{ErrorCode, Invalid};
 pub use event::{Amount, DomainEvent, EventType, RecordedEvent};
 pub use ids::{EventId, ItemId, StreamId, Version};
-pub use limits::{MAX_AMOUNT, MAX_BODY_BYTES, MAX_STRING_CHARS};
+pub use limits::{MAX_AMOUNT, MAX_BODY_BYTES, MAX_ID_BYTES, MAX_PAGE_ITEMS, MAX_STRING_CHARS};
+pub use paging::{Cursor, ListQuery, PageSize};
 pub use ports::{
-    AppendError, ApplyMode, ApplyOutcome, Checkpoints, EventStore, ItemView, ReadModel, StoreError,
+    AppendError, ApplyMode, ApplyOutcome, Checkpoints, EventStore, ItemPage, ItemView, ReadModel,
+    StoreError, StoredItem,
 };
 pub use projection::{ItemChange, ItemState, StreamFold, coalesce};
-pub use replay::{ReplayReport, ReplayRequest, ReplayTarget};
+pub use replay::{ReplayPhase, ReplayProgress, ReplayRequest, ReplayTarget};
 pub use rules::{AppendCommand, DecisionState, Rejection, decide};
 
 /// The modules in reading order: each uses only modules before it.
-pub const MODULES_BOTTOM_UP: [&str; 10] = [
+pub const MODULES_BOTTOM_UP: [&str; 11] = [
     "error",
     "limits",
     "json",
     "ids",
+    "paging",
     "event",
     "rules",
     "projection",

@@ -5,5 +5,15 @@
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
 /// The longest string (in characters) accepted for any id.
 pub const MAX_STRING_CHARS: usize = 256;
+/// The largest id in bytes of UTF-8: DynamoDB caps a sort key at 1,024
+/// bytes, and the stream index keys an item as `ITEM#` + its id.
+pub const MAX_ID_BYTES: usize = 1000;
+/// The most items one `GET /listTestItems` page holds, and its default.
+pub const MAX_PAGE_ITEMS: usize = 1000;
+/// How long a read-model tombstone outlives the deletion that set it, in
+/// seconds. A tombstone only has to stop a late, older event from bringing
+/// its item back; DynamoDB Streams keeps a record 24 hours, so no event can
+/// arrive later than that, and a week leaves a wide margin.
+pub const TOMBSTONE_RETENTION_SECS: i64 = 7 * 24 * 60 * 60;
 /// The largest amount: the largest integer JSON numbers carry exactly.
 pub const MAX_AMOUNT: u64 = (1 << 53) - 1;

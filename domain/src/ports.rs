@@ -7,7 +7,8 @@ use serde::Serialize;
 
 use crate::event::{Amount, RecordedEvent};
 use crate::ids::{EventId, ItemId, StreamId};
-use crate::projection::ItemChange;
+use crate::paging::{Cursor, ListQuery};
+use crate::projection::{ItemChange, ItemState};
 use crate::rules::{AppendCommand, Rejection};
 
 /// A storage failure that is not the caller's fault.
@@ -53,6 +54,15 @@ pub trait EventStore: Send + Sync {
         from: EventId,
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError>;
+
+    /// The id of each item's latest event in `stream_id`, `None` for an
+    /// item no event names: one answer per item, in order. What a replay
+    /// checks so that it writes each item's final state only.
+    async fn latest_event_ids(
+        &self,
+        stream_id: &StreamId,
+        items: &[ItemId],
+    ) -> Result<Vec<Option<EventId>>, StoreError>;
 }
 
 /// How a read-model write treats a stored row of the same version.
@@ -81,6 +91,34 @@ pub struct ItemView {
     pub amount: Amount,
 }
 
+/// One page of a stream's live items.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ItemPage {
+    /// Sorted by item id (UTF-8 byte order).
+    pub items: Vec<ItemView>,
+    /// Whether a live item sorts after the last one here.
+    pub more: bool,
+}
+
+impl ItemPage {
+    /// Where the next page starts, when there is one.
+    pub fn next_cursor(&self) -> Option<Cursor> {
+        match self.items.last() {
+            Some(last) if self.more => Some(Cursor::after(last.item_id.clone())),
+            _ => None,
+        }
+    }
+}
+
+/// A read-model row as stored, tombstones included.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredItem {
+    pub item_id: ItemId,
+    /// The id of the event that set the row.
+    pub version: EventId,
+    pub state: ItemState,
+}
+
 /// The read model: per item, the state set by the latest event applied.
 #[async_trait]
 pub trait ReadModel: Send + Sync {
@@ -92,11 +130,28 @@ pub trait ReadModel: Send + Sync {
         mode: ApplyMode,
     ) -> Vec<Result<ApplyOutcome, StoreError>>;
 
-    /// The live items of a stream, sorted by item id.
-    async fn list(&self, stream_id: &StreamId) -> Result<Vec<ItemView>, StoreError>;
+    /// A page of the stream's live items, sorted by item id, after
+    /// `query.after`. Tombstones never appear, and expired ones cost
+    /// nothing to skip.
+    async fn list(&self, query: &ListQuery) -> Result<ItemPage, StoreError>;
 
-    /// Forgets everything about a stream (before a replay from 0).
-    async fn clear(&self, stream_id: &StreamId) -> Result<(), StoreError>;
+    /// Up to `limit` stored rows of the stream, tombstones included, sorted
+    /// by item id, after `after`: what a replay checks against the log.
+    async fn rows(
+        &self,
+        stream_id: &StreamId,
+        after: Option<&ItemId>,
+        limit: usize,
+    ) -> Result<Vec<StoredItem>, StoreError>;
+
+    /// Removes the row of `item_id` if `version` is still the version that
+    /// set it; says whether it did. A concurrent newer write is kept.
+    async fn remove(
+        &self,
+        stream_id: &StreamId,
+        item_id: &ItemId,
+        version: EventId,
+    ) -> Result<bool, StoreError>;
 }
 
 /// Durable positions of change-feed followers (local mode's projector).

@@ -9,8 +9,11 @@
 
 use std::collections::BTreeMap;
 
+use chrono::{DateTime, TimeDelta, Utc};
+
 use crate::event::{Amount, DomainEvent, RecordedEvent};
 use crate::ids::{EventId, ItemId, StreamId, Version};
+use crate::limits::TOMBSTONE_RETENTION_SECS;
 use crate::rules::DecisionState;
 
 /// An item's state in the read model.
@@ -19,7 +22,8 @@ pub enum ItemState {
     Live {
         amount: Amount,
     },
-    /// Kept as a tombstone so a late, older event cannot bring it back.
+    /// Kept as a tombstone so a late, older event cannot bring it back,
+    /// until [`ItemChange::tombstone_expires_at`].
     Deleted,
 }
 
@@ -30,6 +34,8 @@ pub struct ItemChange {
     pub item_id: ItemId,
     pub version: EventId,
     pub state: ItemState,
+    /// When the event that sets this state was recorded.
+    pub recorded_at: DateTime<Utc>,
 }
 
 impl ItemChange {
@@ -44,6 +50,20 @@ impl ItemChange {
             item_id: recorded.event.item_id().clone(),
             version: recorded.event_id,
             state,
+            recorded_at: recorded.recorded_at,
+        }
+    }
+
+    /// For a deletion, when its tombstone may go: no event older than the
+    /// deletion can still be delivered by then, so listing and storage stop
+    /// paying for the item. Counted from the event, not from the write, so a
+    /// replay of an old deletion does not renew it.
+    pub fn tombstone_expires_at(&self) -> Option<DateTime<Utc>> {
+        match self.state {
+            ItemState::Live { .. } => None,
+            ItemState::Deleted => {
+                Some(self.recorded_at + TimeDelta::seconds(TOMBSTONE_RETENTION_SECS))
+            }
         }
     }
 }

@@ -6,6 +6,7 @@ use crate::event::DomainEvent;
 use crate::ids::{EventId, StreamId, Version};
 use crate::json::{ObjectReader, integer_in_range, json_object};
 use crate::limits::MAX_AMOUNT;
+use crate::paging::{Cursor, ListQuery, PageSize};
 use crate::replay::ReplayTarget;
 use crate::rules::AppendCommand;
 
@@ -49,6 +50,34 @@ pub fn replay_target(body: &[u8]) -> Result<ReplayTarget, Invalid> {
     Ok(ReplayTarget {
         stream_id,
         from_event_id: EventId::new(from as u64),
+    })
+}
+
+/// `GET /listTestItems` query parameters, each optional: `streamId`
+/// (`default_stream` when absent), `limit` (the most a page holds when
+/// absent) and `cursor` (the first page when absent).
+pub fn list_query(
+    stream_id: Option<&str>,
+    limit: Option<&str>,
+    cursor: Option<&str>,
+    default_stream: &StreamId,
+) -> Result<ListQuery, Invalid> {
+    let stream_id = match stream_id {
+        None => default_stream.clone(),
+        Some(raw) => StreamId::parse(raw, "streamId")?,
+    };
+    let limit = match limit {
+        None => PageSize::MAX,
+        Some(raw) => PageSize::parse(raw, "limit")?,
+    };
+    let after = match cursor {
+        None => None,
+        Some(raw) => Some(Cursor::decode(raw, "cursor")?.into_item_id()),
+    };
+    Ok(ListQuery {
+        stream_id,
+        after,
+        limit,
     })
 }
 
@@ -201,5 +230,26 @@ mod tests {
         assert_eq!(err.field.as_deref(), Some("fromEventId"));
         let err = replay_target(br#"{"streamId":"s"}"#).unwrap_err();
         assert_eq!(err.code, ErrorCode::MissingField);
+    }
+
+    #[test]
+    fn list_queries_default_and_name_the_bad_parameter() {
+        let default = StreamId::parse("d", "streamId").unwrap();
+        let query = list_query(None, None, None, &default).unwrap();
+        assert_eq!(query, ListQuery::first_page(default.clone()));
+        let cursor = Cursor::after(crate::ids::ItemId::parse("k", "itemId").unwrap());
+        let query = list_query(Some("s"), Some("5"), Some(&cursor.encode()), &default).unwrap();
+        assert_eq!(query.stream_id.as_str(), "s");
+        assert_eq!(query.limit.get(), 5);
+        assert_eq!(query.after.as_ref(), Some(cursor.item_id()));
+        for (stream, limit, cursor, field) in [
+            (Some(""), None, None, "streamId"),
+            (None, Some("0"), None, "limit"),
+            (None, Some("abc"), None, "limit"),
+            (None, None, Some("%%%"), "cursor"),
+        ] {
+            let err = list_query(stream, limit, cursor, &default).unwrap_err();
+            assert_eq!(err.field.as_deref(), Some(field));
+        }
     }
 }

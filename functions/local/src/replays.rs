@@ -1,17 +1,15 @@
 //! Replays as background jobs of the local server.
 //!
-//! A replay from 0 clears the stream's read model before rebuilding it, so a
-//! replay cut short would leave the read model short of the fold. Pending
-//! jobs are therefore recorded durably (through the `Checkpoints` port)
-//! before they start and forgotten only when they finish; the server resumes
-//! any left over from a crash when it starts, and waits for running ones when
-//! it stops.
+//! Pending jobs are recorded durably (through the `Checkpoints` port) before
+//! they start, with their progress after every step, and forgotten only when
+//! they finish; the server resumes any left over from a crash when it
+//! starts, from the saved progress, and waits for running ones when it stops.
 
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use domain::{Checkpoints, EventStore, ReadModel, ReplayRequest, StoreError};
-use service::replay::{ReplayDispatcher, run_replay};
+use service::replay::{ReplayDispatcher, SaveProgress, run_replay};
 use tokio::task::JoinSet;
 
 const PENDING: &str = "replays-pending";
@@ -82,9 +80,16 @@ impl LocalReplays {
             // run_replay logs its outcome. A failed job stays pending and is
             // retried at the next start, as Lambda retries a failed async
             // invocation.
-            if run_replay(this.events.as_ref(), this.read_model.as_ref(), &request)
-                .await
-                .is_ok()
+            // Local jobs have no time limit: they never pause.
+            if run_replay(
+                this.events.as_ref(),
+                this.read_model.as_ref(),
+                &request,
+                this.as_ref(),
+                &|| false,
+            )
+            .await
+            .is_ok()
             {
                 let done = request.replay_id.clone();
                 if let Err(err) = this
@@ -105,6 +110,21 @@ impl LocalReplays {
             Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
         };
         while running.join_next().await.is_some() {}
+    }
+}
+
+#[async_trait]
+impl SaveProgress for LocalReplays {
+    async fn save(&self, request: &ReplayRequest) -> Result<(), StoreError> {
+        let saved = request.clone();
+        self.update_pending(|pending| {
+            for job in pending.iter_mut() {
+                if job.replay_id == saved.replay_id {
+                    *job = saved.clone();
+                }
+            }
+        })
+        .await
     }
 }
 

@@ -102,17 +102,26 @@ impl Api {
         }
     }
 
-    /// `GET /listTestItems[?streamId=...]`
+    /// `GET /listTestItems[?streamId=...&limit=...&cursor=...]`: one page,
+    /// with `nextCursor` only when more items follow.
     pub async fn list_items(&self, request: &ApiGatewayProxyRequest) -> ApiGatewayProxyResponse {
-        let stream_id = match query_param(request, "streamId") {
-            None => self.default_stream.clone(),
-            Some(raw) => match StreamId::parse(raw, "streamId") {
-                Ok(id) => id,
-                Err(err) => return invalid(&err),
-            },
+        let query = match validate::list_query(
+            query_param(request, "streamId"),
+            query_param(request, "limit"),
+            query_param(request, "cursor"),
+            &self.default_stream,
+        ) {
+            Ok(query) => query,
+            Err(err) => return invalid(&err),
         };
-        match self.read_model.list(&stream_id).await {
-            Ok(items) => json_response(200, &json!({ "items": items })),
+        match self.read_model.list(&query).await {
+            Ok(page) => {
+                let mut body = json!({ "items": page.items });
+                if let Some(cursor) = page.next_cursor() {
+                    body["nextCursor"] = json!(cursor.encode());
+                }
+                json_response(200, &body)
+            }
             Err(err) => store_failure(&err),
         }
     }
@@ -130,6 +139,7 @@ impl Api {
             replay_id: uuid::Uuid::new_v4().to_string(),
             stream_id: target.stream_id.to_string(),
             from_event_id: target.from_event_id.get(),
+            progress: None,
         };
         match self.replays.dispatch(&replay).await {
             Ok(()) => {

@@ -2,6 +2,7 @@
 //! process (clients are reused across invocations).
 
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use aws_lambda_events::apigw::ApiGatewayProxyRequest;
 use aws_lambda_events::dynamodb::Event as StreamEvent;
@@ -11,7 +12,7 @@ use lambda_runtime::{LambdaEvent, service_fn};
 use crate::api::Api;
 use crate::dynamo::{DynamoStore, TableNames};
 use crate::functions::Function;
-use crate::replay::{LambdaReplayDispatcher, ReplayDispatcher};
+use crate::replay::{LambdaReplayDispatcher, ReplayDispatcher, ReplayRun};
 use crate::settings::RawSettings;
 
 /// The DynamoDB store named by `EVENTS_TABLE`, `STREAM_INDEX_TABLE`, `READ_MODEL_TABLE`.
@@ -98,14 +99,46 @@ async fn serve_projector() -> Result<(), lambda_runtime::Error> {
     .await
 }
 
+/// How long before its deadline a replay run stops and hands over: more
+/// than one step (a page of events) takes.
+const REPLAY_HANDOVER_MARGIN: Duration = Duration::from_secs(60);
+
 async fn serve_replay() -> Result<(), lambda_runtime::Error> {
     let store = Arc::new(store_from_env().await?);
+    // Lambda sets its own name; a run that pauses invokes it again.
+    let own_name = std::env::var("AWS_LAMBDA_FUNCTION_NAME")
+        .map_err(|_| "AWS_LAMBDA_FUNCTION_NAME is not set: not running on Lambda")?;
+    let config = crate::aws::sdk_config().await;
+    let continuation = Arc::new(LambdaReplayDispatcher::new(
+        aws_sdk_lambda::Client::new(&config),
+        own_name,
+    ));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<ReplayRequest>| {
-        let store = store.clone();
+        let (store, continuation) = (store.clone(), continuation.clone());
         async move {
-            let report =
-                crate::replay::run_replay(store.as_ref(), store.as_ref(), &event.payload).await?;
-            Ok::<_, lambda_runtime::Error>(report)
+            let deadline = event.context.deadline();
+            let time_is_short = move || {
+                deadline
+                    .duration_since(SystemTime::now())
+                    .unwrap_or_default()
+                    < REPLAY_HANDOVER_MARGIN
+            };
+            let run = crate::replay::run_replay(
+                store.as_ref(),
+                store.as_ref(),
+                &event.payload,
+                &crate::replay::ProgressTravelsWithTheRequest,
+                &time_is_short,
+            )
+            .await?;
+            let progress = match run {
+                ReplayRun::Finished(progress) => Some(progress),
+                ReplayRun::Paused(next) => {
+                    continuation.dispatch(&next).await?;
+                    next.progress
+                }
+            };
+            Ok::<_, lambda_runtime::Error>(progress)
         }
     }))
     .await

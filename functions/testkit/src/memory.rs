@@ -9,8 +9,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, SubsecRound, Utc};
 use domain::{
     AppendCommand, AppendError, ApplyMode, ApplyOutcome, Checkpoints, EventId, EventStore,
-    ItemChange, ItemId, ItemState, ItemView, ReadModel, RecordedEvent, StoreError, StreamFold,
-    StreamId, decide,
+    ItemChange, ItemId, ItemPage, ItemState, ItemView, ListQuery, ReadModel, RecordedEvent,
+    StoreError, StoredItem, StreamFold, StreamId, decide,
 };
 
 /// The event log, the read model and the checkpoints behind one lock.
@@ -90,6 +90,28 @@ impl EventStore for MemoryStore {
             .cloned()
             .collect())
     }
+
+    async fn latest_event_ids(
+        &self,
+        stream_id: &StreamId,
+        items: &[ItemId],
+    ) -> Result<Vec<Option<EventId>>, StoreError> {
+        let state = self.state();
+        let events = state
+            .streams
+            .get(stream_id)
+            .map_or(&[][..], |stream| &stream.events[..]);
+        Ok(items
+            .iter()
+            .map(|item_id| {
+                events
+                    .iter()
+                    .rev()
+                    .find(|event| event.event.item_id() == item_id)
+                    .map(|event| event.event_id)
+            })
+            .collect())
+    }
 }
 
 #[async_trait]
@@ -120,27 +142,76 @@ impl ReadModel for MemoryStore {
             .collect()
     }
 
-    async fn list(&self, stream_id: &StreamId) -> Result<Vec<ItemView>, StoreError> {
+    async fn list(&self, query: &ListQuery) -> Result<ItemPage, StoreError> {
         let state = self.state();
-        Ok(state
-            .read_model
-            .iter()
-            .filter(|((stream, _), _)| stream == stream_id)
-            .filter_map(|((_, item_id), (_, item))| match item {
+        let mut live = state
+            .rows_after(&query.stream_id, query.after.as_ref())
+            .filter_map(|(item_id, (_, item))| match item {
                 ItemState::Live { amount } => Some(ItemView {
                     item_id: item_id.clone(),
                     amount: *amount,
                 }),
                 ItemState::Deleted => None,
+            });
+        let items: Vec<ItemView> = live.by_ref().take(query.limit.get()).collect();
+        let more = live.next().is_some();
+        Ok(ItemPage { items, more })
+    }
+
+    async fn rows(
+        &self,
+        stream_id: &StreamId,
+        after: Option<&ItemId>,
+        limit: usize,
+    ) -> Result<Vec<StoredItem>, StoreError> {
+        let state = self.state();
+        Ok(state
+            .rows_after(stream_id, after)
+            .take(limit)
+            .map(|(item_id, (version, item))| StoredItem {
+                item_id: item_id.clone(),
+                version: *version,
+                state: *item,
             })
             .collect())
     }
 
-    async fn clear(&self, stream_id: &StreamId) -> Result<(), StoreError> {
-        self.state()
+    async fn remove(
+        &self,
+        stream_id: &StreamId,
+        item_id: &ItemId,
+        version: EventId,
+    ) -> Result<bool, StoreError> {
+        let mut state = self.state();
+        let key = (stream_id.clone(), item_id.clone());
+        let at_version = state
             .read_model
-            .retain(|(stream, _), _| stream != stream_id);
-        Ok(())
+            .get(&key)
+            .is_some_and(|(stored, _)| *stored == version);
+        if at_version {
+            state.read_model.remove(&key);
+        }
+        Ok(at_version)
+    }
+}
+
+impl State {
+    /// The read-model rows of a stream after `after`, in item id order.
+    fn rows_after<'a>(
+        &'a self,
+        stream_id: &'a StreamId,
+        after: Option<&ItemId>,
+    ) -> impl Iterator<Item = (&'a ItemId, &'a (EventId, ItemState))> + 'a {
+        use std::ops::Bound::{Excluded, Unbounded};
+        let start = match after {
+            Some(item_id) => Excluded((stream_id.clone(), item_id.clone())),
+            None => Unbounded,
+        };
+        self.read_model
+            .range((start, Unbounded))
+            .skip_while(move |((stream, _), _)| stream < stream_id)
+            .take_while(move |((stream, _), _)| stream == stream_id)
+            .map(|((_, item_id), row)| (item_id, row))
     }
 }
 

@@ -47,17 +47,18 @@ pub(super) async fn measure(report: &mut Report) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
         samples.push(started.elapsed().as_secs_f64());
-        if replayed.events_read != EVENTS {
+        if replayed.events_applied != EVENTS {
             bail!(
-                "the replay read {} events, not {EVENTS}",
-                replayed.events_read
+                "the replay applied {} events, not {EVENTS}",
+                replayed.events_applied
             );
         }
     }
     let items = store
-        .list(&stream)
+        .list(&domain::ListQuery::first_page(stream))
         .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .items;
     if items.len() as u64 != ITEMS {
         bail!("the replay left {} items, not {ITEMS}", items.len());
     }

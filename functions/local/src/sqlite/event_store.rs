@@ -6,8 +6,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::event::{format_timestamp, parse_timestamp};
 use domain::{
-    AppendCommand, AppendError, DecisionState, EventId, EventStore, EventType, RecordedEvent,
-    StoreError, StreamId, Version, decide,
+    AppendCommand, AppendError, DecisionState, EventId, EventStore, EventType, ItemId,
+    RecordedEvent, StoreError, StreamId, Version, decide,
 };
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
@@ -91,6 +91,14 @@ impl EventStore for SqliteStore {
         let command = command.clone();
         self.blocking(move |inner| append_blocking(inner, &command, recorded_at))
             .await
+    }
+
+    async fn latest_event_ids(
+        &self,
+        _stream_id: &StreamId,
+        _items: &[ItemId],
+    ) -> Result<Vec<Option<EventId>>, StoreError> {
+        unimplemented!("latest_event_ids on SQLite")
     }
 
     async fn read_stream(

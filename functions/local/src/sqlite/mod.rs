@@ -255,7 +255,11 @@ mod tests {
             AppendError::Store(StoreError::Unavailable(_))
         ));
         assert!(matches!(
-            store.list(&StreamId::parse("s", "s").unwrap()).await,
+            store
+                .list(&domain::ListQuery::first_page(
+                    StreamId::parse("s", "s").unwrap()
+                ))
+                .await,
             Err(StoreError::Unavailable(_))
         ));
     }

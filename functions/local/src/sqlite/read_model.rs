@@ -3,7 +3,10 @@
 //! deletes leave tombstones.
 
 use async_trait::async_trait;
-use domain::{ApplyMode, ApplyOutcome, ItemChange, ItemView, ReadModel, StoreError, StreamId};
+use domain::{
+    ApplyMode, ApplyOutcome, EventId, ItemChange, ItemId, ItemPage, ItemView, ListQuery, ReadModel,
+    StoreError, StoredItem, StreamId,
+};
 use rusqlite::{Connection, TransactionBehavior, params};
 
 use super::codec::{ITEM_COLUMNS, db_error, decode_item, event_id_param, item_state_columns};
@@ -109,21 +112,25 @@ impl ReadModel for SqliteStore {
         }
     }
 
-    async fn list(&self, stream_id: &StreamId) -> Result<Vec<ItemView>, StoreError> {
-        let stream = stream_id.as_str().to_owned();
-        self.blocking(move |inner| inner.read(|conn| list_blocking(conn, &stream)))
-            .await
+    async fn list(&self, _query: &ListQuery) -> Result<ItemPage, StoreError> {
+        unimplemented!("paged listing on SQLite")
     }
 
-    async fn clear(&self, stream_id: &StreamId) -> Result<(), StoreError> {
-        let stream = stream_id.as_str().to_owned();
-        self.blocking(move |inner| {
-            inner
-                .writer()?
-                .execute("DELETE FROM read_model WHERE stream_id = ?1", [stream])
-                .map_err(db_error)?;
-            Ok(())
-        })
-        .await
+    async fn rows(
+        &self,
+        _stream_id: &StreamId,
+        _after: Option<&ItemId>,
+        _limit: usize,
+    ) -> Result<Vec<StoredItem>, StoreError> {
+        unimplemented!("rows on SQLite")
+    }
+
+    async fn remove(
+        &self,
+        _stream_id: &StreamId,
+        _item_id: &ItemId,
+        _version: EventId,
+    ) -> Result<bool, StoreError> {
+        unimplemented!("remove on SQLite")
     }
 }

@@ -62,6 +62,14 @@ impl EventStore for DynamoStore {
         .into())
     }
 
+    async fn latest_event_ids(
+        &self,
+        _stream_id: &StreamId,
+        _items: &[ItemId],
+    ) -> Result<Vec<Option<EventId>>, StoreError> {
+        unimplemented!("latest_event_ids on DynamoDB")
+    }
+
     async fn read_stream(
         &self,
         stream_id: &StreamId,

@@ -4,8 +4,8 @@
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, WriteRequest};
 use domain::{
-    ApplyMode, ApplyOutcome, ItemChange, ItemId, ItemState, ItemView, ReadModel, StoreError,
-    StreamId,
+    ApplyMode, ApplyOutcome, EventId, ItemChange, ItemId, ItemPage, ItemState, ItemView, ListQuery,
+    ReadModel, StoreError, StoredItem, StreamId,
 };
 use futures::StreamExt;
 
@@ -42,39 +42,26 @@ impl ReadModel for DynamoStore {
             .await
     }
 
-    async fn list(&self, stream_id: &StreamId) -> Result<Vec<ItemView>, StoreError> {
-        let rows = self.query_read_model(stream_id, None).await?;
-        let mut items = Vec::with_capacity(rows.len());
-        for row in &rows {
-            if let Some(view) = item_view(row).map_err(|problem| {
-                StoreError::Corrupt(format!(
-                    "{} row of stream `{stream_id}` ({ITEM_ID} {}): {problem}",
-                    self.tables.read_model,
-                    row.get(ITEM_ID)
-                        .and_then(|v| v.as_s().ok())
-                        .map_or("<missing>".to_owned(), |id| format!("{id:?}")),
-                ))
-            })? {
-                items.push(view);
-            }
-        }
-        // DynamoDB already returns UTF-8 byte order, which is `String`'s
-        // order; sorting again costs little and does not rely on it.
-        items.sort_by(|a, b| a.item_id.cmp(&b.item_id));
-        Ok(items)
+    async fn list(&self, _query: &ListQuery) -> Result<ItemPage, StoreError> {
+        unimplemented!("paged listing on DynamoDB")
     }
 
-    async fn clear(&self, stream_id: &StreamId) -> Result<(), StoreError> {
-        let keys = self.query_read_model(stream_id, Some("#s, #i")).await?;
-        for chunk in keys.chunks(BATCH_WRITE_MAX) {
-            let mut requests = Vec::with_capacity(chunk.len());
-            for key in chunk {
-                let delete = built(DeleteRequest::builder().set_key(Some(key.clone())).build())?;
-                requests.push(WriteRequest::builder().delete_request(delete).build());
-            }
-            self.batch_write(requests, stream_id).await?;
-        }
-        Ok(())
+    async fn rows(
+        &self,
+        _stream_id: &StreamId,
+        _after: Option<&ItemId>,
+        _limit: usize,
+    ) -> Result<Vec<StoredItem>, StoreError> {
+        unimplemented!("rows on DynamoDB")
+    }
+
+    async fn remove(
+        &self,
+        _stream_id: &StreamId,
+        _item_id: &ItemId,
+        _version: EventId,
+    ) -> Result<bool, StoreError> {
+        unimplemented!("remove on DynamoDB")
     }
 }
 

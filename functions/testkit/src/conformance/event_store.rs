@@ -301,3 +301,42 @@ pub async fn unicode_and_maximum_length_ids_round_trip(stores: Stores) {
     }
     assert_eq!(listed(&stores, &s).await, StreamFold::of(&log).items());
 }
+
+/// `latest_event_ids`: per item asked, the id of its last event in the
+/// stream (a deletion counts), `None` for an item the stream never named;
+/// other streams do not leak in.
+pub async fn latest_event_ids_name_each_items_last_event(stores: Stores) {
+    let (s, other) = (unique_stream("latest"), unique_stream("latest-other"));
+    append(&stores, created(&s, "a", 1), 0).await;
+    append(&stores, created(&s, "b", 2), 1).await;
+    append(&stores, changed(&s, "a", 3), 2).await;
+    append(&stores, deleted(&s, "b"), 3).await;
+    append(&stores, created(&other, "c", 4), 4).await;
+    let asked = [item("b"), item("zz"), item("a"), item("c"), item("a")];
+    let latest = stores
+        .events
+        .latest_event_ids(&s, &asked)
+        .await
+        .expect("latest_event_ids");
+    let expected = [Some(3), None, Some(2), None, Some(2)].map(|id| id.map(EventId::new));
+    assert_eq!(latest, expected);
+    let none = stores
+        .events
+        .latest_event_ids(&s, &[])
+        .await
+        .expect("no items");
+    assert!(none.is_empty());
+    // More than one batch of a backend's multi-get.
+    let many: Vec<ItemId> = (0..250)
+        .map(|i| item(&format!("m{i}")))
+        .chain([item("a")])
+        .collect();
+    let latest = stores
+        .events
+        .latest_event_ids(&s, &many)
+        .await
+        .expect("many items");
+    assert_eq!(latest.len(), many.len());
+    assert_eq!(latest[250], Some(EventId::new(2)));
+    assert!(latest[..250].iter().all(Option::is_none));
+}

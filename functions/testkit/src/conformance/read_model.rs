@@ -136,35 +136,156 @@ pub async fn list_is_sorted_by_byte_order_and_excludes_tombstones(stores: Stores
     assert_eq!(listed(&stores, &unique_stream("empty")).await, NO_ITEMS);
 }
 
-/// `clear` forgets a stream's rows (tombstones included) and nothing else.
-pub async fn clear_forgets_one_stream_only(stores: Stores) {
-    let (s1, s2) = (unique_stream("clear-1"), unique_stream("clear-2"));
+/// Keyset paging: a page holds at most `limit` live items after the
+/// cursor's item, says exactly whether more follow, skips tombstones however
+/// many there are, and stays correct while items come and go between pages.
+pub async fn list_pages_by_item_id_after_the_cursor_and_skips_tombstones(stores: Stores) {
+    let s = unique_stream("paging");
     let p = ApplyMode::Projection;
+    // Items i00..i19; every third one deleted, so pages straddle tombstones.
+    let changes: Vec<ItemChange> = (0..20u64)
+        .map(|i| match i % 3 {
+            0 => gone(&s, &format!("i{i:02}"), i),
+            _ => live(&s, &format!("i{i:02}"), i, i),
+        })
+        .collect();
+    apply(&stores, &changes, p).await;
+    let fold: Vec<(ItemId, Amount)> = (0..20u64)
+        .filter(|i| i % 3 != 0)
+        .map(|i| (item(&format!("i{i:02}")), amount(i)))
+        .collect();
+    assert_eq!(listed(&stores, &s).await, fold);
+
+    let page = |after: Option<&str>, limit: usize| {
+        let query = ListQuery {
+            stream_id: s.clone(),
+            after: after.map(item),
+            limit: PageSize::new(limit).expect("a page size"),
+        };
+        let read_model = stores.read_model.clone();
+        async move { read_model.list(&query).await.expect("list") }
+    };
+    let first = page(None, 4).await;
+    let ids = |page: &domain::ItemPage| -> Vec<String> {
+        page.items.iter().map(|v| v.item_id.to_string()).collect()
+    };
+    assert_eq!(ids(&first), ["i01", "i02", "i04", "i05"]);
+    assert!(first.more);
+    assert_eq!(
+        first.next_cursor().map(|c| c.item_id().to_string()),
+        Some("i05".to_owned())
+    );
+    // A cursor on a tombstone or on an id that was never stored works too.
+    assert_eq!(ids(&page(Some("i06"), 2).await), ["i07", "i08"]);
+    assert_eq!(ids(&page(Some("i06a"), 2).await), ["i07", "i08"]);
+    // The last page: exactly full, then nothing more.
+    let last = page(Some("i16"), 2).await;
+    assert_eq!(ids(&last), ["i17", "i19"]);
+    assert!(!last.more, "i18 is a tombstone: nothing live follows i19");
+    assert_eq!(last.next_cursor(), None);
+    assert_eq!(page(Some("i19"), 5).await, domain::ItemPage::default());
+
+    // Writes between pages: what sorts after the cursor shows up, what
+    // sorts before it does not come back, a deleted one disappears.
     apply(
         &stores,
         &[
-            live(&s1, "a", 3, 1),
-            gone(&s1, "b", 5),
-            live(&s2, "a", 4, 2),
+            live(&s, "i00a", 30, 300),
+            live(&s, "i05a", 31, 310),
+            gone(&s, "i07", 32),
         ],
         p,
     )
     .await;
-    stores.read_model.clear(&s1).await.expect("clear");
-    assert_eq!(listed(&stores, &s1).await, NO_ITEMS);
-    assert_eq!(listed(&stores, &s2).await, items(&[("a", 2)]));
-    // Nothing is remembered: older versions land again.
-    assert_eq!(
-        apply(&stores, &[live(&s1, "a", 0, 7), live(&s1, "b", 0, 8)], p).await,
-        [Written, Written]
-    );
-    assert_eq!(listed(&stores, &s1).await, items(&[("a", 7), ("b", 8)]));
-    stores
+    let next = page(Some("i05"), 3).await;
+    assert_eq!(ids(&next), ["i05a", "i08", "i10"]);
+    assert!(next.more);
+    // A page of the most items a page may hold, over a stream that has fewer.
+    let whole = page(None, domain::MAX_PAGE_ITEMS).await;
+    assert_eq!(whole.items.len(), fold.len() + 2 - 1);
+    assert!(!whole.more);
+}
+
+/// `rows` shows every stored row, tombstones included, with the version
+/// that set it, in item id order and in pages after an id.
+pub async fn rows_show_tombstones_and_versions_in_item_order(stores: Stores) {
+    let s = unique_stream("rows");
+    let other = unique_stream("rows-other");
+    apply(
+        &stores,
+        &[
+            live(&s, "b", 4, 40),
+            gone(&s, "a", 7),
+            live(&s, "c", 2, 20),
+            live(&other, "a", 1, 1),
+        ],
+        ApplyMode::Projection,
+    )
+    .await;
+    let expected = vec![
+        StoredItem {
+            item_id: item("a"),
+            version: EventId::new(7),
+            state: ItemState::Deleted,
+        },
+        StoredItem {
+            item_id: item("b"),
+            version: EventId::new(4),
+            state: ItemState::Live { amount: amount(40) },
+        },
+        StoredItem {
+            item_id: item("c"),
+            version: EventId::new(2),
+            state: ItemState::Live { amount: amount(20) },
+        },
+    ];
+    assert_eq!(all_rows(&stores, &s).await, expected);
+    let after_a = stores
         .read_model
-        .clear(&unique_stream("clear-unknown"))
+        .rows(&s, Some(&item("a")), 1)
         .await
-        .expect("clearing an unknown stream");
-    assert_eq!(listed(&stores, &s2).await, items(&[("a", 2)]));
+        .expect("rows");
+    assert_eq!(after_a, expected[1..2]);
+    let none: Vec<StoredItem> = Vec::new();
+    assert_eq!(all_rows(&stores, &unique_stream("rows-empty")).await, none);
+}
+
+/// `remove` takes a row only while it still has the version read, so a
+/// newer concurrent write survives; other items and streams are untouched.
+pub async fn remove_takes_a_row_only_at_the_version_read(stores: Stores) {
+    let (s, other) = (unique_stream("remove"), unique_stream("remove-other"));
+    let p = ApplyMode::Projection;
+    apply(
+        &stores,
+        &[
+            live(&s, "a", 3, 1),
+            gone(&s, "b", 5),
+            live(&s, "c", 6, 6),
+            live(&other, "a", 3, 2),
+        ],
+        p,
+    )
+    .await;
+    let remove = |stream: &StreamId, id: &str, v: u64| {
+        let (read_model, stream, id) = (stores.read_model.clone(), stream.clone(), item(id));
+        async move {
+            read_model
+                .remove(&stream, &id, EventId::new(v))
+                .await
+                .expect("remove")
+        }
+    };
+    assert!(!remove(&s, "a", 2).await, "an older version read");
+    assert!(!remove(&s, "a", 4).await, "a newer version read");
+    assert!(!remove(&s, "zz", 3).await, "no such row");
+    assert_eq!(listed(&stores, &s).await, items(&[("a", 1), ("c", 6)]));
+    assert!(remove(&s, "a", 3).await);
+    assert!(remove(&s, "b", 5).await, "a tombstone");
+    assert_eq!(listed(&stores, &s).await, items(&[("c", 6)]));
+    assert_eq!(all_rows(&stores, &s).await.len(), 1);
+    assert_eq!(listed(&stores, &other).await, items(&[("a", 2)]));
+    // With the tombstone gone, the row is free for any version again.
+    assert_eq!(apply(&stores, &[live(&s, "b", 0, 8)], p).await, [Written]);
 }
 
 /// At-least-once delivery: however the log's changes are batched, repeated
@@ -185,102 +306,4 @@ pub async fn repeated_split_and_reordered_batches_converge_to_the_fold(stores: S
     for outcome in apply(&stores, &coalesce(&log), p).await {
         assert_eq!(outcome, Superseded, "a full repeat changes nothing");
     }
-}
-
-/// A log that creates, changes, deletes and recreates items.
-async fn append_mixed_log(stores: &Stores, s: &StreamId) -> Vec<RecordedEvent> {
-    let commands = [
-        created(s, "a", 1),
-        created(s, "b", 2),
-        created(s, "f", 6),
-        created(s, "c", 3),
-        changed(s, "a", 10),
-        deleted(s, "b"),
-        created(s, "d", 4),
-        changed(s, "c", 30),
-        created(s, "b", 20),
-        deleted(s, "d"),
-        changed(s, "a", 100),
-        created(s, "e", 5),
-        deleted(s, "c"),
-        changed(s, "b", 200),
-    ];
-    let mut log = Vec::new();
-    for (n, command) in commands.into_iter().enumerate() {
-        log.push(append(stores, command, n as i64).await);
-    }
-    assert_eq!(
-        StreamFold::of(&log).items(),
-        items(&[("a", 100), ("b", 200), ("e", 5), ("f", 6)])
-    );
-    log
-}
-
-/// Replay from 0 rebuilds the read model from nothing, whatever it held.
-pub async fn replay_from_zero_over_a_corrupted_read_model_equals_the_fold(stores: Stores) {
-    let s = unique_stream("replay-zero");
-    let log = append_mixed_log(&stores, &s).await;
-    let wrong = [
-        live(&s, "a", 100, 1),  // a wrong amount claiming a future version
-        gone(&s, "b", 100),     // a live item deleted
-        live(&s, "c", 100, 3),  // a deleted item live
-        live(&s, "zz", 100, 9), // an item the log never had
-    ];
-    apply(&stores, &wrong, ApplyMode::Projection).await;
-    let target = ReplayTarget {
-        stream_id: s.clone(),
-        from_event_id: EventId::FIRST,
-    };
-    let report = replay::run(&*stores.events, &*stores.read_model, &target)
-        .await
-        .expect("replay");
-    assert_eq!(report.events_read, log.len() as u64);
-    assert_eq!(listed(&stores, &s).await, StreamFold::of(&log).items());
-    // Replaying again changes nothing.
-    replay::run(&*stores.events, &*stores.read_model, &target)
-        .await
-        .expect("second replay");
-    assert_eq!(listed(&stores, &s).await, StreamFold::of(&log).items());
-}
-
-/// Replay from k sets every item touched since k to its latest event's state,
-/// even over rows claiming that version, and leaves older items alone.
-pub async fn replay_from_k_repairs_the_items_touched_since_k(stores: Stores) {
-    let s = unique_stream("replay-k");
-    let log = append_mixed_log(&stores, &s).await;
-    // The projection lost the events of "e"; "f" is only touched before k.
-    let projected: Vec<ItemChange> = coalesce(&log)
-        .into_iter()
-        .filter(|change| change.item_id != item("e"))
-        .collect();
-    apply(&stores, &projected, ApplyMode::Projection).await;
-    let k = 8; // events 8.. touch b, d, a, e, c
-    assert!(
-        log[k as usize..]
-            .iter()
-            .all(|e| e.event.item_id() != &item("f"))
-    );
-    let latest = |id: &str| {
-        log.iter()
-            .rev()
-            .find(|e| e.event.item_id().as_str() == id)
-            .map(|e| e.event_id.get())
-            .expect("the item is in the log")
-    };
-    let wrong = [
-        live(&s, "a", latest("a"), 1), // right version, wrong amount
-        gone(&s, "b", latest("b")),    // right version, wrongly deleted
-        live(&s, "c", latest("c"), 3), // right version, wrongly live
-    ];
-    apply(&stores, &wrong, ApplyMode::Replay).await;
-    assert_ne!(listed(&stores, &s).await, StreamFold::of(&log).items());
-    let target = ReplayTarget {
-        stream_id: s.clone(),
-        from_event_id: EventId::new(k),
-    };
-    let report = replay::run(&*stores.events, &*stores.read_model, &target)
-        .await
-        .expect("replay");
-    assert_eq!(report.events_read, log.len() as u64 - k);
-    assert_eq!(listed(&stores, &s).await, StreamFold::of(&log).items());
 }

@@ -7,8 +7,8 @@ pub(super) use domain::event::format_timestamp;
 pub(super) use domain::replay::{self, ReplayTarget};
 pub(super) use domain::{
     Amount, AppendCommand, AppendError, ApplyMode, ApplyOutcome, DomainEvent, EventId, EventStore,
-    EventType, ItemChange, ItemId, ItemState, ItemView, RecordedEvent, Rejection, StoreError,
-    StreamFold, StreamId, Version, coalesce,
+    EventType, ItemChange, ItemId, ItemState, ItemView, ListQuery, PageSize, RecordedEvent,
+    Rejection, StoreError, StoredItem, StreamFold, StreamId, Version, coalesce,
 };
 
 // Typed empties to compare results with.
@@ -170,15 +170,52 @@ pub(super) fn ids(events: &[RecordedEvent]) -> Vec<u64> {
     events.iter().map(|e| e.event_id.get()).collect()
 }
 
+/// The stream's live items, read in small pages so that every case also
+/// exercises the cursor; each page is checked against its limit.
 pub(super) async fn listed(stores: &Stores, stream: &StreamId) -> Vec<(ItemId, Amount)> {
-    stores
-        .read_model
-        .list(stream)
-        .await
-        .expect("list")
-        .into_iter()
-        .map(|ItemView { item_id, amount }| (item_id, amount))
-        .collect()
+    const LIMIT: usize = 3;
+    let mut all = Vec::new();
+    let mut query = ListQuery {
+        stream_id: stream.clone(),
+        after: None,
+        limit: PageSize::new(LIMIT).expect("a page size"),
+    };
+    loop {
+        let page = stores.read_model.list(&query).await.expect("list");
+        assert!(page.items.len() <= LIMIT, "a page holds at most its limit");
+        assert!(
+            !page.more || page.items.len() == LIMIT,
+            "a page short of its limit is the last"
+        );
+        let next = page.next_cursor();
+        all.extend(
+            page.items
+                .into_iter()
+                .map(|ItemView { item_id, amount }| (item_id, amount)),
+        );
+        match next {
+            Some(cursor) => query.after = Some(cursor.into_item_id()),
+            None => return all,
+        }
+    }
+}
+
+/// Every stored row of the stream, tombstones included, in pages of 2.
+pub(super) async fn all_rows(stores: &Stores, stream: &StreamId) -> Vec<StoredItem> {
+    let mut all: Vec<StoredItem> = Vec::new();
+    loop {
+        let after = all.last().map(|row| row.item_id.clone());
+        let page = stores
+            .read_model
+            .rows(stream, after.as_ref(), 2)
+            .await
+            .expect("rows");
+        let done = page.len() < 2;
+        all.extend(page);
+        if done {
+            return all;
+        }
+    }
 }
 
 pub(super) fn live(stream: &StreamId, id: &str, v: u64, n: u64) -> ItemChange {
@@ -187,6 +224,7 @@ pub(super) fn live(stream: &StreamId, id: &str, v: u64, n: u64) -> ItemChange {
         item_id: item(id),
         version: EventId::new(v),
         state: ItemState::Live { amount: amount(n) },
+        recorded_at: Utc::now(),
     }
 }
 
@@ -196,6 +234,7 @@ pub(super) fn gone(stream: &StreamId, id: &str, v: u64) -> ItemChange {
         item_id: item(id),
         version: EventId::new(v),
         state: ItemState::Deleted,
+        recorded_at: Utc::now(),
     }
 }
 
@@ -214,4 +253,32 @@ pub(super) async fn apply(
 
 pub(super) fn items(pairs: &[(&str, u64)]) -> Vec<(ItemId, Amount)> {
     pairs.iter().map(|(id, n)| (item(id), amount(*n))).collect()
+}
+/// A log that creates, changes, deletes and recreates items.
+pub(super) async fn append_mixed_log(stores: &Stores, s: &StreamId) -> Vec<RecordedEvent> {
+    let commands = [
+        created(s, "a", 1),
+        created(s, "b", 2),
+        created(s, "f", 6),
+        created(s, "c", 3),
+        changed(s, "a", 10),
+        deleted(s, "b"),
+        created(s, "d", 4),
+        changed(s, "c", 30),
+        created(s, "b", 20),
+        deleted(s, "d"),
+        changed(s, "a", 100),
+        created(s, "e", 5),
+        deleted(s, "c"),
+        changed(s, "b", 200),
+    ];
+    let mut log = Vec::new();
+    for (n, command) in commands.into_iter().enumerate() {
+        log.push(append(stores, command, n as i64).await);
+    }
+    assert_eq!(
+        StreamFold::of(&log).items(),
+        items(&[("a", 100), ("b", 200), ("e", 5), ("f", 6)])
+    );
+    log
 }
