@@ -116,8 +116,10 @@ impl FunctionResources for Function {
     /// - trigger-replay: an asynchronous Invoke of the replay function.
     /// - projector: conditional PutItem on the read model; Lambda reads the
     ///   events table's stream with the function's role.
-    /// - replay: Query on the events table; Query, PutItem and (to clear)
-    ///   BatchWriteItem on the read model.
+    /// - replay: Query on the events table; BatchGetItem on the stream
+    ///   index (each item's latest event); Query, PutItem and DeleteItem on
+    ///   the read model; an asynchronous Invoke of itself, to hand a long
+    ///   replay over to a fresh run before its time limit.
     fn grants(self, tracing: bool) -> Vec<Grant> {
         let mut grants = vec![Grant {
             target: Target::OwnLogGroup,
@@ -168,12 +170,16 @@ impl FunctionResources for Function {
                     actions: &["dynamodb:Query"],
                 },
                 Grant {
+                    target: Target::StreamIndexTable,
+                    actions: &["dynamodb:BatchGetItem"],
+                },
+                Grant {
                     target: Target::ReadModelTable,
-                    actions: &[
-                        "dynamodb:BatchWriteItem",
-                        "dynamodb:PutItem",
-                        "dynamodb:Query",
-                    ],
+                    actions: &["dynamodb:DeleteItem", "dynamodb:PutItem", "dynamodb:Query"],
+                },
+                Grant {
+                    target: Target::OwnFunction,
+                    actions: &["lambda:InvokeFunction"],
                 },
             ],
         });
@@ -206,6 +212,9 @@ pub enum Target {
     StreamIndexTable,
     ReadModelTable,
     ReplayFunction,
+    /// The function itself, by the name it is deployed under: its ARN would
+    /// make the role depend on the function, which depends on the role.
+    OwnFunction,
     /// `*`, for actions without resource-level permissions.
     AnyResource,
 }
@@ -219,6 +228,14 @@ fn grant_resource(function: Function, target: Target) -> Expr {
         Target::StreamIndexTable => Table::StreamIndex.logical_id().arn(),
         Target::ReadModelTable => Table::ReadModel.logical_id().arn(),
         Target::ReplayFunction => Function::Replay.logical_id().arn(),
+        Target::OwnFunction => Expr::sub(format!(
+            "arn:${{{}}}:lambda:${{{}}}:${{{}}}:function:${{{}}}-{}",
+            Pseudo::Partition.name(),
+            Pseudo::Region.name(),
+            Pseudo::AccountId.name(),
+            Pseudo::StackName.name(),
+            function.name()
+        )),
         Target::AnyResource => "*".into(),
     }
 }

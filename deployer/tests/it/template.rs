@@ -227,12 +227,18 @@ fn expected_grants(function: Function, tracing: bool) -> Vec<(String, Vec<String
         Function::Replay => vec![
             ("EventsTable.Arn".to_owned(), vec!["dynamodb:Query"]),
             (
+                "StreamIndexTable.Arn".to_owned(),
+                vec!["dynamodb:BatchGetItem"],
+            ),
+            (
                 "ReadModelTable.Arn".to_owned(),
-                vec![
-                    "dynamodb:BatchWriteItem",
-                    "dynamodb:PutItem",
-                    "dynamodb:Query",
-                ],
+                vec!["dynamodb:DeleteItem", "dynamodb:PutItem", "dynamodb:Query"],
+            ),
+            // The deployed name of the function itself (see deployed_name).
+            (
+                "Sub arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:${AWS::StackName}-replay"
+                    .to_owned(),
+                vec!["lambda:InvokeFunction"],
             ),
         ],
     });
@@ -263,6 +269,25 @@ fn each_role_allows_exactly_what_its_function_does() {
         }
     }
     let template = default_stack();
+    // The replay function's grant on itself names it as it is deployed.
+    let replay = resources_of(&template, |p| match p {
+        Properties::LambdaFunction(f) => Some(f),
+        _ => None,
+    })
+    .into_iter()
+    .find(|(id, _)| id.as_str() == Function::Replay.logical_id().as_str())
+    .map(|(_, f)| show(f.function_name.as_ref().expect("a deployed name")))
+    .expect("the replay function");
+    let deployed = replay.strip_prefix("Sub ").expect("a Sub");
+    assert!(
+        role_grants(&template, Function::Replay)
+            .iter()
+            .any(
+                |(resource, actions)| resource.ends_with(&format!(":function:{deployed}"))
+                    && actions == &["lambda:InvokeFunction"]
+            ),
+        "{deployed}"
+    );
     let roles = resources_of(&template, |p| match p {
         Properties::IamRole(r) => Some(r),
         _ => None,
