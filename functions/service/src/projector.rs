@@ -116,6 +116,12 @@ mod tests {
     use serde_json::{Value, json};
     use testkit::memory::MemoryStore;
 
+    /// Stream `s`'s items (one page holds them all).
+    async fn items_of_s(store: &MemoryStore) -> Vec<domain::ItemView> {
+        let query = domain::ListQuery::first_page(StreamId::parse("s", "streamId").unwrap());
+        store.list(&query).await.unwrap().items
+    }
+
     fn record(sequence: &str, name: &str, image: Value) -> Value {
         json!({
             "eventID": format!("id-{sequence}"),
@@ -180,11 +186,8 @@ mod tests {
             .map(|failure| failure.item_identifier.clone())
             .collect();
         assert_eq!(failures, vec![Some("200".to_owned())]);
-        let listed = store
-            .list(&StreamId::parse("s", "streamId").unwrap())
+        let listed: Vec<(String, u64)> = items_of_s(&store)
             .await
-            .unwrap();
-        let listed: Vec<(String, u64)> = listed
             .into_iter()
             .map(|v| (v.item_id.to_string(), v.amount.get()))
             .collect();
@@ -193,14 +196,7 @@ mod tests {
         // The same batch again (at-least-once delivery) changes nothing.
         let again = handle_stream_batch(&store, &event).await;
         assert_eq!(again.batch_item_failures.len(), 1);
-        assert_eq!(
-            store
-                .list(&StreamId::parse("s", "streamId").unwrap())
-                .await
-                .unwrap()
-                .len(),
-            2
-        );
+        assert_eq!(items_of_s(&store).await.len(), 2);
     }
 
     #[tokio::test]
@@ -235,10 +231,7 @@ mod tests {
                 .batch_item_failures
                 .is_empty()
         );
-        let listed = store
-            .list(&StreamId::parse("s", "streamId").unwrap())
-            .await
-            .unwrap();
+        let listed = items_of_s(&store).await;
         assert_eq!(listed.len(), 1);
         assert_eq!(listed[0].amount.get(), 30);
     }

@@ -150,3 +150,103 @@ pub async fn run_replay(
     );
     Ok(ReplayRun::Finished(progress))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use chrono::Utc;
+    use domain::{Amount, AppendCommand, DomainEvent, ItemId, ListQuery, StreamFold};
+    use testkit::memory::MemoryStore;
+
+    /// Remembers every progress saved.
+    #[derive(Default)]
+    struct Saved(Mutex<Vec<ReplayRequest>>);
+
+    #[async_trait]
+    impl SaveProgress for Saved {
+        async fn save(&self, request: &ReplayRequest) -> Result<(), StoreError> {
+            self.0.lock().unwrap().push(request.clone());
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_replay_short_of_time_pauses_and_a_new_run_finishes_it_from_its_progress() {
+        let store = MemoryStore::new();
+        let stream = StreamId::parse("paused", "streamId").unwrap();
+        let mut log = Vec::new();
+        // More than two pages of events over 10 items.
+        for n in 0..(2 * replay::PAGE_SIZE as u64 + 500) {
+            let item_id = ItemId::parse(format!("i{}", n % 10), "itemId").unwrap();
+            let amount = Amount::new(n).unwrap();
+            let event = if n < 10 {
+                DomainEvent::ItemCreated { item_id, amount }
+            } else {
+                DomainEvent::ItemAmountChanged { item_id, amount }
+            };
+            let command = AppendCommand {
+                stream_id: stream.clone(),
+                event,
+                expected_version: None,
+            };
+            log.push(store.append(&command, Utc::now()).await.unwrap());
+        }
+        let request = ReplayRequest {
+            replay_id: "r".into(),
+            stream_id: stream.to_string(),
+            from_event_id: 0,
+            progress: None,
+        };
+        let saved = Saved::default();
+        // Time runs short after two steps (the sweep and one page).
+        let checks = AtomicUsize::new(0);
+        let short_after_two = || checks.fetch_add(1, Ordering::SeqCst) >= 2;
+        let ReplayRun::Paused(next) =
+            run_replay(&store, &store, &request, &saved, &short_after_two)
+                .await
+                .unwrap()
+        else {
+            panic!("the replay should pause");
+        };
+        let paused_at = next.progress.clone().expect("the progress travels on");
+        assert_eq!(paused_at.events_applied, replay::PAGE_SIZE as u64);
+        assert_eq!(saved.0.lock().unwrap().last(), Some(&next));
+
+        let ReplayRun::Finished(done) = run_replay(&store, &store, &next, &saved, &|| false)
+            .await
+            .unwrap()
+        else {
+            panic!("the second run should finish");
+        };
+        assert_eq!(done.events_applied, log.len() as u64, "no event twice");
+        let listed: Vec<(ItemId, Amount)> = store
+            .list(&ListQuery::first_page(stream))
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .map(|view| (view.item_id, view.amount))
+            .collect();
+        assert_eq!(listed, StreamFold::of(&log).items());
+    }
+
+    #[tokio::test]
+    async fn a_request_with_a_bad_stream_id_fails_without_touching_the_store() {
+        let store = MemoryStore::new();
+        let request = ReplayRequest {
+            replay_id: "r".into(),
+            stream_id: String::new(),
+            from_event_id: 0,
+            progress: None,
+        };
+        let saved = Saved::default();
+        let err = run_replay(&store, &store, &request, &saved, &|| false)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ReplayError::Invalid(_)), "{err}");
+        assert!(saved.0.lock().unwrap().is_empty());
+    }
+}
