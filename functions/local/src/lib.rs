@@ -137,6 +137,9 @@ struct Backend {
     follower: JoinHandle<()>,
 }
 
+/// The embedded store's file inside `--data-dir`.
+pub const EMBEDDED_STORE_FILE: &str = "events.sqlite3";
+
 impl Backend {
     fn of<S>(store: S, follower: JoinHandle<()>) -> Self
     where
@@ -153,7 +156,7 @@ impl Backend {
     async fn open(storage: &Storage, shutdown: watch::Receiver<bool>) -> anyhow::Result<Self> {
         match storage {
             Storage::Embedded { data_dir } => {
-                let path = data_dir.join("events.sqlite3");
+                let path = data_dir.join(EMBEDDED_STORE_FILE);
                 let store = SqliteStore::open(&path).with_context(|| {
                     format!("cannot open the embedded store at {}", path.display())
                 })?;

@@ -8,6 +8,7 @@ mod artifacts;
 mod aws_calls;
 mod deploy;
 mod init;
+mod listing;
 mod replay;
 mod report;
 mod synth;
@@ -50,6 +51,8 @@ pub fn run(config: BenchConfig, root: &Path) -> anyhow::Result<()> {
     runtime.block_on(append::measure(&mut report))?;
     eprintln!("==> 6. replay");
     runtime.block_on(replay::measure(&mut report))?;
+    eprintln!("==> 6b. listing at 100k items");
+    runtime.block_on(listing::measure(&mut report))?;
     eprintln!("==> 7. AWS calls per event (moto)");
     runtime.block_on(aws_calls::measure(&mut report, moto.endpoint()))?;
     eprintln!("==> 8. no-op deploy (moto)");
