@@ -19,14 +19,52 @@ fn append_blocking(
     command: &AppendCommand,
     recorded_at: DateTime<Utc>,
 ) -> Result<RecordedEvent, AppendError> {
-    let stream = command.stream_id.as_str();
-    let item = command.event.item_id().as_str();
     let mut conn = inner.writer()?;
     // IMMEDIATE takes the write lock up front, so the state read below cannot
     // change before the insert commits.
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(db_error)?;
+    // A rejection returns here: the transaction rolls back on drop, unwritten.
+    let (recorded, seq) = append_in(&tx, command, recorded_at)?;
+    tx.commit().map_err(db_error)?;
+    // Still under the writer lock, so followers see positions only grow.
+    inner.feed.send_replace(seq);
+    Ok(recorded)
+}
+
+fn append_all_blocking(
+    inner: &Inner,
+    commands: &[AppendCommand],
+    recorded_at: DateTime<Utc>,
+) -> Result<Vec<RecordedEvent>, AppendError> {
+    let mut conn = inner.writer()?;
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(db_error)?;
+    let mut recorded = Vec::with_capacity(commands.len());
+    let mut last_seq = None;
+    for command in commands {
+        let (event, seq) = append_in(&tx, command, recorded_at)?;
+        recorded.push(event);
+        last_seq = Some(seq);
+    }
+    tx.commit().map_err(db_error)?;
+    if let Some(seq) = last_seq {
+        inner.feed.send_replace(seq);
+    }
+    Ok(recorded)
+}
+
+/// Decides and inserts one event inside `tx`; returns it and its feed
+/// position.
+fn append_in(
+    tx: &rusqlite::Transaction<'_>,
+    command: &AppendCommand,
+    recorded_at: DateTime<Utc>,
+) -> Result<(RecordedEvent, i64), AppendError> {
+    let stream = command.stream_id.as_str();
+    let item = command.event.item_id().as_str();
     let last: Option<i64> = tx
         .query_row(
             "SELECT MAX(event_id) FROM events WHERE stream_id = ?1",
@@ -49,36 +87,50 @@ fn append_blocking(
         .optional()
         .map_err(db_error)?;
     let item_live = latest_type.is_some_and(|t| t != EventType::ItemDeleted.as_str());
-    // A rejection returns here: the transaction rolls back on drop, unwritten.
     let event_id = decide(&DecisionState { version, item_live }, command)?;
 
     let timestamp = format_timestamp(recorded_at);
     let data = serde_json::to_string(&command.event.data())
         .map_err(|err| StoreError::Unavailable(format!("cannot encode the event: {err}")))?;
-    tx.execute(
+    let event_id_column = event_id_param(event_id)?;
+    tx.prepare_cached(
         "INSERT INTO events (stream_id, event_id, item_id, type, data, recorded_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![
+    )
+    .and_then(|mut insert| {
+        insert.execute(params![
             stream,
-            event_id_param(event_id)?,
+            event_id_column,
             item,
             command.event.event_type().as_str(),
             data,
             timestamp
-        ],
-    )
+        ])
+    })
     .map_err(db_error)?;
     let seq = tx.last_insert_rowid();
-    tx.commit().map_err(db_error)?;
-    // Still under the writer lock, so followers see positions only grow.
-    inner.feed.send_replace(seq);
-    Ok(RecordedEvent {
+    let recorded = RecordedEvent {
         stream_id: command.stream_id.clone(),
         event_id,
         // What a read returns: the stored form keeps milliseconds.
         recorded_at: parse_timestamp(&timestamp).unwrap_or(recorded_at),
         event: command.event.clone(),
-    })
+    };
+    Ok((recorded, seq))
+}
+
+impl SqliteStore {
+    /// Appends `commands` in order in one transaction: all or none. For
+    /// loading a stream at once (the bench's seeding, imports); each is
+    /// decided against the stream as the ones before it left it.
+    pub async fn append_all(
+        &self,
+        commands: Vec<AppendCommand>,
+        recorded_at: DateTime<Utc>,
+    ) -> Result<Vec<RecordedEvent>, AppendError> {
+        self.blocking(move |inner| append_all_blocking(inner, &commands, recorded_at))
+            .await
+    }
 }
 
 #[async_trait]
@@ -128,5 +180,52 @@ impl EventStore for SqliteStore {
             })
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use domain::{Amount, DomainEvent, ItemId, Rejection};
+
+    use super::*;
+
+    fn create(item: &str) -> AppendCommand {
+        AppendCommand {
+            stream_id: StreamId::parse("s", "streamId").unwrap(),
+            event: DomainEvent::ItemCreated {
+                item_id: ItemId::parse(item, "itemId").unwrap(),
+                amount: Amount::new(1).unwrap(),
+            },
+            expected_version: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn append_all_decides_each_in_order_and_stores_all_or_none() {
+        let store = SqliteStore::open_in_memory().unwrap();
+        let stream = StreamId::parse("s", "streamId").unwrap();
+        let stored = store
+            .append_all(vec![create("a"), create("b")], Utc::now())
+            .await
+            .unwrap();
+        let ids: Vec<u64> = stored.iter().map(|e| e.event_id.get()).collect();
+        assert_eq!(ids, [0, 1]);
+        // "c" is fine, the second "c" is not: neither is stored.
+        let err = store
+            .append_all(vec![create("c"), create("c")], Utc::now())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                AppendError::Rejected(Rejection::ItemAlreadyExists { .. })
+            ),
+            "{err:?}"
+        );
+        let log = store
+            .read_stream(&stream, EventId::FIRST, 10)
+            .await
+            .unwrap();
+        assert_eq!(log, stored);
     }
 }
