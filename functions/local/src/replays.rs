@@ -4,7 +4,10 @@
 //! they start, with their progress after every step, and forgotten only when
 //! they finish; the server resumes any left over from a crash when it
 //! starts, from the saved progress, and waits for running ones when it stops.
+//! Jobs of one stream take turns (in the order they were triggered), so at
+//! most one replay per stream runs at a time; other streams run alongside.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -21,6 +24,9 @@ pub struct LocalReplays {
     /// Serialises read-modify-write of the pending list.
     pending_lock: tokio::sync::Mutex<()>,
     running: Mutex<JoinSet<()>>,
+    /// Per stream, the turn its jobs wait for (tokio's mutex is fair: first
+    /// come, first served).
+    lanes: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl LocalReplays {
@@ -35,6 +41,7 @@ impl LocalReplays {
             checkpoints,
             pending_lock: tokio::sync::Mutex::new(()),
             running: Mutex::new(JoinSet::new()),
+            lanes: Mutex::new(HashMap::new()),
         })
     }
 
@@ -68,8 +75,20 @@ impl LocalReplays {
         Ok(pending.len())
     }
 
+    /// The lane of `stream_id`'s jobs; lanes nobody waits on are dropped.
+    fn lane(&self, stream_id: &str) -> Result<Arc<tokio::sync::Mutex<()>>, StoreError> {
+        let mut lanes = self
+            .lanes
+            .lock()
+            .map_err(|_| StoreError::Unavailable("the replay lanes are broken".into()))?;
+        lanes.retain(|_, lane| Arc::strong_count(lane) > 1);
+        Ok(lanes.entry(stream_id.to_owned()).or_default().clone())
+    }
+
     fn spawn(self: &Arc<Self>, request: ReplayRequest) -> Result<(), StoreError> {
         let this = self.clone();
+        // Taken now, in trigger order, so turns follow that order.
+        let lane = self.lane(&request.stream_id)?;
         let mut running = self
             .running
             .lock()
@@ -77,6 +96,7 @@ impl LocalReplays {
         // Reap finished jobs so the set does not grow without bound.
         while running.try_join_next().is_some() {}
         running.spawn(async move {
+            let _turn = lane.lock().await;
             // run_replay logs its outcome. A failed job stays pending and is
             // retried at the next start, as Lambda retries a failed async
             // invocation.
@@ -139,5 +159,104 @@ impl ReplayDispatcher for LocalDispatcher {
             .update_pending(|pending| pending.push(recorded))
             .await?;
         self.0.spawn(request.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use domain::{
+        ApplyMode, ApplyOutcome, EventId, ItemChange, ItemId, ItemPage, ListQuery, StoredItem,
+        StreamId,
+    };
+    use testkit::memory::MemoryStore;
+
+    use super::*;
+
+    /// A read model that counts the replays inside it at once, per
+    /// stream and overall.
+    struct Watched {
+        inner: MemoryStore,
+        per_stream: Mutex<HashMap<StreamId, usize>>,
+        most_per_stream: AtomicUsize,
+        most_overall: AtomicUsize,
+    }
+
+    impl Watched {
+        /// Marks a replay step of `stream` as running for a while.
+        async fn busy(&self, stream: &StreamId) {
+            let (here, overall) = {
+                let mut map = self.per_stream.lock().unwrap();
+                *map.entry(stream.clone()).or_default() += 1;
+                (map[stream], map.values().sum::<usize>())
+            };
+            self.most_per_stream.fetch_max(here, Ordering::SeqCst);
+            self.most_overall.fetch_max(overall, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(30)).await;
+            *self.per_stream.lock().unwrap().get_mut(stream).unwrap() -= 1;
+        }
+    }
+
+    #[async_trait]
+    impl ReadModel for Watched {
+        async fn apply(
+            &self,
+            changes: &[ItemChange],
+            mode: ApplyMode,
+        ) -> Vec<Result<ApplyOutcome, StoreError>> {
+            self.inner.apply(changes, mode).await
+        }
+        async fn list(&self, query: &ListQuery) -> Result<ItemPage, StoreError> {
+            self.inner.list(query).await
+        }
+        async fn rows(
+            &self,
+            stream_id: &StreamId,
+            after: Option<&ItemId>,
+            limit: usize,
+        ) -> Result<Vec<StoredItem>, StoreError> {
+            // Every replay from 0 starts with a sweep, which reads rows.
+            self.busy(stream_id).await;
+            self.inner.rows(stream_id, after, limit).await
+        }
+        async fn remove(
+            &self,
+            stream_id: &StreamId,
+            item_id: &ItemId,
+            version: EventId,
+        ) -> Result<bool, StoreError> {
+            self.inner.remove(stream_id, item_id, version).await
+        }
+    }
+
+    fn request(n: usize, stream: &str) -> ReplayRequest {
+        ReplayRequest {
+            replay_id: format!("r{n}"),
+            stream_id: stream.to_owned(),
+            from_event_id: 0,
+            progress: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn replays_of_one_stream_take_turns_and_other_streams_run_alongside() {
+        let store = Arc::new(MemoryStore::new());
+        let watched = Arc::new(Watched {
+            inner: MemoryStore::new(),
+            per_stream: Mutex::new(HashMap::new()),
+            most_per_stream: AtomicUsize::new(0),
+            most_overall: AtomicUsize::new(0),
+        });
+        let replays = LocalReplays::new(store.clone(), watched.clone(), store.clone());
+        let dispatcher = LocalDispatcher(replays.clone());
+        for (n, stream) in ["a", "a", "a", "b"].into_iter().enumerate() {
+            dispatcher.dispatch(&request(n, stream)).await.unwrap();
+        }
+        replays.drain().await;
+        assert_eq!(watched.most_per_stream.load(Ordering::SeqCst), 1);
+        assert_eq!(watched.most_overall.load(Ordering::SeqCst), 2);
+        assert!(replays.pending().await.unwrap().is_empty(), "all four done");
     }
 }
