@@ -269,7 +269,8 @@ pub async fn streams_are_independent(stores: Stores) {
     assert_eq!(StreamFold::of(&log2).items(), items(&[("a", 3)]));
 }
 
-/// Ids of any characters, up to 256 of them, are stored and compared exactly.
+/// Ids of any characters, up to 256 of them and 1,000 bytes, are stored,
+/// listed and paged through exactly, on every adapter alike.
 pub async fn unicode_and_maximum_length_ids_round_trip(stores: Stores) {
     let mut stream = format!("{}-ünï🦀-", unique_name("unicode"));
     while stream.chars().count() < domain::MAX_STRING_CHARS {
@@ -277,8 +278,12 @@ pub async fn unicode_and_maximum_length_ids_round_trip(stores: Stores) {
     }
     let s = StreamId::parse(stream, "streamId").expect("a 256-character stream id");
     let long_item: String = "ж".repeat(domain::MAX_STRING_CHARS);
+    // The largest id in bytes: 250 four-byte characters, 1,000 bytes.
+    let widest_item: String = "🦀".repeat(domain::MAX_ID_BYTES / 4);
+    assert_eq!(widest_item.len(), domain::MAX_ID_BYTES);
     let names = [
         long_item.as_str(),
+        widest_item.as_str(),
         "ключ-🦀",
         "quote\"back\\slash\nnewline",
         "e\u{301}",
