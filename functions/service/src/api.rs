@@ -150,3 +150,114 @@ impl Api {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use aws_lambda_events::encodings::Body;
+    use aws_lambda_events::http::Request;
+    use domain::{Amount, ApplyMode, EventId, ItemChange, ItemId, ItemState};
+    use serde_json::Value;
+    use testkit::memory::MemoryStore;
+
+    use super::*;
+    use crate::proxy::proxy_request;
+
+    struct NoDispatch;
+
+    #[async_trait::async_trait]
+    impl ReplayDispatcher for NoDispatch {
+        async fn dispatch(&self, _: &ReplayRequest) -> Result<(), domain::StoreError> {
+            Ok(())
+        }
+    }
+
+    async fn api_over(items: u64, deleted_every: u64) -> Api {
+        let store = Arc::new(MemoryStore::new());
+        let stream = StreamId::parse("s", "streamId").unwrap();
+        let changes: Vec<ItemChange> = (0..items)
+            .map(|n| ItemChange {
+                stream_id: stream.clone(),
+                item_id: ItemId::parse(format!("i{n:04}"), "itemId").unwrap(),
+                version: EventId::new(n),
+                state: if n % deleted_every == 0 {
+                    ItemState::Deleted
+                } else {
+                    ItemState::Live {
+                        amount: Amount::new(n).unwrap(),
+                    }
+                },
+                recorded_at: Utc::now(),
+            })
+            .collect();
+        for outcome in store.apply(&changes, ApplyMode::Projection).await {
+            outcome.unwrap();
+        }
+        Api {
+            events: store.clone(),
+            read_model: store,
+            replays: Arc::new(NoDispatch),
+            default_stream: stream,
+        }
+    }
+
+    async fn get(api: &Api, query: &str) -> (i64, Value) {
+        let (parts, ()) = Request::get(format!("/listTestItems{query}"))
+            .body(())
+            .unwrap()
+            .into_parts();
+        let response = api
+            .handle(
+                Route::ListItems,
+                &proxy_request(Route::ListItems, &parts, b"", "test"),
+            )
+            .await;
+        let Some(Body::Text(text)) = response.body else {
+            panic!("a text body");
+        };
+        (response.status_code, serde_json::from_str(&text).unwrap())
+    }
+
+    #[tokio::test]
+    async fn listing_pages_with_limit_and_cursor_until_no_next_cursor() {
+        // 2,500 rows, every fifth a tombstone: 2,000 live items.
+        let api = api_over(2500, 5).await;
+        let (status, first) = get(&api, "").await;
+        assert_eq!(status, 200);
+        assert_eq!(
+            first["items"].as_array().unwrap().len(),
+            1000,
+            "the default limit"
+        );
+        let mut seen = 0;
+        let mut query = "?limit=300".to_owned();
+        loop {
+            let (status, page) = get(&api, &query).await;
+            assert_eq!(status, 200);
+            let items = page["items"].as_array().unwrap();
+            assert!(items.len() <= 300);
+            seen += items.len();
+            match page["nextCursor"].as_str() {
+                Some(cursor) => query = format!("?limit=300&cursor={cursor}"),
+                None => break,
+            }
+        }
+        assert_eq!(seen, 2000);
+    }
+
+    #[tokio::test]
+    async fn a_bad_limit_or_cursor_is_a_400_naming_it() {
+        let api = api_over(3, 2).await;
+        for (query, field) in [
+            ("?limit=0", "limit"),
+            ("?limit=1001", "limit"),
+            ("?limit=x", "limit"),
+            ("?cursor=%25%25", "cursor"),
+            ("?cursor=", "cursor"),
+            ("?streamId=", "streamId"),
+        ] {
+            let (status, body) = get(&api, query).await;
+            assert_eq!(status, 400, "{query}");
+            assert_eq!(body["error"]["field"], field, "{query}");
+        }
+    }
+}
