@@ -738,8 +738,8 @@ async fn check_replay(fixture: &Fixture, launch: &Launch) -> anyhow::Result<Repo
         json!({"replayId": crate::unique_name("replay"), "streamId": stream, "fromEventId": 0});
     let report = function.respond(&request).await?;
     ensure!(
-        report["eventsRead"] == 5,
-        "expected the replay to read 5 events, got {report}"
+        report["eventsApplied"] == 5 && report["phase"] == "done",
+        "expected the replay to apply 5 events and finish, got {report}"
     );
     let rebuilt = items_json(&fixture.items(&stream).await?);
     ensure!(
