@@ -1,8 +1,10 @@
 //! Local mode's tests, in one binary so the AWS SDK is linked once: the
 //! server end to end over HTTP, the API key kept out of the logs, the
-//! projector's convergence property on SQLite, and the SQLite adapter
-//! against the conformance suite.
+//! projector's convergence property on SQLite, the SQLite adapter against
+//! the conformance suite, and local mode at size (100,000 items, replays
+//! of 20,000 events).
 
+mod at_size;
 mod e2e;
 mod logs;
 mod projection_props;
