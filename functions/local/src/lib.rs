@@ -160,7 +160,13 @@ impl Backend {
                 let store = SqliteStore::open(&path).with_context(|| {
                     format!("cannot open the embedded store at {}", path.display())
                 })?;
-                let follower = tokio::spawn(follow::follow_sqlite(store.clone(), shutdown));
+                let (feed, purge) = (store.clone(), store.clone());
+                let follower = tokio::spawn(async move {
+                    tokio::join!(
+                        follow::follow_sqlite(feed, shutdown.clone()),
+                        purge_tombstones(purge, shutdown),
+                    );
+                });
                 Ok(Backend::of(store, follower))
             }
             Storage::DynamoDb {
@@ -194,6 +200,32 @@ impl Backend {
                 ));
                 Ok(Backend::of(store, follower))
             }
+        }
+    }
+}
+
+/// How often the embedded store looks for expired tombstones.
+const TOMBSTONE_PURGE_EVERY: std::time::Duration = std::time::Duration::from_secs(60 * 60);
+
+/// Purges the embedded store's expired tombstones at start and then every
+/// [`TOMBSTONE_PURGE_EVERY`], until shutdown.
+///
+/// Periodic rather than inside each `apply`: a purge changes nothing a
+/// reader sees (listing never walks tombstones, expired or not), only the
+/// space they take, and it may stop no late event: a week's retention is
+/// far longer than any delivery delay. So it need not be prompt, and off
+/// the projection's write path it keeps apply's cost flat and apply's
+/// result independent of the wall clock.
+async fn purge_tombstones(store: SqliteStore, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        match store.purge_expired_tombstones(chrono::Utc::now()).await {
+            Ok(0) => {}
+            Ok(purged) => tracing::info!(purged, "purged expired read-model tombstones"),
+            Err(err) => tracing::warn!(error = %err, "cannot purge expired tombstones"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(TOMBSTONE_PURGE_EVERY) => {}
+            _ = follow::stopped(&mut shutdown) => return,
         }
     }
 }

@@ -45,7 +45,9 @@ impl LocalReplays {
         })
     }
 
-    async fn pending(&self) -> Result<Vec<ReplayRequest>, StoreError> {
+    /// The replays recorded and not finished yet, each with the progress it
+    /// last saved: what [`LocalReplays::resume`] starts again.
+    pub async fn pending(&self) -> Result<Vec<ReplayRequest>, StoreError> {
         match self.checkpoints.load(PENDING).await? {
             None => Ok(Vec::new()),
             Some(text) => serde_json::from_str(&text)

@@ -7,7 +7,8 @@ use std::path::Path;
 
 use domain::event::parse_timestamp;
 use domain::{
-    DomainEvent, EventId, ItemId, ItemState, ItemView, RecordedEvent, StoreError, StreamId,
+    DomainEvent, EventId, ItemId, ItemState, ItemView, RecordedEvent, StoreError, StoredItem,
+    StreamId,
 };
 use rusqlite::Row;
 
@@ -16,6 +17,9 @@ pub(super) const EVENT_COLUMNS: &str = "seq, stream_id, event_id, item_id, type,
 
 /// The columns a read-model listing selects, in the order [`decode_item`] reads.
 pub(super) const ITEM_COLUMNS: &str = "item_id, amount";
+
+/// The columns a read-model row query selects, in the order [`decode_row`] reads.
+pub(super) const ROW_COLUMNS: &str = "item_id, version, deleted, amount";
 
 pub(super) fn open_error(path: &Path, err: rusqlite::Error) -> StoreError {
     match db_error(err) {
@@ -121,6 +125,35 @@ pub(super) fn decode_item(row: &Row<'_>, stream: &str) -> Result<ItemView, Store
         .and_then(domain::Amount::new)
         .ok_or_else(|| bad(format!("item `{item}` has amount {amount:?}")))?;
     Ok(ItemView { item_id, amount })
+}
+
+/// Decodes a stored read-model row of `stream` selected with
+/// [`ROW_COLUMNS`], tombstone or live; any failure is `Corrupt` and names
+/// the stream.
+pub(super) fn decode_row(row: &Row<'_>, stream: &str) -> Result<StoredItem, StoreError> {
+    let bad = |what: String| StoreError::Corrupt(format!("read model of `{stream}`: {what}"));
+    let item: String = row.get(0).map_err(|err| bad(err.to_string()))?;
+    let version: i64 = row.get(1).map_err(|err| bad(err.to_string()))?;
+    let deleted: bool = row.get(2).map_err(|err| bad(err.to_string()))?;
+    let item_id = ItemId::parse(item.as_str(), "itemId").map_err(|err| bad(err.to_string()))?;
+    let version = u64::try_from(version)
+        .map(EventId::new)
+        .map_err(|_| bad(format!("item `{item}` has version {version}")))?;
+    let state = if deleted {
+        ItemState::Deleted
+    } else {
+        let amount: Option<i64> = row.get(3).map_err(|err| bad(err.to_string()))?;
+        let amount = amount
+            .and_then(|raw| u64::try_from(raw).ok())
+            .and_then(domain::Amount::new)
+            .ok_or_else(|| bad(format!("item `{item}` has amount {amount:?}")))?;
+        ItemState::Live { amount }
+    };
+    Ok(StoredItem {
+        item_id,
+        version,
+        state,
+    })
 }
 
 #[cfg(test)]

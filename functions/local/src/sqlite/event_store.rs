@@ -147,10 +147,45 @@ impl EventStore for SqliteStore {
 
     async fn latest_event_ids(
         &self,
-        _stream_id: &StreamId,
-        _items: &[ItemId],
+        stream_id: &StreamId,
+        items: &[ItemId],
     ) -> Result<Vec<Option<EventId>>, StoreError> {
-        unimplemented!("latest_event_ids on SQLite")
+        if items.is_empty() {
+            return Ok(Vec::new());
+        }
+        let stream = stream_id.as_str().to_owned();
+        let items: Vec<String> = items.iter().map(|id| id.as_str().to_owned()).collect();
+        self.blocking(move |inner| {
+            inner.read(|conn| {
+                // One snapshot for every answer; dropped (rolled back) at the
+                // end, as it only read.
+                let tx = conn.unchecked_transaction().map_err(db_error)?;
+                // MAX over the `events_by_item` index (stream, item,
+                // event_id): one seek per item.
+                let mut stmt = tx
+                    .prepare_cached(
+                        "SELECT MAX(event_id) FROM events INDEXED BY events_by_item
+                         WHERE stream_id = ?1 AND item_id = ?2",
+                    )
+                    .map_err(db_error)?;
+                items
+                    .iter()
+                    .map(|item| {
+                        let latest: Option<i64> = stmt
+                            .query_row(params![stream, item], |row| row.get(0))
+                            .map_err(db_error)?;
+                        latest
+                            .map(|raw| {
+                                u64::try_from(raw).map(EventId::new).map_err(|_| {
+                                    corrupt_row(&stream, &raw.to_string(), "negative event id")
+                                })
+                            })
+                            .transpose()
+                    })
+                    .collect()
+            })
+        })
+        .await
     }
 
     async fn read_stream(

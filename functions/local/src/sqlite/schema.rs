@@ -1,15 +1,30 @@
-//! The SQLite schema: the four tables and the migration that creates them,
-//! versioned with `PRAGMA user_version`.
+//! The SQLite schema: the four tables and the migrations that create and
+//! evolve them, versioned with `PRAGMA user_version`.
+//!
+//! Each migration takes a database from its index's version to the next, in
+//! one transaction with the version bump, so a crash mid-way leaves the old
+//! version whole. A migration, once released, is never edited: a new
+//! schema is a new entry at the end.
 
+use chrono::Utc;
 use domain::StoreError;
-use rusqlite::{Connection, TransactionBehavior};
+use domain::limits::TOMBSTONE_RETENTION_SECS;
+use rusqlite::{Connection, Transaction, TransactionBehavior};
 
 use super::codec::db_error;
 
 /// The schema version this code writes (`PRAGMA user_version`).
-pub(super) const SCHEMA_VERSION: i64 = 1;
+pub(super) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
-const SCHEMA: &str = "
+/// What takes a database from version `i` to `i + 1`.
+type Migration = fn(&Transaction<'_>) -> Result<(), rusqlite::Error>;
+
+const MIGRATIONS: [Migration; 2] = [v1_tables, v2_tombstone_expiry];
+
+/// Version 1: the event log, the read model, checkpoints, parked records.
+fn v1_tables(tx: &Transaction<'_>) -> Result<(), rusqlite::Error> {
+    tx.execute_batch(
+        "
 CREATE TABLE IF NOT EXISTS events (
     seq         INTEGER PRIMARY KEY AUTOINCREMENT,
     stream_id   TEXT NOT NULL,
@@ -38,31 +53,195 @@ CREATE TABLE IF NOT EXISTS poisoned (
     reason    TEXT NOT NULL,
     parked_at TEXT NOT NULL
 );
-";
+",
+    )
+}
 
-/// Creates the schema if needed; refuses a database from a newer version.
+/// Version 2: tombstones expire, and listing never walks them.
+///
+/// - `expires_at` (epoch seconds; NULL on a live row): when a tombstone may
+///   be purged. Tombstones from version 1 never knew their event's time, so
+///   they get the whole retention from now: never earlier than their due.
+/// - `read_model_live`: the live rows of a stream in item order, with their
+///   amount, so a page is one range scan of this index alone, however many
+///   tombstones the stream holds.
+/// - `read_model_expiry`: the tombstones by expiry, for the purge.
+fn v2_tombstone_expiry(tx: &Transaction<'_>) -> Result<(), rusqlite::Error> {
+    tx.execute_batch(
+        "
+ALTER TABLE read_model ADD COLUMN expires_at INTEGER NULL;
+CREATE INDEX read_model_live ON read_model (stream_id, item_id, amount) WHERE deleted = 0;
+CREATE INDEX read_model_expiry ON read_model (expires_at) WHERE deleted = 1;
+",
+    )?;
+    tx.execute(
+        "UPDATE read_model SET expires_at = ?1 WHERE deleted = 1",
+        [Utc::now().timestamp() + TOMBSTONE_RETENTION_SECS],
+    )?;
+    Ok(())
+}
+
+/// Brings the schema up to date; refuses a database from a newer version.
 pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(db_error)?;
-    let version: i64 = tx
-        .query_row("PRAGMA user_version", [], |row| row.get(0))
-        .map_err(db_error)?;
-    if version > SCHEMA_VERSION {
-        return Err(StoreError::Corrupt(format!(
-            "the database has schema version {version}; this build knows up to {SCHEMA_VERSION}"
-        )));
+    loop {
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db_error)?;
+        let version: i64 = tx
+            .query_row("PRAGMA user_version", [], |row| row.get(0))
+            .map_err(db_error)?;
+        if !(0..=SCHEMA_VERSION).contains(&version) {
+            return Err(StoreError::Corrupt(format!(
+                "the database has schema version {version}; this build knows 0 to {SCHEMA_VERSION}"
+            )));
+        }
+        let Some(migration) = usize::try_from(version)
+            .ok()
+            .and_then(|index| MIGRATIONS.get(index))
+        else {
+            return Ok(());
+        };
+        migration(&tx).map_err(|err| match db_error(err) {
+            StoreError::Unavailable(msg) => StoreError::Unavailable(format!(
+                "cannot migrate the schema from version {version}: {msg}"
+            )),
+            other => other,
+        })?;
+        tx.pragma_update(None, "user_version", version + 1)
+            .map_err(db_error)?;
+        tx.commit().map_err(db_error)?;
+        tracing::debug!(version = version + 1, "migrated the SQLite schema");
     }
-    tx.execute_batch(SCHEMA).map_err(db_error)?;
-    tx.pragma_update(None, "user_version", SCHEMA_VERSION)
-        .map_err(db_error)?;
-    tx.commit().map_err(db_error)
 }
 
 #[cfg(test)]
 mod tests {
+    use domain::{EventId, ItemState, ListQuery, ReadModel, StoredItem, StreamId};
+
     use super::*;
     use crate::sqlite::SqliteStore;
+
+    /// The schema of version 1 as released, kept verbatim so that this test
+    /// does not follow later edits of the migrations.
+    const RELEASED_V1: &str = "
+CREATE TABLE IF NOT EXISTS events (
+    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    stream_id   TEXT NOT NULL,
+    event_id    INTEGER NOT NULL,
+    item_id     TEXT NOT NULL,
+    type        TEXT NOT NULL,
+    data        TEXT NOT NULL,
+    recorded_at TEXT NOT NULL,
+    UNIQUE (stream_id, event_id)
+);
+CREATE INDEX IF NOT EXISTS events_by_item ON events (stream_id, item_id, event_id);
+CREATE TABLE IF NOT EXISTS read_model (
+    stream_id TEXT NOT NULL,
+    item_id   TEXT NOT NULL,
+    amount    INTEGER NULL,
+    version   INTEGER NOT NULL,
+    deleted   INTEGER NOT NULL,
+    PRIMARY KEY (stream_id, item_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS checkpoints (
+    name     TEXT PRIMARY KEY,
+    position TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS poisoned (
+    seq       INTEGER PRIMARY KEY,
+    reason    TEXT NOT NULL,
+    parked_at TEXT NOT NULL
+);
+PRAGMA user_version = 1;
+";
+
+    #[tokio::test]
+    async fn a_version_1_database_migrates_keeping_its_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v1.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(RELEASED_V1).unwrap();
+            conn.execute_batch(
+                "INSERT INTO events (stream_id, event_id, item_id, type, data, recorded_at)
+                 VALUES ('s', 0, 'a', 'ITEM_CREATED', '{\"itemId\":\"a\",\"amount\":1}',
+                         '2026-01-01T00:00:00.000Z');
+                 INSERT INTO read_model VALUES ('s', 'a', 1, 0, 0), ('s', 'b', NULL, 4, 1),
+                                               ('s', 'c', 3, 2, 0);
+                 INSERT INTO checkpoints VALUES ('projector', '1');",
+            )
+            .unwrap();
+        }
+        let before = Utc::now().timestamp();
+        let store = SqliteStore::open(&path).unwrap();
+        let after = Utc::now().timestamp();
+        {
+            let conn = store.inner.writer().unwrap();
+            let version: i64 = conn
+                .query_row("PRAGMA user_version", [], |row| row.get(0))
+                .unwrap();
+            assert_eq!(version, SCHEMA_VERSION);
+            // The tombstone got the whole retention from the migration on;
+            // live rows have no expiry.
+            let expiries: Vec<(String, Option<i64>)> = conn
+                .prepare("SELECT item_id, expires_at FROM read_model ORDER BY item_id")
+                .unwrap()
+                .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            let b = expiries[1].1.expect("the tombstone expires");
+            assert!(
+                (before + TOMBSTONE_RETENTION_SECS..=after + TOMBSTONE_RETENTION_SECS).contains(&b)
+            );
+            assert_eq!((expiries[0].1, expiries[2].1), (None, None));
+            let indexes: Vec<String> = conn
+                .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'read_model' ORDER BY name")
+                .unwrap()
+                .query_map([], |row| row.get(0))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            assert!(
+                indexes.contains(&"read_model_expiry".to_owned())
+                    && indexes.contains(&"read_model_live".to_owned()),
+                "{indexes:?}"
+            );
+        }
+        // Everything reads as before, through the new queries.
+        let s = StreamId::parse("s", "streamId").unwrap();
+        let page = store.list(&ListQuery::first_page(s.clone())).await.unwrap();
+        let listed: Vec<(&str, u64)> = page
+            .items
+            .iter()
+            .map(|view| (view.item_id.as_str(), view.amount.get()))
+            .collect();
+        assert_eq!(listed, [("a", 1), ("c", 3)]);
+        let rows = store.rows(&s, None, 10).await.unwrap();
+        assert_eq!(
+            rows[1],
+            StoredItem {
+                item_id: domain::ItemId::parse("b", "itemId").unwrap(),
+                version: EventId::new(4),
+                state: ItemState::Deleted,
+            }
+        );
+        use domain::{Checkpoints, EventStore};
+        assert_eq!(store.load("projector").await, Ok(Some("1".to_owned())));
+        assert_eq!(
+            store
+                .read_stream(&s, EventId::FIRST, 10)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+        // Not yet expired: nothing to purge.
+        assert_eq!(store.purge_expired_tombstones(Utc::now()).await, Ok(0));
+        drop(store);
+        // Opening again migrates nothing more.
+        SqliteStore::open(&path).unwrap();
+    }
 
     #[test]
     fn opening_twice_keeps_the_schema_and_refuses_a_newer_one() {
@@ -76,6 +255,13 @@ mod tests {
             .unwrap()
             .pragma_update(None, "user_version", SCHEMA_VERSION + 1)
             .unwrap();
+        drop(store);
+        assert!(matches!(
+            SqliteStore::open(&path),
+            Err(StoreError::Corrupt(_))
+        ));
+        let store = Connection::open(&path).unwrap();
+        store.pragma_update(None, "user_version", -1).unwrap();
         drop(store);
         assert!(matches!(
             SqliteStore::open(&path),

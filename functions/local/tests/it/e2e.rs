@@ -97,13 +97,17 @@ impl Harness {
     }
 
     async fn list(&self, stream: Option<&str>) -> (StatusCode, Value) {
-        let mut request = self
+        let params: Vec<(&str, &str)> = stream.map(|s| ("streamId", s)).into_iter().collect();
+        self.list_with(&params).await
+    }
+
+    /// `GET /listTestItems` with these query parameters.
+    async fn list_with(&self, params: &[(&str, &str)]) -> (StatusCode, Value) {
+        let request = self
             .http
             .get(format!("{}/listTestItems", self.base))
-            .header("x-api-key", API_KEY);
-        if let Some(stream) = stream {
-            request = request.query(&[("streamId", stream)]);
-        }
+            .header("x-api-key", API_KEY)
+            .query(params);
         self.send(request).await
     }
 
@@ -164,6 +168,7 @@ impl Harness {
             state: ItemState::Live {
                 amount: Amount::new(amount).unwrap(),
             },
+            recorded_at: chrono::Utc::now(),
         };
         let outcomes = self
             .read_model()
@@ -365,6 +370,71 @@ async fn bad_input_is_refused_and_stores_nothing(mode: Mode) {
         (status, answer["error"]["field"].as_str()),
         (StatusCode::BAD_REQUEST, Some("streamId"))
     );
+    let not_a_cursor = "not a cursor!";
+    let cursor_of_empty_id = "";
+    for (name, value) in [
+        ("limit", "0"),
+        ("limit", "1001"),
+        ("limit", "-1"),
+        ("limit", "ten"),
+        ("limit", ""),
+        ("cursor", not_a_cursor),
+        ("cursor", cursor_of_empty_id),
+    ] {
+        let (status, answer) = h.list_with(&[("streamId", &stream), (name, value)]).await;
+        assert_eq!(
+            status,
+            StatusCode::BAD_REQUEST,
+            "{name}={value:?}: {answer}"
+        );
+        assert_eq!(
+            answer["error"]["field"].as_str(),
+            Some(name),
+            "{name}={value:?}: {answer}"
+        );
+        assert_eq!(answer["error"]["code"], "INVALID_VALUE", "{answer}");
+    }
+    // The same stream pages fine with good ones: one item, no next page.
+    let (status, answer) = h.list_with(&[("streamId", &stream), ("limit", "1")]).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer, json!({ "items": [{"itemId": "1", "amount": 3}] }));
+}
+
+async fn pages_follow_the_cursor_to_the_end(mode: Mode) {
+    let h = Harness::start(mode).await;
+    let stream = unique_name("pages");
+    let mut expected = Vec::new();
+    for i in 0..7u64 {
+        let item = format!("p{i}");
+        h.append(&stream, "ITEM_CREATED", &item, Some(i)).await;
+        expected.push(json!({"itemId": item, "amount": i}));
+    }
+    h.append(&stream, "ITEM_DELETED", "p6", None).await;
+    expected.pop();
+    h.eventually_lists(&stream, &Value::Array(expected.clone()))
+        .await;
+    let (mut seen, mut pages) = (Vec::new(), 0);
+    let mut cursor: Option<String> = None;
+    loop {
+        pages += 1;
+        let mut params = vec![("streamId", stream.as_str()), ("limit", "2")];
+        if let Some(cursor) = &cursor {
+            params.push(("cursor", cursor));
+        }
+        let (status, body) = h.list_with(&params).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let items = body["items"].as_array().expect("items").clone();
+        assert!(items.len() <= 2, "{body}");
+        seen.extend(items);
+        match body.get("nextCursor") {
+            Some(next) => cursor = Some(next.as_str().expect("a string cursor").to_owned()),
+            None => break,
+        }
+    }
+    // p0..p5 in pages of 2: exactly three pages, the last without a cursor
+    // (p6, after p5, is a tombstone).
+    assert_eq!(Value::Array(seen), Value::Array(expected));
+    assert_eq!(pages, 3);
 }
 
 async fn concurrent_appends_get_contiguous_ids(mode: Mode) {
@@ -518,6 +588,7 @@ in_both_modes!(
     originals_six_steps,
     api_key_is_required,
     bad_input_is_refused_and_stores_nothing,
+    pages_follow_the_cursor_to_the_end,
     concurrent_appends_get_contiguous_ids,
     replays_converge_to_the_fold_while_appends_continue,
     a_restart_loses_nothing_and_catches_up,

@@ -119,6 +119,8 @@ pub async fn a_replay_never_shows_a_reader_a_missing_or_intermediate_item(stores
 pub async fn a_replay_resumes_from_its_saved_progress(stores: Stores) {
     let s = unique_stream("replay-resume");
     let log = append_mixed_log(&stores, &s).await;
+    // Projected, so that the sweep too takes several steps of 3 rows.
+    apply(&stores, &coalesce(&log), ApplyMode::Projection).await;
     apply(
         &stores,
         &[live(&s, "zz", 3, 9), gone(&s, "a", 100)],

@@ -1,0 +1,539 @@
+//! Local mode at size: 100,000 items listed page by page over HTTP, a
+//! replay of a 20,000-event stream under a reader that never sees a short
+//! list, and a replay killed mid-way that resumes from its saved progress.
+//!
+//! Stores are seeded through the ports, directly (not over HTTP, which
+//! would take minutes), before a server opens the same data folder.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use chrono::{TimeDelta, Utc};
+use domain::limits::TOMBSTONE_RETENTION_SECS;
+use domain::replay::ReplayPhase;
+use domain::{
+    Amount, AppendCommand, ApplyMode, ApplyOutcome, DomainEvent, EventId, EventStore, ItemChange,
+    ItemId, ItemState, ReadModel, RecordedEvent, ReplayRequest, StoreError, StreamFold, StreamId,
+    coalesce,
+};
+use local::replays::{LocalDispatcher, LocalReplays};
+use local::sqlite::SqliteStore;
+use local::{LocalConfig, LocalServer, Storage};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use service::api::DEFAULT_TEST_STREAM_ID;
+use service::replay::ReplayDispatcher;
+use testkit::unique_name;
+use tokio::sync::Notify;
+
+const API_KEY: &str = "at-size-test-key-0123456789abcdef";
+
+fn stream(label: &str) -> StreamId {
+    StreamId::parse(unique_name(label), "streamId").expect("a stream id")
+}
+
+fn item(id: &str) -> ItemId {
+    ItemId::parse(id, "itemId").expect("an item id")
+}
+
+fn amount(n: u64) -> Amount {
+    Amount::new(n).expect("an amount")
+}
+
+/// The database a server on `data_dir` opens.
+fn store_in(data_dir: &Path) -> SqliteStore {
+    SqliteStore::open(&data_dir.join("events.sqlite3")).expect("the store opens")
+}
+
+async fn start_server(data_dir: &Path) -> LocalServer {
+    LocalServer::start(LocalConfig {
+        port: 0,
+        storage: Storage::Embedded {
+            data_dir: data_dir.to_path_buf(),
+        },
+        api_key: API_KEY.to_owned(),
+        default_stream: StreamId::parse(DEFAULT_TEST_STREAM_ID, "streamId").expect("stream"),
+    })
+    .await
+    .expect("the local server starts")
+}
+
+/// Applies `changes` in batches of `batch`, checking every one was written.
+async fn apply_all(store: &SqliteStore, changes: &[ItemChange], batch: usize) {
+    for chunk in changes.chunks(batch) {
+        for outcome in store.apply(chunk, ApplyMode::Projection).await {
+            assert_eq!(outcome, Ok(ApplyOutcome::Written));
+        }
+    }
+}
+
+/// One page of `GET /listTestItems`: its items, its cursor, its size.
+struct HttpPage {
+    items: Vec<(String, u64)>,
+    next_cursor: Option<String>,
+    body_bytes: usize,
+}
+
+async fn get_page(
+    http: &reqwest::Client,
+    server: &LocalServer,
+    stream: &StreamId,
+    cursor: Option<&str>,
+) -> HttpPage {
+    let mut params = vec![("streamId", stream.as_str())];
+    if let Some(cursor) = cursor {
+        params.push(("cursor", cursor));
+    }
+    let response = http
+        .get(format!("{}/listTestItems", server.url()))
+        .header("x-api-key", API_KEY)
+        .query(&params)
+        .send()
+        .await
+        .expect("the server answers");
+    let status = response.status();
+    let text = response.text().await.expect("a body");
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let body: Value = serde_json::from_str(&text).expect("a JSON body");
+    let items = body["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|view| {
+            (
+                view["itemId"].as_str().expect("an itemId").to_owned(),
+                view["amount"].as_u64().expect("an amount"),
+            )
+        })
+        .collect();
+    let next_cursor = body
+        .get("nextCursor")
+        .map(|cursor| cursor.as_str().expect("a string cursor").to_owned());
+    HttpPage {
+        items,
+        next_cursor,
+        body_bytes: text.len(),
+    }
+}
+
+/// A whole stream over HTTP with the default page size: its items and how
+/// many pages they took.
+async fn list_over_http(
+    http: &reqwest::Client,
+    server: &LocalServer,
+    stream: &StreamId,
+) -> (Vec<(String, u64)>, usize) {
+    let (mut all, mut pages) = (Vec::new(), 0);
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = get_page(http, server, stream, cursor.as_deref()).await;
+        pages += 1;
+        all.extend(page.items);
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => return (all, pages),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_hundred_thousand_items_page_over_http_in_order() {
+    const LIVE: u64 = 100_000;
+    let data = tempfile::tempdir().expect("a temporary folder");
+    let s = stream("at-size-list");
+
+    // 100,000 live items, ids unpadded so byte order is not numeric order,
+    // amid 60,000 tombstones (half of them long expired) that sort among
+    // them, and a few after the last live item.
+    let started = Instant::now();
+    let now = Utc::now();
+    let long_ago = now - TimeDelta::seconds(TOMBSTONE_RETENTION_SECS + 3600);
+    let change = |id: String, version: u64, state: ItemState, recorded_at| ItemChange {
+        stream_id: s.clone(),
+        item_id: item(&id),
+        version: EventId::new(version),
+        state,
+        recorded_at,
+    };
+    let mut changes: Vec<ItemChange> = (0..LIVE)
+        .map(|i| {
+            let state = ItemState::Live { amount: amount(i) };
+            change(i.to_string(), i, state, now)
+        })
+        .collect();
+    let tombstones = (LIVE..LIVE + 60_000).map(|i| (i.to_string(), i)).chain(
+        // '~' sorts after every digit: only tombstones follow "99999".
+        (0..100).map(|i| (format!("~{i}"), 200_000 + i)),
+    );
+    let (mut expired, mut fresh) = (0usize, 0usize);
+    for (n, (id, version)) in tombstones.enumerate() {
+        let recorded_at = if n % 2 == 0 {
+            expired += 1;
+            long_ago
+        } else {
+            fresh += 1;
+            now
+        };
+        changes.push(change(id, version, ItemState::Deleted, recorded_at));
+    }
+    let store = store_in(data.path());
+    apply_all(&store, &changes, 20_000).await;
+    drop(changes);
+    let seeded = started.elapsed();
+
+    let server = start_server(data.path()).await;
+    let http = reqwest::Client::new();
+    let started = Instant::now();
+    let (mut listed, mut pages, mut largest_page) = (Vec::new(), 0usize, 0usize);
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = get_page(&http, &server, &s, cursor.as_deref()).await;
+        pages += 1;
+        largest_page = largest_page.max(page.body_bytes);
+        assert!(
+            page.body_bytes < 256 * 1024,
+            "page {pages} is {} bytes",
+            page.body_bytes
+        );
+        let full = page.items.len() == domain::MAX_PAGE_ITEMS;
+        listed.extend(page.items);
+        match page.next_cursor {
+            Some(next) => {
+                assert!(full, "page {pages} has a cursor but is not full");
+                cursor = Some(next);
+            }
+            None => break,
+        }
+    }
+    let paged = started.elapsed();
+
+    let mut expected: Vec<(String, u64)> = (0..LIVE).map(|i| (i.to_string(), i)).collect();
+    expected.sort();
+    assert_eq!(listed.len(), expected.len());
+    assert!(
+        listed
+            .windows(2)
+            .all(|w| w[0].0.as_bytes() < w[1].0.as_bytes()),
+        "strictly increasing in byte order, so no duplicates"
+    );
+    assert_eq!(listed, expected);
+    // 100 full pages; the 100th says nothing follows, though tombstones do.
+    assert_eq!(pages, 100);
+
+    // The server purged the expired tombstones when it started.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let rows = loop {
+        let rows = count_rows(&store, &s).await;
+        if rows == LIVE as usize + fresh || Instant::now() > deadline {
+            break rows;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(rows, LIVE as usize + fresh, "{expired} expired tombstones");
+    server.stop().await.expect("a clean stop");
+    eprintln!(
+        "at size: seeded {} rows in {seeded:?}; listed {LIVE} items in {pages} pages over HTTP in {paged:?}, largest page {largest_page} bytes",
+        LIVE as usize + expired + fresh
+    );
+}
+
+/// Every stored row of `stream`, tombstones included, counted in pages.
+async fn count_rows(store: &SqliteStore, stream: &StreamId) -> usize {
+    let (mut count, mut after) = (0, None::<ItemId>);
+    loop {
+        let page = store
+            .rows(stream, after.as_ref(), 10_000)
+            .await
+            .expect("rows");
+        count += page.len();
+        match page.last() {
+            Some(last) if page.len() == 10_000 => after = Some(last.item_id.clone()),
+            _ => return count,
+        }
+    }
+}
+
+/// Appends a log of `events` events over `items` items: each created, then
+/// changed, deleted and created again in a fixed pseudo-random order.
+async fn append_log(
+    store: &SqliteStore,
+    s: &StreamId,
+    items: usize,
+    events: usize,
+) -> Vec<RecordedEvent> {
+    let mut live = vec![false; items];
+    let mut log = Vec::with_capacity(events);
+    for n in 0..events {
+        let i = if n < items { n } else { (n * 7919) % items };
+        let item_id = item(&format!("it-{i}"));
+        let value = amount(n as u64);
+        let event = match (live[i], n % 10) {
+            (false, _) => DomainEvent::ItemCreated {
+                item_id,
+                amount: value,
+            },
+            (true, 9) => DomainEvent::ItemDeleted { item_id },
+            (true, _) => DomainEvent::ItemAmountChanged {
+                item_id,
+                amount: value,
+            },
+        };
+        live[i] = !matches!(event, DomainEvent::ItemDeleted { .. });
+        let command = AppendCommand {
+            stream_id: s.clone(),
+            event,
+            expected_version: None,
+        };
+        log.push(store.append(&command, Utc::now()).await.expect("append"));
+    }
+    log
+}
+
+fn fold_of(log: &[RecordedEvent]) -> Vec<(String, u64)> {
+    StreamFold::of(log)
+        .items()
+        .into_iter()
+        .map(|(id, amount)| (id.to_string(), amount.get()))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_replay_of_a_large_stream_never_shows_a_reader_a_short_list() {
+    let data = tempfile::tempdir().expect("a temporary folder");
+    let s = stream("at-size-replay");
+    let started = Instant::now();
+    let store = store_in(data.path());
+    let log = append_log(&store, &s, 5_000, 21_000).await;
+    // Projected and right before the replay starts.
+    apply_all(&store, &coalesce(&log), 5_000).await;
+    let fold = fold_of(&log);
+    assert!(fold.len() > 3_000, "{} live items", fold.len());
+    let seeded = started.elapsed();
+
+    let server = start_server(data.path()).await;
+    let http = reqwest::Client::new();
+    assert_eq!(list_over_http(&http, &server, &s).await.0, fold);
+    // The server's pending list, read through a second handle.
+    let observer = LocalReplays::new(
+        Arc::new(store.clone()),
+        Arc::new(store.clone()),
+        Arc::new(store.clone()),
+    );
+
+    let started = Instant::now();
+    let response = http
+        .post(format!("{}/triggerReplay", server.url()))
+        .header("x-api-key", API_KEY)
+        .body(json!({"streamId": s.as_str(), "fromEventId": 0}).to_string())
+        .send()
+        .await
+        .expect("the server answers");
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let (mut passes, mut passes_mid_apply, mut pages) = (0usize, 0usize, 0usize);
+    let replayed = loop {
+        let running = observer.pending().await.expect("the pending replays");
+        let (listed, pages_of_pass) = list_over_http(&http, &server, &s).await;
+        passes += 1;
+        pages += pages_of_pass;
+        assert_eq!(
+            listed.len(),
+            fold.len(),
+            "pass {passes} during the replay is short"
+        );
+        assert_eq!(listed, fold, "pass {passes} during the replay");
+        match running.first().and_then(|job| job.progress.as_ref()) {
+            Some(progress) if matches!(progress.phase, ReplayPhase::Apply { next } if next.get() > 0) => {
+                passes_mid_apply += 1
+            }
+            _ => {}
+        }
+        if running.is_empty() {
+            break started.elapsed();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the replay is still pending: {running:?}"
+        );
+    };
+    assert!(
+        passes >= 3,
+        "the reader overlapped the replay {passes} times"
+    );
+    assert!(
+        passes_mid_apply >= 1,
+        "no pass started while the replay was applying the log"
+    );
+    server.stop().await.expect("a clean stop");
+    eprintln!(
+        "at size: seeded {} events in {seeded:?}; replay from 0 done within {replayed:?}, \
+         read {passes} whole lists ({pages} pages) meanwhile, {passes_mid_apply} started mid-apply",
+        log.len()
+    );
+}
+
+/// The event store, counting the events it reads, that stops answering
+/// (forever) at the read `stall_at`: a process killed mid-replay.
+struct Instrumented {
+    store: SqliteStore,
+    reads: AtomicU64,
+    events_read: AtomicU64,
+    stall_at: Option<u64>,
+    stalled: Arc<Notify>,
+}
+
+impl Instrumented {
+    fn new(store: SqliteStore, stall_at: Option<u64>) -> Arc<Self> {
+        Arc::new(Instrumented {
+            store,
+            reads: AtomicU64::new(0),
+            events_read: AtomicU64::new(0),
+            stall_at,
+            stalled: Arc::new(Notify::new()),
+        })
+    }
+}
+
+#[async_trait]
+impl EventStore for Instrumented {
+    async fn append(
+        &self,
+        command: &AppendCommand,
+        recorded_at: chrono::DateTime<Utc>,
+    ) -> Result<RecordedEvent, domain::AppendError> {
+        self.store.append(command, recorded_at).await
+    }
+
+    async fn read_stream(
+        &self,
+        stream_id: &StreamId,
+        from: EventId,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let read = self.reads.fetch_add(1, Ordering::SeqCst) + 1;
+        if Some(read) == self.stall_at {
+            self.stalled.notify_one();
+            std::future::pending::<()>().await;
+        }
+        let events = self.store.read_stream(stream_id, from, limit).await?;
+        self.events_read
+            .fetch_add(events.len() as u64, Ordering::SeqCst);
+        Ok(events)
+    }
+
+    async fn latest_event_ids(
+        &self,
+        stream_id: &StreamId,
+        items: &[ItemId],
+    ) -> Result<Vec<Option<EventId>>, StoreError> {
+        self.store.latest_event_ids(stream_id, items).await
+    }
+}
+
+fn replays_on(events: Arc<Instrumented>, store: &SqliteStore) -> Arc<LocalReplays> {
+    LocalReplays::new(events, Arc::new(store.clone()), Arc::new(store.clone()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_replay_killed_mid_way_resumes_from_its_saved_progress() {
+    const EVENTS: usize = 10_000;
+    const DONE_STEPS: u64 = 3;
+    let data = tempfile::tempdir().expect("a temporary folder");
+    let s = stream("at-size-resume");
+    let store = store_in(data.path());
+    let log = append_log(&store, &s, 2_000, EVENTS).await;
+    apply_all(&store, &coalesce(&log), 2_000).await;
+    // A row the log never had: only the sweep of a replay from 0 removes it.
+    apply_all(
+        &store,
+        &[ItemChange {
+            stream_id: s.clone(),
+            item_id: item("ghost"),
+            version: EventId::new(3),
+            state: ItemState::Live { amount: amount(9) },
+            recorded_at: Utc::now(),
+        }],
+        1,
+    )
+    .await;
+
+    // The first run, in a runtime of its own, stalls at its fourth read of
+    // the log, after three steps of the apply phase; dropping the runtime
+    // then kills it there, as a crash would.
+    let first = Instrumented::new(store.clone(), Some(DONE_STEPS + 1));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let request = ReplayRequest {
+        replay_id: unique_name("replay"),
+        stream_id: s.to_string(),
+        from_event_id: 0,
+        progress: None,
+    };
+    {
+        let (replays, request, stalled) = (
+            replays_on(first.clone(), &store),
+            request.clone(),
+            first.stalled.clone(),
+        );
+        let notified = stalled.notified();
+        runtime
+            .spawn(async move { LocalDispatcher(replays).dispatch(&request).await })
+            .await
+            .expect("the dispatch task")
+            .expect("dispatched");
+        tokio::time::timeout(Duration::from_secs(30), notified)
+            .await
+            .expect("the first run reaches its fourth read");
+    }
+    runtime.shutdown_background();
+    assert_eq!(
+        first.events_read.load(Ordering::SeqCst),
+        DONE_STEPS * domain::replay::PAGE_SIZE as u64
+    );
+
+    // What it saved: the apply phase after three pages, the sweep done.
+    let second = Instrumented::new(store.clone(), None);
+    let replays = replays_on(second.clone(), &store);
+    let pending = replays.pending().await.expect("the pending list");
+    assert_eq!(pending.len(), 1, "{pending:?}");
+    let saved = pending[0].progress.clone().expect("saved progress");
+    let resumed_from = DONE_STEPS * domain::replay::PAGE_SIZE as u64;
+    assert_eq!(
+        saved.phase,
+        ReplayPhase::Apply {
+            next: EventId::new(resumed_from)
+        }
+    );
+    assert_eq!(saved.events_applied, resumed_from);
+    assert_eq!(saved.rows_removed, 1, "the ghost");
+    let listed: Vec<(String, u64)> = crate::list_all(&store, &s, 1000)
+        .await
+        .into_iter()
+        .map(|view| (view.item_id.to_string(), view.amount.get()))
+        .collect();
+    assert_eq!(listed, fold_of(&log), "the killed replay left the fold");
+
+    // The next start resumes it: it reads only what was left of the log.
+    assert_eq!(replays.resume().await.expect("resume"), 1);
+    replays.drain().await;
+    assert_eq!(
+        second.events_read.load(Ordering::SeqCst),
+        EVENTS as u64 - resumed_from,
+        "the resumed run started over"
+    );
+    assert!(replays.pending().await.expect("pending").is_empty());
+    let listed: Vec<(String, u64)> = crate::list_all(&store, &s, 1000)
+        .await
+        .into_iter()
+        .map(|view| (view.item_id.to_string(), view.amount.get()))
+        .collect();
+    assert_eq!(listed, fold_of(&log));
+    let ids: BTreeSet<String> = listed.into_iter().map(|(id, _)| id).collect();
+    assert!(!ids.contains("ghost"));
+}
