@@ -77,8 +77,12 @@ pub(super) fn expecting(mut command: AppendCommand, v: i64) -> AppendCommand {
 }
 
 /// A distinct instant per `n`, with the millisecond precision stores keep.
+/// The `n`th instant of a case: an hour ago plus `n` times a second and a
+/// millisecond (so milliseconds must survive), and recent, so a deletion's
+/// tombstone is still within its retention.
 pub(super) fn at(n: i64) -> DateTime<Utc> {
-    DateTime::from_timestamp_millis(1_795_000_000_123 + n * 1_001).expect("a valid instant")
+    let hour_ago = (Utc::now().timestamp() - 3600) * 1000;
+    DateTime::from_timestamp_millis(hour_ago + 123 + n * 1_001).expect("a valid instant")
 }
 
 /// Appends, retrying only what the port calls retryable (`Contention`).
