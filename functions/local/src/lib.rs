@@ -119,10 +119,12 @@ impl LocalServer {
         format!("http://{}", self.addr)
     }
 
-    /// Stops taking requests, lets running replays finish, stops the projector.
+    /// Stops taking requests, pauses running replays after their current
+    /// step (the next start resumes them), stops the projector.
     pub async fn stop(self) -> anyhow::Result<()> {
         let _ = self.shutdown.send(true);
         let served = self.server.await.context("the HTTP server task failed")?;
+        self.replays.pause();
         self.replays.drain().await;
         self.follower.await.context("the projector task failed")?;
         served.context("the HTTP server failed")

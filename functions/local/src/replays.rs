@@ -8,11 +8,12 @@
 //! most one replay per stream runs at a time; other streams run alongside.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use domain::{Checkpoints, EventStore, ReadModel, ReplayRequest, StoreError};
-use service::replay::{ReplayDispatcher, SaveProgress, run_replay};
+use service::replay::{ReplayDispatcher, ReplayRun, SaveProgress, run_replay};
 use tokio::task::JoinSet;
 
 const PENDING: &str = "replays-pending";
@@ -27,6 +28,8 @@ pub struct LocalReplays {
     /// Per stream, the turn its jobs wait for (tokio's mutex is fair: first
     /// come, first served).
     lanes: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Set when the server stops: running jobs pause at their next step.
+    stopping: AtomicBool,
 }
 
 impl LocalReplays {
@@ -42,6 +45,7 @@ impl LocalReplays {
             pending_lock: tokio::sync::Mutex::new(()),
             running: Mutex::new(JoinSet::new()),
             lanes: Mutex::new(HashMap::new()),
+            stopping: AtomicBool::new(false),
         })
     }
 
@@ -102,17 +106,18 @@ impl LocalReplays {
             // run_replay logs its outcome. A failed job stays pending and is
             // retried at the next start, as Lambda retries a failed async
             // invocation.
-            // Local jobs have no time limit: they never pause.
-            if run_replay(
+            // Local jobs have no time limit; they pause only when the
+            // server stops, and stay pending with their saved progress.
+            let stopping = || this.stopping.load(Ordering::SeqCst);
+            let run = run_replay(
                 this.events.as_ref(),
                 this.read_model.as_ref(),
                 &request,
                 this.as_ref(),
-                &|| false,
+                &stopping,
             )
-            .await
-            .is_ok()
-            {
+            .await;
+            if let Ok(ReplayRun::Finished(_)) = run {
                 let done = request.replay_id.clone();
                 if let Err(err) = this
                     .update_pending(|pending| pending.retain(|r| r.replay_id != done))
@@ -125,7 +130,14 @@ impl LocalReplays {
         Ok(())
     }
 
-    /// Waits for every replay started so far.
+    /// Makes every running replay stop after its current step, its
+    /// progress saved; the next start resumes it. Jobs not started yet stay
+    /// pending too.
+    pub fn pause(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+    }
+
+    /// Waits for every replay started so far (to finish, or to pause).
     pub async fn drain(&self) {
         let mut running = match self.running.lock() {
             Ok(mut guard) => std::mem::take(&mut *guard),
@@ -166,7 +178,7 @@ impl ReplayDispatcher for LocalDispatcher {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::atomic::AtomicUsize;
     use std::time::Duration;
 
     use domain::{
@@ -260,5 +272,34 @@ mod tests {
         assert_eq!(watched.most_per_stream.load(Ordering::SeqCst), 1);
         assert_eq!(watched.most_overall.load(Ordering::SeqCst), 2);
         assert!(replays.pending().await.unwrap().is_empty(), "all four done");
+    }
+
+    #[tokio::test]
+    async fn a_stopping_server_pauses_replays_and_the_next_start_finishes_them() {
+        let store = Arc::new(MemoryStore::new());
+        let watched = Arc::new(Watched {
+            inner: MemoryStore::new(),
+            per_stream: Mutex::new(HashMap::new()),
+            most_per_stream: AtomicUsize::new(0),
+            most_overall: AtomicUsize::new(0),
+        });
+        let replays = LocalReplays::new(store.clone(), watched.clone(), store.clone());
+        let dispatcher = LocalDispatcher(replays.clone());
+        for (n, stream) in ["a", "a"].into_iter().enumerate() {
+            dispatcher.dispatch(&request(n, stream)).await.unwrap();
+        }
+        // The first job is inside its first step (30 ms); the second waits.
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        replays.pause();
+        replays.drain().await;
+        let pending = replays.pending().await.unwrap();
+        assert_eq!(pending.len(), 2, "both stay pending: {pending:?}");
+        assert!(pending[0].progress.is_some(), "the first saved its step");
+
+        // The next start, on the same durable list, finishes both.
+        let next = LocalReplays::new(store.clone(), watched.clone(), store.clone());
+        assert_eq!(next.resume().await.unwrap(), 2);
+        next.drain().await;
+        assert!(next.pending().await.unwrap().is_empty());
     }
 }

@@ -95,6 +95,14 @@ async fn the_api_key_never_reaches_the_logs() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // Stopping pauses a running replay: let this one finish first.
+    while !String::from_utf8_lossy(&captured.0.lock().unwrap()).contains("replay finished") {
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "the replay did not finish"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     server.stop().await.unwrap();
 
     let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
