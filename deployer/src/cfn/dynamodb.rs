@@ -16,6 +16,16 @@ pub struct Table {
     pub billing_mode: BillingMode,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stream_specification: Option<StreamSpecification>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub time_to_live_specification: Option<TimeToLiveSpecification>,
+}
+
+/// Rows whose `attribute_name` (epoch seconds) has passed are deleted.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TimeToLiveSpecification {
+    pub attribute_name: String,
+    pub enabled: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

@@ -66,6 +66,12 @@ impl TableResources for Table {
             stream_specification: self.has_stream().then_some(dynamodb::StreamSpecification {
                 stream_view_type: StreamViewType::NewImage,
             }),
+            time_to_live_specification: self.ttl_attribute().map(|attribute| {
+                dynamodb::TimeToLiveSpecification {
+                    attribute_name: attribute.to_owned(),
+                    enabled: true,
+                }
+            }),
         };
         match self {
             // The log is the only copy of the data: removing the stack or

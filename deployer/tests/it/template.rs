@@ -396,7 +396,19 @@ fn the_tables_have_the_adapters_key_schema() {
             stream.then_some(StreamViewType::NewImage),
             "{table:?}"
         );
+        // Tombstones expire by the attribute the adapter writes.
+        let ttl = definition
+            .time_to_live_specification
+            .as_ref()
+            .filter(|ttl| ttl.enabled)
+            .map(|ttl| ttl.attribute_name.as_str());
+        assert_eq!(ttl, table.ttl_attribute(), "{table:?}");
     }
+    assert_eq!(
+        Table::ReadModel.ttl_attribute(),
+        Some(schema::EXPIRES_AT),
+        "the read model's tombstones expire"
+    );
     assert_eq!(
         StreamViewType::NewImage.as_str(),
         schema::EVENTS_STREAM_VIEW

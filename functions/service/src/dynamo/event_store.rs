@@ -5,7 +5,11 @@
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, Get, Put, TransactGetItem, TransactWriteItem};
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Get, KeysAndAttributes, Put, TransactGetItem, TransactWriteItem,
+};
 use chrono::{DateTime, SubsecRound, Utc};
 use domain::{
     AppendCommand, AppendError, DecisionState, EventId, EventStore, ItemId, RecordedEvent,
@@ -14,14 +18,18 @@ use domain::{
 
 use super::DynamoStore;
 use super::backoff::backoff;
-use super::codec::{boolean, event_from_item, event_to_item, index_key, n, number, s};
+use super::codec::{boolean, event_from_item, event_to_item, index_key, n, number, s, string};
 use super::errors::{built, unavailable};
 use super::schema::{
-    EVENT_ID, HEAD_ENTRY, ITEM_ENTRY_PREFIX, LAST_EVENT_ID, LIVE, STREAM_ID, VERSION,
+    ENTRY, EVENT_ID, HEAD_ENTRY, ITEM_ENTRY_PREFIX, LAST_EVENT_ID, LIVE, STREAM_ID, VERSION,
 };
 
 /// Attempts at an append before giving up with `Contention`.
 const APPEND_ATTEMPTS: u32 = 50;
+/// BatchGetItem's limit of keys per request.
+const BATCH_GET_MAX: usize = 100;
+/// Rounds of asking again for the keys BatchGetItem left unprocessed.
+const BATCH_GET_ATTEMPTS: u32 = 10;
 
 #[async_trait]
 impl EventStore for DynamoStore {
@@ -64,10 +72,78 @@ impl EventStore for DynamoStore {
 
     async fn latest_event_ids(
         &self,
-        _stream_id: &StreamId,
-        _items: &[ItemId],
+        stream_id: &StreamId,
+        items: &[ItemId],
     ) -> Result<Vec<Option<EventId>>, StoreError> {
-        unimplemented!("latest_event_ids on DynamoDB")
+        let stream = stream_id.as_str();
+        let mut entries: Vec<String> = items.iter().map(item_entry).collect();
+        entries.sort();
+        entries.dedup();
+        let mut latest: HashMap<String, EventId> = HashMap::new();
+        for chunk in entries.chunks(BATCH_GET_MAX) {
+            let mut keys = built(
+                KeysAndAttributes::builder()
+                    .set_keys(Some(
+                        chunk.iter().map(|entry| index_key(stream, entry)).collect(),
+                    ))
+                    .consistent_read(true)
+                    .projection_expression("#n, #l")
+                    .expression_attribute_names("#n", ENTRY)
+                    .expression_attribute_names("#l", LAST_EVENT_ID)
+                    .build(),
+            )?;
+            let table = &self.tables.stream_index;
+            for attempt in 0.. {
+                if attempt == BATCH_GET_ATTEMPTS {
+                    return Err(StoreError::Unavailable(format!(
+                        "reading item rows of stream `{stream}` from {table}: keys still unprocessed after {BATCH_GET_ATTEMPTS} attempts"
+                    )));
+                }
+                if attempt > 0 {
+                    backoff(attempt).await;
+                }
+                let output = self
+                    .client
+                    .batch_get_item()
+                    .request_items(table.clone(), keys)
+                    .send()
+                    .await
+                    .map_err(|err| {
+                        unavailable(
+                            format!("reading item rows of stream `{stream}` from {table}"),
+                            &err,
+                        )
+                    })?;
+                for row in output
+                    .responses
+                    .as_ref()
+                    .and_then(|tables| tables.get(table))
+                    .into_iter()
+                    .flatten()
+                {
+                    let corrupt = |problem: String| {
+                        StoreError::Corrupt(format!(
+                            "{table} item row of stream `{stream}`: {problem}"
+                        ))
+                    };
+                    let entry = string(row, ENTRY).map_err(corrupt)?.to_owned();
+                    let last: u64 = number(row, LAST_EVENT_ID).map_err(corrupt)?;
+                    latest.insert(entry, EventId::new(last));
+                }
+                match output
+                    .unprocessed_keys
+                    .and_then(|mut left| left.remove(table))
+                    .filter(|left| !left.keys().is_empty())
+                {
+                    Some(left) => keys = left,
+                    None => break,
+                }
+            }
+        }
+        Ok(items
+            .iter()
+            .map(|item_id| latest.get(&item_entry(item_id)).copied())
+            .collect())
     }
 
     async fn read_stream(

@@ -1,8 +1,9 @@
 //! The `ReadModel` port: one conditional PutItem per change (the newer
-//! version wins), a consistent query to list, batched deletes to clear.
+//! version wins; tombstones carry their TTL expiry), consistent queries in
+//! item order for pages and rows, a version-guarded DeleteItem to remove.
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, WriteRequest};
+use aws_sdk_dynamodb::types::AttributeValue;
 use domain::{
     ApplyMode, ApplyOutcome, EventId, ItemChange, ItemId, ItemPage, ItemState, ItemView, ListQuery,
     ReadModel, StoreError, StoredItem, StreamId,
@@ -10,17 +11,12 @@ use domain::{
 use futures::StreamExt;
 
 use super::DynamoStore;
-use super::backoff::backoff;
 use super::codec::{Item, boolean, n, number, s, string};
-use super::errors::{built, unavailable};
-use super::schema::{AMOUNT, DELETED, ITEM_ID, STREAM_ID, VERSION};
+use super::errors::unavailable;
+use super::schema::{AMOUNT, DELETED, EXPIRES_AT, ITEM_ID, STREAM_ID, VERSION};
 
 /// Concurrent read-model writes per `apply` call.
 const APPLY_CONCURRENCY: usize = 16;
-/// BatchWriteItem's limit.
-const BATCH_WRITE_MAX: usize = 25;
-/// Rounds of resending BatchWriteItem's unprocessed items.
-const BATCH_WRITE_ATTEMPTS: u32 = 10;
 
 #[async_trait]
 impl ReadModel for DynamoStore {
@@ -42,26 +38,98 @@ impl ReadModel for DynamoStore {
             .await
     }
 
-    async fn list(&self, _query: &ListQuery) -> Result<ItemPage, StoreError> {
-        unimplemented!("paged listing on DynamoDB")
+    async fn list(&self, query: &ListQuery) -> Result<ItemPage, StoreError> {
+        let limit = query.limit.get();
+        let mut items = Vec::with_capacity(limit);
+        let mut start_key = query
+            .after
+            .as_ref()
+            .map(|after| read_model_key(&query.stream_id, after));
+        loop {
+            // DynamoDB applies Limit before the filter: ask for what is
+            // still missing plus one (to know whether more follow), and go
+            // on past pages the tombstones thinned out.
+            let wanted = limit + 1 - items.len();
+            let output = self
+                .query_rows(&query.stream_id, start_key, wanted, true)
+                .await?;
+            for row in output.items() {
+                if let Some(view) = item_view(row)
+                    .map_err(|problem| self.corrupt_row(&query.stream_id, row, problem))?
+                {
+                    items.push(view);
+                }
+            }
+            start_key = output.last_evaluated_key;
+            if items.len() > limit {
+                items.truncate(limit);
+                return Ok(ItemPage { items, more: true });
+            }
+            if start_key.is_none() {
+                return Ok(ItemPage { items, more: false });
+            }
+        }
     }
 
     async fn rows(
         &self,
-        _stream_id: &StreamId,
-        _after: Option<&ItemId>,
-        _limit: usize,
+        stream_id: &StreamId,
+        after: Option<&ItemId>,
+        limit: usize,
     ) -> Result<Vec<StoredItem>, StoreError> {
-        unimplemented!("rows on DynamoDB")
+        let mut rows = Vec::with_capacity(limit);
+        let mut start_key = after.map(|after| read_model_key(stream_id, after));
+        while rows.len() < limit {
+            let output = self
+                .query_rows(stream_id, start_key, limit - rows.len(), false)
+                .await?;
+            for row in output.items() {
+                rows.push(
+                    stored_item(row)
+                        .map_err(|problem| self.corrupt_row(stream_id, row, problem))?,
+                );
+            }
+            start_key = output.last_evaluated_key;
+            if start_key.is_none() {
+                break;
+            }
+        }
+        Ok(rows)
     }
 
     async fn remove(
         &self,
-        _stream_id: &StreamId,
-        _item_id: &ItemId,
-        _version: EventId,
+        stream_id: &StreamId,
+        item_id: &ItemId,
+        version: EventId,
     ) -> Result<bool, StoreError> {
-        unimplemented!("remove on DynamoDB")
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.tables.read_model)
+            .set_key(Some(read_model_key(stream_id, item_id)))
+            .condition_expression("#v = :v")
+            .expression_attribute_names("#v", VERSION)
+            .expression_attribute_values(":v", n(version.get()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(err) => Err(unavailable(
+                format!(
+                    "removing item `{item_id}` of stream `{stream_id}` from {}",
+                    self.tables.read_model
+                ),
+                &err,
+            )),
+        }
     }
 }
 
@@ -89,7 +157,13 @@ impl DynamoStore {
             ItemState::Live { amount } => put
                 .item(AMOUNT, n(amount.get()))
                 .item(DELETED, AttributeValue::Bool(false)),
-            ItemState::Deleted => put.item(DELETED, AttributeValue::Bool(true)),
+            // DynamoDB's TTL deletes the tombstone some time after this.
+            ItemState::Deleted => put.item(DELETED, AttributeValue::Bool(true)).item(
+                EXPIRES_AT,
+                n(change
+                    .tombstone_expires_at()
+                    .map_or(i64::MAX, |at| at.timestamp())),
+            ),
         };
         match put.send().await {
             Ok(_) => Ok(ApplyOutcome::Written),
@@ -110,81 +184,79 @@ impl DynamoStore {
         }
     }
 
-    /// All read-model rows of a stream, in sort-key order (optionally only
-    /// the attributes of `projection`, written with #s and #i).
-    async fn query_read_model(
+    /// One Query of a stream's rows after `start_key`, evaluating at most
+    /// `limit` rows; with `live_only`, tombstones are filtered out (they
+    /// still count towards `limit`).
+    async fn query_rows(
         &self,
         stream_id: &StreamId,
-        projection: Option<&str>,
-    ) -> Result<Vec<Item>, StoreError> {
-        let mut rows = Vec::new();
-        let mut start_key = None;
-        loop {
-            let mut query = self
-                .client
-                .query()
-                .table_name(&self.tables.read_model)
-                // Read-your-writes: a replay or a test lists right after applying.
-                .consistent_read(true)
-                .key_condition_expression("#s = :s")
-                .expression_attribute_names("#s", STREAM_ID)
-                .expression_attribute_values(":s", s(stream_id.as_str()))
-                .set_exclusive_start_key(start_key);
-            if let Some(projection) = projection {
-                query = query
-                    .projection_expression(projection)
-                    .expression_attribute_names("#i", ITEM_ID);
-            }
-            let output = query.send().await.map_err(|err| {
-                unavailable(
-                    format!(
-                        "querying stream `{stream_id}` in {}",
-                        self.tables.read_model
-                    ),
-                    &err,
-                )
-            })?;
-            rows.extend(output.items.unwrap_or_default());
-            start_key = output.last_evaluated_key;
-            if start_key.is_none() {
-                return Ok(rows);
-            }
+        start_key: Option<Item>,
+        limit: usize,
+        live_only: bool,
+    ) -> Result<aws_sdk_dynamodb::operation::query::QueryOutput, StoreError> {
+        let mut query = self
+            .client
+            .query()
+            .table_name(&self.tables.read_model)
+            // Read-your-writes: a replay or a test lists right after applying.
+            .consistent_read(true)
+            .key_condition_expression("#s = :s")
+            .expression_attribute_names("#s", STREAM_ID)
+            .expression_attribute_values(":s", s(stream_id.as_str()))
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .set_exclusive_start_key(start_key);
+        if live_only {
+            query = query
+                // As `item_view` reads it: a row without the flag is live.
+                .filter_expression("attribute_not_exists(#d) OR #d = :live")
+                .expression_attribute_names("#d", DELETED)
+                .expression_attribute_values(":live", AttributeValue::Bool(false));
         }
+        query.send().await.map_err(|err| {
+            unavailable(
+                format!(
+                    "querying stream `{stream_id}` in {}",
+                    self.tables.read_model
+                ),
+                &err,
+            )
+        })
     }
 
-    /// One BatchWriteItem, resending what DynamoDB left unprocessed.
-    async fn batch_write(
-        &self,
-        mut requests: Vec<WriteRequest>,
-        stream_id: &StreamId,
-    ) -> Result<(), StoreError> {
-        let table = &self.tables.read_model;
-        for attempt in 0..BATCH_WRITE_ATTEMPTS {
-            if attempt > 0 {
-                backoff(attempt).await;
-            }
-            let output = self
-                .client
-                .batch_write_item()
-                .request_items(table.clone(), requests)
-                .send()
-                .await
-                .map_err(|err| {
-                    unavailable(format!("clearing stream `{stream_id}` in {table}"), &err)
-                })?;
-            requests = output
-                .unprocessed_items
-                .and_then(|mut left| left.remove(table))
-                .unwrap_or_default();
-            if requests.is_empty() {
-                return Ok(());
-            }
-        }
-        Err(StoreError::Unavailable(format!(
-            "clearing stream `{stream_id}` in {table}: {} deletes still unprocessed after {BATCH_WRITE_ATTEMPTS} attempts",
-            requests.len()
-        )))
+    fn corrupt_row(&self, stream_id: &StreamId, row: &Item, problem: String) -> StoreError {
+        StoreError::Corrupt(format!(
+            "{} row of stream `{stream_id}` ({ITEM_ID} {}): {problem}",
+            self.tables.read_model,
+            row.get(ITEM_ID)
+                .and_then(|v| v.as_s().ok())
+                .map_or("<missing>".to_owned(), |id| format!("{id:?}")),
+        ))
     }
+}
+
+/// The key of an item's row.
+fn read_model_key(stream_id: &StreamId, item_id: &ItemId) -> Item {
+    Item::from([
+        (STREAM_ID.to_owned(), s(stream_id.as_str())),
+        (ITEM_ID.to_owned(), s(item_id.as_str())),
+    ])
+}
+
+/// A row as stored, tombstones included.
+fn stored_item(row: &Item) -> Result<StoredItem, String> {
+    let item_id = ItemId::parse(string(row, ITEM_ID)?, ITEM_ID).map_err(|err| err.message)?;
+    let version = EventId::new(number(row, VERSION)?);
+    let state = match item_view(row)? {
+        Some(view) => ItemState::Live {
+            amount: view.amount,
+        },
+        None => ItemState::Deleted,
+    };
+    Ok(StoredItem {
+        item_id,
+        version,
+        state,
+    })
 }
 
 /// A row as the list shows it; `None` for a tombstone.

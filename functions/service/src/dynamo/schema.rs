@@ -44,6 +44,9 @@ pub const ITEM_ID: &str = "itemId";
 pub const AMOUNT: &str = "amount";
 /// Read model: whether the row is a tombstone, BOOL.
 pub const DELETED: &str = "deleted";
+/// Read model: when a tombstone may go, epoch seconds, N; the table's TTL
+/// attribute (absent on live rows, which never expire).
+pub const EXPIRES_AT: &str = "expiresAt";
 
 /// Environment variables naming the tables (see [`Table::env_var`]).
 pub const EVENTS_TABLE_ENV: &str = "EVENTS_TABLE";
@@ -115,6 +118,15 @@ impl Table {
             Table::Events => (EVENT_ID, KeyKind::Number),
             Table::StreamIndex => (ENTRY, KeyKind::String),
             Table::ReadModel => (ITEM_ID, KeyKind::String),
+        }
+    }
+
+    /// The attribute DynamoDB's TTL deletes rows by: the read model's
+    /// tombstones ([`EXPIRES_AT`]).
+    pub const fn ttl_attribute(self) -> Option<&'static str> {
+        match self {
+            Table::ReadModel => Some(EXPIRES_AT),
+            Table::Events | Table::StreamIndex => None,
         }
     }
 

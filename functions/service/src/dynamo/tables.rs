@@ -8,7 +8,8 @@ use std::time::Duration;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-    StreamSpecification, StreamViewType, TableDescription, TableStatus,
+    StreamSpecification, StreamViewType, TableDescription, TableStatus, TimeToLiveSpecification,
+    TimeToLiveStatus,
 };
 use domain::StoreError;
 
@@ -81,7 +82,45 @@ pub async fn ensure_tables(client: &Client, tables: &TableNames) -> Result<(), S
     }
     for table in Table::ALL {
         wait_active_and_check(client, table, tables.name(table)).await?;
+        if let Some(attribute) = table.ttl_attribute() {
+            enable_ttl(client, tables.name(table), attribute).await?;
+        }
     }
+    Ok(())
+}
+
+/// Turns on TTL by `attribute` unless it already is (turning it on twice
+/// is an error; only an ACTIVE table takes it).
+async fn enable_ttl(client: &Client, name: &str, attribute: &str) -> Result<(), StoreError> {
+    let described = client
+        .describe_time_to_live()
+        .table_name(name)
+        .send()
+        .await
+        .map_err(|err| unavailable(format!("reading the TTL of table {name}"), &err))?;
+    let current = described.time_to_live_description();
+    let enabled = current.is_some_and(|ttl| {
+        ttl.attribute_name() == Some(attribute)
+            && matches!(
+                ttl.time_to_live_status(),
+                Some(TimeToLiveStatus::Enabled | TimeToLiveStatus::Enabling)
+            )
+    });
+    if enabled {
+        return Ok(());
+    }
+    client
+        .update_time_to_live()
+        .table_name(name)
+        .time_to_live_specification(built(
+            TimeToLiveSpecification::builder()
+                .attribute_name(attribute)
+                .enabled(true)
+                .build(),
+        )?)
+        .send()
+        .await
+        .map_err(|err| unavailable(format!("turning on TTL of table {name}"), &err))?;
     Ok(())
 }
 

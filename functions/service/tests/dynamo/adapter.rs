@@ -8,7 +8,8 @@ use aws_sdk_dynamodb::types::{AttributeValue, KeyType, StreamViewType, TableDesc
 use chrono::{TimeZone, Utc};
 use domain::{
     Amount, AppendCommand, AppendError, ApplyMode, Checkpoints, DomainEvent, EventId, EventStore,
-    ItemId, ItemView, ReadModel, StoreError, StreamId, coalesce,
+    ItemChange, ItemId, ItemState, ItemView, ListQuery, PageSize, ReadModel, StoreError, StreamId,
+    coalesce,
 };
 use service::dynamo::schema::{self, Table};
 use service::dynamo::{DynamoStore, TableNames, ensure_tables, event_from_item};
@@ -18,6 +19,10 @@ use testkit::unique_name;
 
 fn s(value: &str) -> AttributeValue {
     AttributeValue::S(value.to_owned())
+}
+
+fn item(id: &str) -> ItemId {
+    ItemId::parse(id, "itemId").expect("an item id")
 }
 
 fn n(value: &str) -> AttributeValue {
@@ -105,6 +110,114 @@ async fn ensure_tables_is_idempotent_and_the_events_table_streams_new_images() {
 }
 
 #[tokio::test]
+async fn tombstones_carry_their_expiry_and_the_read_model_expires_them_by_ttl() {
+    let store = fresh_store("adapter-ttl").await;
+    let ttl = store
+        .client()
+        .describe_time_to_live()
+        .table_name(&store.tables().read_model)
+        .send()
+        .await
+        .expect("describe_time_to_live");
+    let ttl = ttl.time_to_live_description().expect("a TTL description");
+    assert_eq!(ttl.attribute_name(), Some(schema::EXPIRES_AT));
+    assert_eq!(
+        ttl.time_to_live_status(),
+        Some(&aws_sdk_dynamodb::types::TimeToLiveStatus::Enabled)
+    );
+
+    let stream = StreamId::parse("ttl", "streamId").unwrap();
+    let deleted_at = Utc::now();
+    let change = |id: &str, state| ItemChange {
+        stream_id: stream.clone(),
+        item_id: item(id),
+        version: EventId::new(1),
+        state,
+        recorded_at: deleted_at,
+    };
+    let live = ItemState::Live {
+        amount: Amount::new(1).unwrap(),
+    };
+    let outcomes = store
+        .apply(
+            &[change("gone", ItemState::Deleted), change("kept", live)],
+            ApplyMode::Projection,
+        )
+        .await;
+    assert!(outcomes.iter().all(Result::is_ok), "{outcomes:?}");
+    let tombstone = stored_row(&store, Table::ReadModel, "ttl", s("gone"))
+        .await
+        .expect("the tombstone");
+    let expected = deleted_at.timestamp() + domain::limits::TOMBSTONE_RETENTION_SECS;
+    assert_eq!(
+        tombstone.get(schema::EXPIRES_AT),
+        Some(&n(&expected.to_string()))
+    );
+    let kept = stored_row(&store, Table::ReadModel, "ttl", s("kept"))
+        .await
+        .expect("the live row");
+    assert_eq!(kept.get(schema::EXPIRES_AT), None, "live rows never expire");
+    // A live write over the tombstone replaces the whole row, expiry too.
+    let revived = ItemChange {
+        version: EventId::new(2),
+        ..change("gone", live)
+    };
+    store.apply(&[revived], ApplyMode::Projection).await;
+    let row = stored_row(&store, Table::ReadModel, "ttl", s("gone"))
+        .await
+        .expect("the revived row");
+    assert_eq!(row.get(schema::EXPIRES_AT), None);
+}
+
+#[tokio::test]
+async fn pages_cross_long_runs_of_tombstones_on_dynamodb() {
+    let store = fresh_store("adapter-pages").await;
+    let stream = StreamId::parse("pages", "streamId").unwrap();
+    // 1,200 items; 300 tombstones in a row in the middle, and every
+    // seventh item elsewhere.
+    let changes: Vec<ItemChange> = (0..1200u64)
+        .map(|i| ItemChange {
+            stream_id: stream.clone(),
+            item_id: item(&format!("i{i:05}")),
+            version: EventId::new(i),
+            state: if (400..700).contains(&i) || i % 7 == 0 {
+                ItemState::Deleted
+            } else {
+                ItemState::Live {
+                    amount: Amount::new(i).unwrap(),
+                }
+            },
+            recorded_at: Utc::now(),
+        })
+        .collect();
+    for outcome in store.apply(&changes, ApplyMode::Projection).await {
+        outcome.expect("seeding");
+    }
+    let expected: Vec<String> = (0..1200u64)
+        .filter(|i| !((400..700).contains(i) || i % 7 == 0))
+        .map(|i| format!("i{i:05}"))
+        .collect();
+    for limit in [7, 1000] {
+        let mut seen: Vec<String> = Vec::new();
+        let mut query = ListQuery {
+            limit: PageSize::new(limit).unwrap(),
+            ..ListQuery::first_page(stream.clone())
+        };
+        loop {
+            let page = store.list(&query).await.expect("a page");
+            assert!(page.items.len() <= limit);
+            assert!(!page.more || page.items.len() == limit, "limit {limit}");
+            seen.extend(page.items.iter().map(|view| view.item_id.to_string()));
+            match page.next_cursor() {
+                Some(cursor) => query.after = Some(cursor.into_item_id()),
+                None => break,
+            }
+        }
+        assert_eq!(seen, expected, "limit {limit}");
+    }
+}
+
+#[tokio::test]
 async fn ensure_tables_refuses_an_existing_table_with_other_keys() {
     let client = client().await;
     let prefix = unique_name("adapter-wrong-keys");
@@ -187,7 +300,11 @@ async fn append_read_list_and_checkpoints_smoke() {
     let outcomes = store.apply(&coalesce(&read), ApplyMode::Projection).await;
     assert!(outcomes.iter().all(Result::is_ok), "{outcomes:?}");
     assert_eq!(
-        store.list(&stream).await.expect("list"),
+        store
+            .list(&ListQuery::first_page(stream.clone()))
+            .await
+            .expect("list")
+            .items,
         [ItemView {
             item_id: item("b"),
             amount: Amount::new(3).unwrap()
@@ -229,7 +346,7 @@ async fn a_corrupt_read_model_row_is_reported_not_panicked_on() {
         .await
         .expect("put a bad row");
     let stream = StreamId::parse("s", "streamId").unwrap();
-    match store.list(&stream).await {
+    match store.list(&ListQuery::first_page(stream)).await {
         Err(StoreError::Corrupt(message)) => {
             assert!(message.contains("\"x\""), "{message}");
             assert!(message.contains(schema::AMOUNT), "{message}");
