@@ -21,8 +21,10 @@ use tokio::sync::{Notify, mpsc, oneshot};
 
 /// The ARN the stub hands to every invocation.
 pub const FUNCTION_ARN: &str = "arn:aws:lambda:us-east-1:123456789012:function:under-test";
-/// How long an invocation may run, as its deadline header tells it.
-const INVOCATION_DEADLINE: Duration = Duration::from_secs(60);
+/// How long an invocation may run, as its deadline header tells it: the
+/// longest Lambda allows (the replay function's timeout), so a handler that
+/// plans by its deadline sees what it would see deployed.
+const INVOCATION_DEADLINE: Duration = Duration::from_secs(900);
 
 /// What the function answered.
 #[derive(Clone, Debug, PartialEq)]
