@@ -245,6 +245,20 @@ mod tests {
         }
     }
 
+    /// Replays over a watched read model; the log and the pending list in
+    /// memory.
+    fn watched_replays() -> (Arc<MemoryStore>, Arc<Watched>, Arc<LocalReplays>) {
+        let store = Arc::new(MemoryStore::new());
+        let watched = Arc::new(Watched {
+            inner: MemoryStore::new(),
+            per_stream: Mutex::new(HashMap::new()),
+            most_per_stream: AtomicUsize::new(0),
+            most_overall: AtomicUsize::new(0),
+        });
+        let replays = LocalReplays::new(store.clone(), watched.clone(), store.clone());
+        (store, watched, replays)
+    }
+
     fn request(n: usize, stream: &str) -> ReplayRequest {
         ReplayRequest {
             replay_id: format!("r{n}"),
@@ -256,14 +270,7 @@ mod tests {
 
     #[tokio::test]
     async fn replays_of_one_stream_take_turns_and_other_streams_run_alongside() {
-        let store = Arc::new(MemoryStore::new());
-        let watched = Arc::new(Watched {
-            inner: MemoryStore::new(),
-            per_stream: Mutex::new(HashMap::new()),
-            most_per_stream: AtomicUsize::new(0),
-            most_overall: AtomicUsize::new(0),
-        });
-        let replays = LocalReplays::new(store.clone(), watched.clone(), store.clone());
+        let (_, watched, replays) = watched_replays();
         let dispatcher = LocalDispatcher(replays.clone());
         for (n, stream) in ["a", "a", "a", "b"].into_iter().enumerate() {
             dispatcher.dispatch(&request(n, stream)).await.unwrap();
@@ -276,14 +283,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_stopping_server_pauses_replays_and_the_next_start_finishes_them() {
-        let store = Arc::new(MemoryStore::new());
-        let watched = Arc::new(Watched {
-            inner: MemoryStore::new(),
-            per_stream: Mutex::new(HashMap::new()),
-            most_per_stream: AtomicUsize::new(0),
-            most_overall: AtomicUsize::new(0),
-        });
-        let replays = LocalReplays::new(store.clone(), watched.clone(), store.clone());
+        let (store, watched, replays) = watched_replays();
         let dispatcher = LocalDispatcher(replays.clone());
         for (n, stream) in ["a", "a"].into_iter().enumerate() {
             dispatcher.dispatch(&request(n, stream)).await.unwrap();
