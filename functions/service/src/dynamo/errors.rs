@@ -3,6 +3,7 @@
 use std::fmt;
 
 use aws_sdk_dynamodb::error::{BuildError, DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_dynamodb::types::CancellationReason;
 use domain::StoreError;
 
 /// A request the SDK refused to build (a required field left unset).
@@ -24,6 +25,23 @@ pub(super) fn unavailable(
     } else {
         StoreError::Unavailable(message)
     }
+}
+
+/// A transaction DynamoDB cancelled because one of its parts is invalid
+/// (reason `ValidationError`: an item over its size limit, say) is
+/// cancelled again on every retry: like a `ValidationException`, it is
+/// reported as not retryable. `None` for other cancellations.
+pub(super) fn invalid_transaction(
+    what: impl fmt::Display,
+    reasons: &[CancellationReason],
+) -> Option<StoreError> {
+    let invalid = reasons
+        .iter()
+        .find(|reason| reason.code() == Some("ValidationError"))?;
+    Some(StoreError::Corrupt(format!(
+        "{what}: DynamoDB cancelled the transaction as invalid: {}",
+        invalid.message().unwrap_or("ValidationError")
+    )))
 }
 
 #[cfg(test)]

@@ -4,6 +4,9 @@
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::transact_get_items::{
+    TransactGetItemsError, TransactGetItemsOutput,
+};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use std::collections::HashMap;
 
@@ -19,7 +22,7 @@ use domain::{
 use super::DynamoStore;
 use super::backoff::backoff;
 use super::codec::{boolean, event_from_item, event_to_item, index_key, n, number, s, string};
-use super::errors::{built, unavailable};
+use super::errors::{built, invalid_transaction, unavailable};
 use super::schema::{
     ENTRY, EVENT_ID, HEAD_ENTRY, ITEM_ENTRY_PREFIX, LAST_EVENT_ID, LIVE, STREAM_ID, VERSION,
 };
@@ -214,22 +217,31 @@ impl DynamoStore {
             .transact_items(get(item_entry)?)
             .send()
             .await;
-        let output = match result {
-            Ok(output) => output,
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_transaction_canceled_exception()) =>
-            {
-                return Ok(None);
-            }
-            Err(err) => {
-                return Err(unavailable(
-                    format!("reading the state of stream `{stream}`"),
-                    &err,
-                ));
-            }
+        let err = match result {
+            Ok(output) => return self.read_decision_state(stream, item_entry, &output),
+            Err(err) => err,
         };
+        let what = format!("reading the state of stream `{stream}`");
+        if let SdkError::ServiceError(service) = &err
+            && let TransactGetItemsError::TransactionCanceledException(cancel) = service.err()
+        {
+            // A read that collided with a write is retried; an invalid one
+            // would only be refused again.
+            return match invalid_transaction(what, cancel.cancellation_reasons()) {
+                Some(invalid) => Err(invalid),
+                None => Ok(None),
+            };
+        }
+        Err(unavailable(what, &err))
+    }
+
+    /// The state that TransactGetItems read: HEAD's version, the item's row.
+    fn read_decision_state(
+        &self,
+        stream: &str,
+        item_entry: &str,
+        output: &TransactGetItemsOutput,
+    ) -> Result<Option<DecisionState>, StoreError> {
         let responses = output.responses();
         let row = |i: usize| responses.get(i).and_then(|r| r.item());
         let corrupt = |entry: &str, problem: String| {
@@ -317,6 +329,12 @@ impl DynamoStore {
                 .collect();
             // HEAD unchanged yet the event id taken: the tables disagree, and
             // retrying would only spin until `Contention`.
+            if let Some(invalid) = invalid_transaction(
+                format!("appending event {event_id} to stream `{stream}`"),
+                cancel.cancellation_reasons(),
+            ) {
+                return Err(invalid);
+            }
             if codes == [Some("ConditionalCheckFailed"), Some("None"), Some("None")] {
                 return Err(StoreError::Corrupt(format!(
                     "stream `{stream}`: {} is at version {previous} but {} already holds event {event_id}",

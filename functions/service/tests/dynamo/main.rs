@@ -4,4 +4,5 @@
 mod adapter;
 mod common;
 mod conformance;
+mod recorded;
 mod requests;
