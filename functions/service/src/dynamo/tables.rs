@@ -75,7 +75,8 @@ impl TableNames {
 }
 
 /// Creates the tables that do not exist (on-demand billing), waits until
-/// all are ACTIVE and checks that existing ones have the expected keys.
+/// all are ACTIVE, checks that existing ones have the expected keys, and
+/// turns on TTL where the schema has one ([`Table::ttl_attribute`]).
 pub async fn ensure_tables(client: &Client, tables: &TableNames) -> Result<(), StoreError> {
     for table in Table::ALL {
         create_table(client, table, tables.name(table)).await?;
@@ -90,7 +91,10 @@ pub async fn ensure_tables(client: &Client, tables: &TableNames) -> Result<(), S
 }
 
 /// Turns on TTL by `attribute` unless it already is (turning it on twice
-/// is an error; only an ACTIVE table takes it).
+/// is an error; only an ACTIVE table takes it). A table whose TTL reads
+/// another attribute is refused, as one with other keys is: its
+/// tombstones would never expire, and DynamoDB changes a TTL attribute only
+/// after turning TTL off for an hour.
 async fn enable_ttl(client: &Client, name: &str, attribute: &str) -> Result<(), StoreError> {
     let described = client
         .describe_time_to_live()
@@ -99,15 +103,19 @@ async fn enable_ttl(client: &Client, name: &str, attribute: &str) -> Result<(), 
         .await
         .map_err(|err| unavailable(format!("reading the TTL of table {name}"), &err))?;
     let current = described.time_to_live_description();
-    let enabled = current.is_some_and(|ttl| {
-        ttl.attribute_name() == Some(attribute)
-            && matches!(
-                ttl.time_to_live_status(),
-                Some(TimeToLiveStatus::Enabled | TimeToLiveStatus::Enabling)
-            )
-    });
-    if enabled {
-        return Ok(());
+    let on = |status: Option<&TimeToLiveStatus>| {
+        matches!(
+            status,
+            Some(TimeToLiveStatus::Enabled | TimeToLiveStatus::Enabling)
+        )
+    };
+    if let Some(ttl) = current.filter(|ttl| on(ttl.time_to_live_status())) {
+        return match ttl.attribute_name() {
+            Some(current) if current == attribute => Ok(()),
+            other => Err(StoreError::Unavailable(format!(
+                "table {name} expires rows by attribute {other:?}; expected {attribute}: turn its TTL off or use other table names"
+            ))),
+        };
     }
     client
         .update_time_to_live()

@@ -344,6 +344,38 @@ async fn ensure_tables_refuses_an_existing_table_with_other_keys() {
 }
 
 #[tokio::test]
+async fn ensure_tables_refuses_a_read_model_expiring_rows_by_another_attribute() {
+    let client = client().await;
+    let tables = TableNames::with_prefix(&unique_name("adapter-wrong-ttl"));
+    ensure_tables(&client, &tables).await.expect("setup");
+    // TTL can be switched to another attribute only through off (and, on
+    // AWS, an hour): what someone else's setup could have left.
+    for (attribute, enabled) in [(schema::EXPIRES_AT, false), ("ttl", true)] {
+        client
+            .update_time_to_live()
+            .table_name(&tables.read_model)
+            .time_to_live_specification(
+                aws_sdk_dynamodb::types::TimeToLiveSpecification::builder()
+                    .attribute_name(attribute)
+                    .enabled(enabled)
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .expect("update_time_to_live");
+    }
+    match ensure_tables(&client, &tables).await {
+        Err(StoreError::Unavailable(message)) => {
+            assert!(message.contains(&tables.read_model), "{message}");
+            assert!(message.contains("\"ttl\""), "{message}");
+            assert!(message.contains(schema::EXPIRES_AT), "{message}");
+        }
+        other => panic!("expected a TTL mismatch, got {other:?}"),
+    }
+}
+
+#[tokio::test]
 async fn append_read_list_and_checkpoints_smoke() {
     let store = fresh_store("adapter-smoke").await;
     let stream = StreamId::parse("smoke-stream", "streamId").unwrap();
