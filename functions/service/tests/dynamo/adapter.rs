@@ -491,6 +491,28 @@ async fn a_corrupt_read_model_row_is_reported_not_panicked_on() {
         }
         other => panic!("expected Corrupt, got {other:?}"),
     }
+    // A tombstone flag that is not a boolean is reported too, not skipped
+    // by the listing's filter as if the row were a tombstone.
+    store
+        .client()
+        .put_item()
+        .table_name(&store.tables().read_model)
+        .item(schema::STREAM_ID, s("t"))
+        .item(schema::ITEM_ID, s("y"))
+        .item(schema::VERSION, n("1"))
+        .item(schema::AMOUNT, n("1"))
+        .item(schema::DELETED, s("yes"))
+        .send()
+        .await
+        .expect("put a bad row");
+    let stream = StreamId::parse("t", "streamId").unwrap();
+    match store.list(&ListQuery::first_page(stream)).await {
+        Err(StoreError::Corrupt(message)) => {
+            assert!(message.contains("\"y\""), "{message}");
+            assert!(message.contains(schema::DELETED), "{message}");
+        }
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
 }
 
 #[tokio::test]
