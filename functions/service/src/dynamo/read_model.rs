@@ -169,14 +169,12 @@ impl DynamoStore {
             ItemState::Live { amount } => put
                 .item(AMOUNT, n(amount.get()))
                 .item(DELETED, AttributeValue::Bool(false)),
-            // DynamoDB's TTL deletes the tombstone some time after this.
-            ItemState::Deleted => put.item(DELETED, AttributeValue::Bool(true)).item(
-                EXPIRES_AT,
-                n(change
-                    .tombstone_expires_at()
-                    .map_or(i64::MAX, |at| at.timestamp())),
-            ),
+            ItemState::Deleted => put.item(DELETED, AttributeValue::Bool(true)),
         };
+        // DynamoDB's TTL deletes a tombstone some time after this.
+        if let Some(expires_at) = change.tombstone_expires_at() {
+            put = put.item(EXPIRES_AT, n(expires_at.timestamp()));
+        }
         match put.send().await {
             Ok(_) => Ok(ApplyOutcome::Written),
             Err(err)
