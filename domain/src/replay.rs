@@ -41,6 +41,16 @@ pub struct ReplayRequest {
     pub progress: Option<ReplayProgress>,
 }
 
+impl ReplayRequest {
+    /// The same job, to carry on from `progress`.
+    pub fn continued_from(&self, progress: ReplayProgress) -> ReplayRequest {
+        ReplayRequest {
+            progress: Some(progress),
+            ..self.clone()
+        }
+    }
+}
+
 /// What a replay does next.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "phase", rename_all = "camelCase")]

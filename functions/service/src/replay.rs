@@ -109,10 +109,7 @@ pub async fn run_replay(
         .unwrap_or_else(|| ReplayProgress::start(&target));
     while !progress.is_done() {
         if time_is_short() {
-            let next = ReplayRequest {
-                progress: Some(progress.clone()),
-                ..request.clone()
-            };
+            let next = request.continued_from(progress.clone());
             tracing::info!(
                 replay_id = %request.replay_id,
                 stream_id = %target.stream_id,
@@ -131,10 +128,7 @@ pub async fn run_replay(
             }
         };
         saver
-            .save(&ReplayRequest {
-                progress: Some(progress.clone()),
-                ..request.clone()
-            })
+            .save(&request.continued_from(progress.clone()))
             .await?;
     }
     tracing::info!(
