@@ -8,12 +8,14 @@
 //! The modules read bottom-up, each using only those before it
 //! ([`MODULES_BOTTOM_UP`], checked by a test): `error` and `limits`; `json`,
 //! strict reading of request JSON; `ids`; `paging` (page sizes and cursors); `event`; `rules` (`decide`);
-//! `projection`; `ports`; `replay`; `validate`, which turns request bodies
+//! `projection`; `ports`; `replay`; `jobs` (replay status and the
+//! one-replay-per-stream lane); `validate`, which turns request bodies
 //! into commands.
 
 pub mod error;
 pub mod event;
 pub mod ids;
+pub mod jobs;
 pub mod json;
 pub mod limits;
 pub mod paging;
@@ -26,6 +28,7 @@ pub mod validate;
 pub use error::{ErrorCode, Invalid};
 pub use event::{Amount, DomainEvent, EventType, RecordedEvent};
 pub use ids::{EventId, ItemId, StreamId, Version};
+pub use jobs::{Admission, Claim, ReplayJob, ReplayJobs, ReplayLane, ReplayState, StoredLane};
 pub use limits::{MAX_AMOUNT, MAX_BODY_BYTES, MAX_ID_BYTES, MAX_PAGE_ITEMS, MAX_STRING_CHARS};
 pub use paging::{Cursor, ListQuery, PageSize};
 pub use ports::{
@@ -37,7 +40,7 @@ pub use replay::{ReplayPhase, ReplayProgress, ReplayRequest, ReplayTarget};
 pub use rules::{AppendCommand, DecisionState, Rejection, decide};
 
 /// The modules in reading order: each uses only modules before it.
-pub const MODULES_BOTTOM_UP: [&str; 11] = [
+pub const MODULES_BOTTOM_UP: [&str; 12] = [
     "error",
     "limits",
     "json",
@@ -48,6 +51,7 @@ pub const MODULES_BOTTOM_UP: [&str; 11] = [
     "projection",
     "ports",
     "replay",
+    "jobs",
     "validate",
 ];
 

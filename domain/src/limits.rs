@@ -15,5 +15,8 @@ pub const MAX_PAGE_ITEMS: usize = 1000;
 /// its item back; DynamoDB Streams keeps a record 24 hours, so no event can
 /// arrive later than that, and a week leaves a wide margin.
 pub const TOMBSTONE_RETENTION_SECS: i64 = 7 * 24 * 60 * 60;
+/// How long `GET /replayStatus` knows a replay after its last change, in
+/// seconds: a day at least, as the API promises, and a week in fact.
+pub const REPLAY_STATUS_RETENTION_SECS: i64 = 7 * 24 * 60 * 60;
 /// The largest amount: the largest integer JSON numbers carry exactly.
 pub const MAX_AMOUNT: u64 = (1 << 53) - 1;

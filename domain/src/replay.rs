@@ -34,14 +34,22 @@ pub struct ReplayTarget {
 #[serde(rename_all = "camelCase")]
 pub struct ReplayRequest {
     pub replay_id: String,
-    pub stream_id: String,
-    pub from_event_id: u64,
+    pub stream_id: StreamId,
+    pub from_event_id: EventId,
     /// Where an earlier run stopped; absent when the job starts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub progress: Option<ReplayProgress>,
 }
 
 impl ReplayRequest {
+    /// What the job replays.
+    pub fn target(&self) -> ReplayTarget {
+        ReplayTarget {
+            stream_id: self.stream_id.clone(),
+            from_event_id: self.from_event_id,
+        }
+    }
+
     /// The same job, to carry on from `progress`.
     pub fn continued_from(&self, progress: ReplayProgress) -> ReplayRequest {
         ReplayRequest {

@@ -1,7 +1,7 @@
 //! Strict parsing of request bodies into domain commands. Every refusal
 //! names the field and says what a valid value looks like.
 
-use crate::error::Invalid;
+use crate::error::{ErrorCode, Invalid};
 use crate::event::DomainEvent;
 use crate::ids::{EventId, StreamId, Version};
 use crate::json::{ObjectReader, integer_in_range, json_object};
@@ -81,10 +81,36 @@ pub fn list_query(
     })
 }
 
+/// The longest replay id `GET /replayStatus` looks up (ids it hands out
+/// are UUIDs, 36 characters).
+pub const MAX_REPLAY_ID_CHARS: usize = 128;
+
+/// `GET /replayStatus` query parameter `replayId`: required, 1 to
+/// [`MAX_REPLAY_ID_CHARS`] printable ASCII characters.
+pub fn replay_id(raw: Option<&str>) -> Result<String, Invalid> {
+    let Some(raw) = raw else {
+        return Err(Invalid::field(
+            ErrorCode::MissingField,
+            "replayId",
+            "the query parameter replayId is required: the id POST /triggerReplay answered",
+        ));
+    };
+    let printable = raw.chars().all(|c| c.is_ascii_graphic());
+    if raw.is_empty() || raw.len() > MAX_REPLAY_ID_CHARS || !printable {
+        return Err(Invalid::field(
+            ErrorCode::InvalidValue,
+            "replayId",
+            format!(
+                "replayId must be 1 to {MAX_REPLAY_ID_CHARS} printable ASCII characters: the id POST /triggerReplay answered"
+            ),
+        ));
+    }
+    Ok(raw.to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::ErrorCode;
     use crate::event::{Amount, EventType};
     use crate::limits::MAX_BODY_BYTES;
     use serde_json::{Value, json};
@@ -251,5 +277,24 @@ mod tests {
             let err = list_query(stream, limit, cursor, &default).unwrap_err();
             assert_eq!(err.field.as_deref(), Some(field));
         }
+    }
+
+    #[test]
+    fn a_replay_id_is_required_printable_and_bounded() {
+        assert_eq!(
+            replay_id(Some("6f1c2b1e-0000-4000-8000-000000000000")).unwrap(),
+            "6f1c2b1e-0000-4000-8000-000000000000"
+        );
+        assert_eq!(replay_id(None).unwrap_err().code, ErrorCode::MissingField);
+        let too_long = "a".repeat(MAX_REPLAY_ID_CHARS + 1);
+        for bad in ["", "with space", "ünï", too_long.as_str()] {
+            let err = replay_id(Some(bad)).unwrap_err();
+            assert_eq!(
+                (err.code, err.field.as_deref()),
+                (ErrorCode::InvalidValue, Some("replayId")),
+                "{bad:?}"
+            );
+        }
+        assert!(replay_id(Some(&"a".repeat(MAX_REPLAY_ID_CHARS))).is_ok());
     }
 }

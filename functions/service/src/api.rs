@@ -1,4 +1,4 @@
-//! The three HTTP routes, as plain async functions over API Gateway proxy
+//! The HTTP routes, as plain async functions over API Gateway proxy
 //! events: Lambda calls them through `lambda_runtime`, local mode through its
 //! gateway, tests directly.
 
@@ -8,10 +8,13 @@ use aws_lambda_events::apigw::{ApiGatewayProxyRequest, ApiGatewayProxyResponse};
 use aws_lambda_events::http::Method;
 use chrono::Utc;
 use domain::validate;
-use domain::{AppendError, EventStore, ReadModel, ReplayRequest, StreamId};
-use serde_json::json;
+use domain::jobs;
+use domain::{AppendError, EventStore, ReadModel, ReplayJobs, ReplayRequest, StreamId};
+use serde_json::{Map, json};
 
-use crate::http::{body_bytes, invalid, json_response, query_param, rejected, store_failure};
+use crate::http::{
+    body_bytes, error_response, invalid, json_response, query_param, rejected, store_failure,
+};
 use crate::replay::ReplayDispatcher;
 
 /// The original's test stream, listed when no `streamId` is asked for.
@@ -23,15 +26,21 @@ pub enum Route {
     AddEvent,
     ListItems,
     TriggerReplay,
+    ReplayStatus,
 }
 
 impl Route {
-    pub const ALL: [Route; 3] = [Route::AddEvent, Route::ListItems, Route::TriggerReplay];
+    pub const ALL: [Route; 4] = [
+        Route::AddEvent,
+        Route::ListItems,
+        Route::TriggerReplay,
+        Route::ReplayStatus,
+    ];
 
     pub fn method(self) -> Method {
         match self {
             Route::AddEvent | Route::TriggerReplay => Method::POST,
-            Route::ListItems => Method::GET,
+            Route::ListItems | Route::ReplayStatus => Method::GET,
         }
     }
 
@@ -41,6 +50,7 @@ impl Route {
             Route::AddEvent => "addEvent",
             Route::ListItems => "listTestItems",
             Route::TriggerReplay => "triggerReplay",
+            Route::ReplayStatus => "replayStatus",
         }
     }
 
@@ -58,6 +68,7 @@ pub struct Api {
     pub events: Arc<dyn EventStore>,
     pub read_model: Arc<dyn ReadModel>,
     pub replays: Arc<dyn ReplayDispatcher>,
+    pub replay_jobs: Arc<dyn ReplayJobs>,
     pub default_stream: StreamId,
 }
 
@@ -71,6 +82,7 @@ impl Api {
             Route::AddEvent => self.add_event(request).await,
             Route::ListItems => self.list_items(request).await,
             Route::TriggerReplay => self.trigger_replay(request).await,
+            Route::ReplayStatus => self.replay_status(request).await,
         }
     }
 
@@ -126,7 +138,9 @@ impl Api {
         }
     }
 
-    /// `POST /triggerReplay`
+    /// `POST /triggerReplay`: 202 with the replay that covers the range
+    /// asked: a new one, started at once when none of the stream runs, or
+    /// the one queued behind the running one.
     pub async fn trigger_replay(
         &self,
         request: &ApiGatewayProxyRequest,
@@ -135,17 +149,67 @@ impl Api {
             Ok(target) => target,
             Err(err) => return invalid(&err),
         };
-        let replay = ReplayRequest {
+        let asked = ReplayRequest {
             replay_id: uuid::Uuid::new_v4().to_string(),
-            stream_id: target.stream_id.to_string(),
-            from_event_id: target.from_event_id.get(),
+            stream_id: target.stream_id,
+            from_event_id: target.from_event_id,
             progress: None,
         };
-        match self.replays.dispatch(&replay).await {
-            Ok(()) => {
-                tracing::info!(replay_id = %replay.replay_id, stream_id = %replay.stream_id, from_event_id = replay.from_event_id, "replay dispatched");
-                json_response(202, &replay)
+        let admission = match jobs::admit(self.replay_jobs.as_ref(), &asked, Utc::now()).await {
+            Ok(admission) => admission,
+            Err(err) => return store_failure(&err),
+        };
+        let replay = admission.covered_by;
+        if admission.start {
+            let started = crate::replay::start(
+                self.replay_jobs.as_ref(),
+                self.replays.as_ref(),
+                replay.clone(),
+            )
+            .await;
+            if let Err(err) = started {
+                return store_failure(&err);
             }
+        }
+        tracing::info!(
+            replay_id = %replay.replay_id,
+            stream_id = %replay.stream_id,
+            from_event_id = replay.from_event_id.get(),
+            started = admission.start,
+            "replay triggered"
+        );
+        json_response(202, &replay)
+    }
+
+    /// `GET /replayStatus?replayId=...`: the replay's state, or 404.
+    pub async fn replay_status(&self, request: &ApiGatewayProxyRequest) -> ApiGatewayProxyResponse {
+        let replay_id = match validate::replay_id(query_param(request, "replayId")) {
+            Ok(replay_id) => replay_id,
+            Err(err) => return invalid(&err),
+        };
+        match self.replay_jobs.job(&replay_id).await {
+            Ok(Some(job)) => {
+                let job = job.seen_at(Utc::now());
+                let mut body = json!({
+                    "replayId": job.replay_id,
+                    "streamId": job.stream_id,
+                    "fromEventId": job.from_event_id,
+                    "state": job.state,
+                    "eventsApplied": job.events_applied,
+                    "updatedAt": job.updated_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                });
+                if let Some(error) = job.error {
+                    body["error"] = json!(error);
+                }
+                json_response(200, &body)
+            }
+            Ok(None) => error_response(
+                404,
+                "REPLAY_NOT_FOUND",
+                "no replay has this id (ids are kept a week after the replay ends)",
+                Some("replayId"),
+                Map::new(),
+            ),
             Err(err) => store_failure(&err),
         }
     }
@@ -194,8 +258,9 @@ mod tests {
         }
         Api {
             events: store.clone(),
-            read_model: store,
+            read_model: store.clone(),
             replays: Arc::new(NoDispatch),
+            replay_jobs: store,
             default_stream: stream,
         }
     }

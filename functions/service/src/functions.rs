@@ -10,15 +10,17 @@ pub enum Function {
     AddEvent,
     ListItems,
     TriggerReplay,
+    ReplayStatus,
     Projector,
     Replay,
 }
 
 impl Function {
-    pub const ALL: [Function; 5] = [
+    pub const ALL: [Function; 6] = [
         Function::AddEvent,
         Function::ListItems,
         Function::TriggerReplay,
+        Function::ReplayStatus,
         Function::Projector,
         Function::Replay,
     ];
@@ -29,6 +31,7 @@ impl Function {
             Function::AddEvent => "add-event",
             Function::ListItems => "list-items",
             Function::TriggerReplay => "trigger-replay",
+            Function::ReplayStatus => "replay-status",
             Function::Projector => "projector",
             Function::Replay => "replay",
         }
@@ -40,6 +43,7 @@ impl Function {
             Function::AddEvent => Some(Route::AddEvent),
             Function::ListItems => Some(Route::ListItems),
             Function::TriggerReplay => Some(Route::TriggerReplay),
+            Function::ReplayStatus => Some(Route::ReplayStatus),
             Function::Projector | Function::Replay => None,
         }
     }
@@ -50,6 +54,7 @@ impl Function {
             Route::AddEvent => Function::AddEvent,
             Route::ListItems => Function::ListItems,
             Route::TriggerReplay => Function::TriggerReplay,
+            Route::ReplayStatus => Function::ReplayStatus,
         }
     }
 

@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use aws_lambda_events::apigw::ApiGatewayProxyRequest;
 use aws_lambda_events::dynamodb::Event as StreamEvent;
-use domain::ReplayRequest;
+use domain::{ReplayJobs, ReplayRequest};
 use lambda_runtime::{LambdaEvent, service_fn};
 
 use crate::api::Api;
@@ -53,7 +53,8 @@ pub async fn api_from_env() -> Result<Api, Box<dyn std::error::Error + Send + Sy
     };
     Ok(Api {
         events: store.clone(),
-        read_model: store,
+        read_model: store.clone(),
+        replay_jobs: store,
         replays,
         default_stream: RawSettings::from_env().test_stream_id()?,
     })
@@ -64,9 +65,10 @@ pub async fn api_from_env() -> Result<Api, Box<dyn std::error::Error + Send + Sy
 pub async fn serve(function: Function) -> Result<(), lambda_runtime::Error> {
     crate::telemetry::init_json();
     match function {
-        Function::AddEvent | Function::ListItems | Function::TriggerReplay => {
-            serve_api(function).await
-        }
+        Function::AddEvent
+        | Function::ListItems
+        | Function::TriggerReplay
+        | Function::ReplayStatus => serve_api(function).await,
         Function::Projector => serve_projector().await,
         Function::Replay => serve_replay().await,
     }
@@ -123,22 +125,28 @@ async fn serve_replay() -> Result<(), lambda_runtime::Error> {
                     .unwrap_or_default()
                     < REPLAY_HANDOVER_MARGIN
             };
-            let run = crate::replay::run_replay(
-                store.as_ref(),
-                store.as_ref(),
-                &event.payload,
-                &crate::replay::ProgressTravelsWithTheRequest,
-                &time_is_short,
-            )
-            .await?;
-            let progress = match run {
-                ReplayRun::Finished(progress) => Some(progress),
+            let store = store.as_ref();
+            let run =
+                crate::replay::run_replay(store, store, store, &event.payload, &time_is_short)
+                    .await?;
+            // What the invocation answers: where the job stands.
+            let answer = match run {
+                ReplayRun::Ended { job, next } => {
+                    if let Some(next) = next
+                        && let Err(err) =
+                            crate::replay::start(store, continuation.as_ref(), next).await
+                    {
+                        tracing::error!(error = %err, "the queued replay could not be started");
+                    }
+                    Some(job)
+                }
                 ReplayRun::Paused(next) => {
                     continuation.dispatch(&next).await?;
-                    next.progress
+                    store.job(&next.replay_id).await?
                 }
+                ReplayRun::Superseded => store.job(&event.payload.replay_id).await?,
             };
-            Ok::<_, lambda_runtime::Error>(progress)
+            Ok::<_, lambda_runtime::Error>(answer)
         }
     }))
     .await

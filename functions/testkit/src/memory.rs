@@ -1,4 +1,4 @@
-//! An in-memory adapter of the three storage ports: the smallest store that
+//! An in-memory adapter of the storage ports: the smallest store that
 //! passes the conformance suite, for tests of the handlers and the projector
 //! that need no backend. It keeps nothing across processes.
 
@@ -10,7 +10,8 @@ use chrono::{DateTime, SubsecRound, Utc};
 use domain::{
     AppendCommand, AppendError, ApplyMode, ApplyOutcome, Checkpoints, EventId, EventStore,
     ItemChange, ItemId, ItemPage, ItemState, ItemView, ListQuery, ReadModel, RecordedEvent,
-    StoreError, StoredItem, StreamFold, StreamId, decide,
+    ReplayJob, ReplayJobs, ReplayLane, StoreError, StoredItem, StoredLane, StreamFold, StreamId,
+    decide,
 };
 
 /// The event log, the read model and the checkpoints behind one lock.
@@ -25,6 +26,8 @@ struct State {
     /// Per (stream, item): the version that set the row, and its state.
     read_model: BTreeMap<(StreamId, ItemId), (EventId, ItemState)>,
     checkpoints: BTreeMap<String, String>,
+    lanes: BTreeMap<StreamId, StoredLane>,
+    jobs: BTreeMap<String, ReplayJob>,
 }
 
 /// A stream's log, and its fold: what `decide` needs.
@@ -226,6 +229,41 @@ impl Checkpoints for MemoryStore {
             .checkpoints
             .insert(name.to_owned(), position.to_owned());
         Ok(())
+    }
+}
+
+#[async_trait]
+impl ReplayJobs for MemoryStore {
+    async fn lane(&self, stream_id: &StreamId) -> Result<Option<StoredLane>, StoreError> {
+        Ok(self.state().lanes.get(stream_id).cloned())
+    }
+
+    async fn commit(
+        &self,
+        stream_id: &StreamId,
+        expected: Option<u64>,
+        lane: &ReplayLane,
+        jobs: &[ReplayJob],
+    ) -> Result<bool, StoreError> {
+        let mut state = self.state();
+        let stored = state.lanes.get(stream_id).map(|stored| stored.revision);
+        if stored != expected {
+            return Ok(false);
+        }
+        let revision = expected.map_or(0, |revision| revision + 1);
+        let lane = StoredLane {
+            lane: lane.clone(),
+            revision,
+        };
+        state.lanes.insert(stream_id.clone(), lane);
+        for job in jobs {
+            state.jobs.insert(job.replay_id.clone(), job.clone());
+        }
+        Ok(true)
+    }
+
+    async fn job(&self, replay_id: &str) -> Result<Option<ReplayJob>, StoreError> {
+        Ok(self.state().jobs.get(replay_id).cloned())
     }
 }
 

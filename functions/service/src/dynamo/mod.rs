@@ -1,6 +1,6 @@
 //! The DynamoDB adapter of the storage ports.
 //!
-//! Three tables:
+//! Four tables:
 //! - events: the log, one item per event, keyed (streamId, eventId); its
 //!   DynamoDB stream (NEW_IMAGE) feeds the projector.
 //! - stream index: the write side's consistent state, so an append reads
@@ -9,6 +9,9 @@
 //!   the change-feed checkpoints, under their own key prefix.
 //! - read model: one row per (streamId, itemId) with the version (event id)
 //!   that set it; deletes leave tombstones.
+//! - replays: each replay job (`job#<id>`) and each stream's replay lane
+//!   (`lane#<stream>`), as JSON; a commit of a lane and its jobs is one
+//!   transaction, conditioned on the lane's revision.
 //!
 //! Their keys and attribute names are in [`schema`], which the deployment
 //! template reads too.
@@ -23,16 +26,19 @@ mod codec;
 mod errors;
 mod event_store;
 mod read_model;
+mod replay_jobs;
 pub mod schema;
 mod tables;
 
 use aws_sdk_dynamodb::Client;
 
 pub use codec::{attribute_to_json, event_from_item, json_to_attribute};
-pub use schema::{EVENTS_TABLE_ENV, READ_MODEL_TABLE_ENV, STREAM_INDEX_TABLE_ENV};
+pub use schema::{
+    EVENTS_TABLE_ENV, READ_MODEL_TABLE_ENV, REPLAYS_TABLE_ENV, STREAM_INDEX_TABLE_ENV,
+};
 pub use tables::{MissingTableName, TableNames, ensure_tables};
 
-/// The three ports on DynamoDB. Cloning is cheap (the client is shared).
+/// The storage ports on DynamoDB. Cloning is cheap (the client is shared).
 #[derive(Clone, Debug)]
 pub struct DynamoStore {
     client: Client,

@@ -1,10 +1,10 @@
-//! Attribute names and key layouts of the three tables: the one description
+//! Attribute names and key layouts of the tables: the one description
 //! that `ensure_tables`, `TableNames` and the deployment template read.
 //!
 //! Plain data, no SDK types, so the template can read it without speaking
 //! the DynamoDB SDK.
 
-/// The hash key of all three tables.
+/// The hash key of the events, stream-index and read-model tables.
 pub const STREAM_ID: &str = "streamId";
 
 /// Events table: range key, N.
@@ -48,10 +48,23 @@ pub const DELETED: &str = "deleted";
 /// attribute (absent on live rows, which never expire).
 pub const EXPIRES_AT: &str = "expiresAt";
 
+/// Replays table: the hash key, S: [`LANE_KEY_PREFIX`] + a stream id, or
+/// [`JOB_KEY_PREFIX`] + a replay id.
+pub const REPLAY_KEY: &str = "key";
+/// Replays table: prefix of a stream's replay lane row.
+pub const LANE_KEY_PREFIX: &str = "lane#";
+/// Replays table: prefix of a replay job's row.
+pub const JOB_KEY_PREFIX: &str = "job#";
+/// Replays table: the lane or job as JSON, S.
+pub const BODY: &str = "body";
+/// Replays table, lane rows: the revision a commit must find, N.
+pub const REVISION: &str = "revision";
+
 /// Environment variables naming the tables (see [`Table::env_var`]).
 pub const EVENTS_TABLE_ENV: &str = "EVENTS_TABLE";
 pub const STREAM_INDEX_TABLE_ENV: &str = "STREAM_INDEX_TABLE";
 pub const READ_MODEL_TABLE_ENV: &str = "READ_MODEL_TABLE";
+pub const REPLAYS_TABLE_ENV: &str = "REPLAYS_TABLE";
 
 /// The type of a key attribute, as DynamoDB's attribute definitions name it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -72,7 +85,26 @@ impl KeyKind {
     }
 }
 
-/// One of the three tables, with everything that fixes its layout.
+/// What a key attribute is to its table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum KeyRole {
+    /// The partition key (`HASH`).
+    Hash,
+    /// The sort key (`RANGE`).
+    Range,
+}
+
+impl KeyRole {
+    /// `"HASH"` or `"RANGE"`: the `KeyType` of a key schema element.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            KeyRole::Hash => "HASH",
+            KeyRole::Range => "RANGE",
+        }
+    }
+}
+
+/// One of the tables, with everything that fixes its layout.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Table {
     /// The log: one item per event, keyed ([`STREAM_ID`], [`EVENT_ID`]).
@@ -82,11 +114,18 @@ pub enum Table {
     StreamIndex,
     /// One row per item, keyed ([`STREAM_ID`], [`ITEM_ID`]).
     ReadModel,
+    /// Replay jobs and each stream's replay lane, keyed [`REPLAY_KEY`].
+    Replays,
 }
 
 impl Table {
     /// Every table, in the order they are created.
-    pub const ALL: [Table; 3] = [Table::Events, Table::StreamIndex, Table::ReadModel];
+    pub const ALL: [Table; 4] = [
+        Table::Events,
+        Table::StreamIndex,
+        Table::ReadModel,
+        Table::Replays,
+    ];
 
     /// The environment variable that names the table for the functions.
     pub const fn env_var(self) -> &'static str {
@@ -94,6 +133,7 @@ impl Table {
             Table::Events => EVENTS_TABLE_ENV,
             Table::StreamIndex => STREAM_INDEX_TABLE_ENV,
             Table::ReadModel => READ_MODEL_TABLE_ENV,
+            Table::Replays => REPLAYS_TABLE_ENV,
         }
     }
 
@@ -103,29 +143,40 @@ impl Table {
             Table::Events => "events",
             Table::StreamIndex => "stream-index",
             Table::ReadModel => "read-model",
+            Table::Replays => "replays",
         }
     }
 
-    /// The hash (partition) key and its type: [`STREAM_ID`], a string, on
-    /// every table.
+    /// The hash (partition) key and its type, a string on every table.
     pub const fn hash_key(self) -> (&'static str, KeyKind) {
-        (STREAM_ID, KeyKind::String)
-    }
-
-    /// The range (sort) key and its type.
-    pub const fn range_key(self) -> (&'static str, KeyKind) {
         match self {
-            Table::Events => (EVENT_ID, KeyKind::Number),
-            Table::StreamIndex => (ENTRY, KeyKind::String),
-            Table::ReadModel => (ITEM_ID, KeyKind::String),
+            Table::Events | Table::StreamIndex | Table::ReadModel => (STREAM_ID, KeyKind::String),
+            Table::Replays => (REPLAY_KEY, KeyKind::String),
         }
     }
 
-    /// The attribute DynamoDB's TTL deletes rows by: the read model's
-    /// tombstones ([`EXPIRES_AT`]).
+    /// The range (sort) key and its type, if the table has one.
+    pub const fn range_key(self) -> Option<(&'static str, KeyKind)> {
+        match self {
+            Table::Events => Some((EVENT_ID, KeyKind::Number)),
+            Table::StreamIndex => Some((ENTRY, KeyKind::String)),
+            Table::ReadModel => Some((ITEM_ID, KeyKind::String)),
+            Table::Replays => None,
+        }
+    }
+
+    /// The hash key, then the range key if any: the table's key schema.
+    pub fn key_schema(self) -> impl Iterator<Item = ((&'static str, KeyKind), KeyRole)> {
+        std::iter::once((self.hash_key(), KeyRole::Hash))
+            .chain(self.range_key().map(|key| (key, KeyRole::Range)))
+    }
+
+    /// The attribute DynamoDB's TTL deletes rows by ([`EXPIRES_AT`]): the
+    /// read model's tombstones, and replay jobs a week after they last
+    /// changed.
     pub const fn ttl_attribute(self) -> Option<&'static str> {
         match self {
-            Table::ReadModel => Some(EXPIRES_AT),
+            Table::ReadModel | Table::Replays => Some(EXPIRES_AT),
             Table::Events | Table::StreamIndex => None,
         }
     }

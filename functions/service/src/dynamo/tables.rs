@@ -15,6 +15,8 @@ use domain::StoreError;
 
 use super::errors::{built, unavailable};
 use super::schema::{EVENTS_STREAM_VIEW, KeyKind, Table};
+#[cfg(test)]
+use super::schema::KeyRole;
 
 /// How long `ensure_tables` waits for a table to become ACTIVE.
 const TABLE_ACTIVE_TIMEOUT: Duration = Duration::from_secs(180);
@@ -24,17 +26,18 @@ const TABLE_ACTIVE_TIMEOUT: Duration = Duration::from_secs(180);
 #[error("environment variable {0} is not set (it names a DynamoDB table)")]
 pub struct MissingTableName(pub &'static str);
 
-/// The names of the three tables.
+/// The names of the tables.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TableNames {
     pub events: String,
     pub stream_index: String,
     pub read_model: String,
+    pub replays: String,
 }
 
 impl TableNames {
-    /// From `EVENTS_TABLE`, `STREAM_INDEX_TABLE` and `READ_MODEL_TABLE`
-    /// ([`Table::env_var`]).
+    /// From `EVENTS_TABLE`, `STREAM_INDEX_TABLE`, `READ_MODEL_TABLE` and
+    /// `REPLAYS_TABLE` ([`Table::env_var`]).
     pub fn from_env() -> Result<Self, MissingTableName> {
         Self::try_from_fn(|table| {
             let name = table.env_var();
@@ -45,8 +48,8 @@ impl TableNames {
         })
     }
 
-    /// `<prefix>-events`, `<prefix>-stream-index`, `<prefix>-read-model`
-    /// ([`Table::name_suffix`]).
+    /// `<prefix>-events`, `<prefix>-stream-index`, `<prefix>-read-model`,
+    /// `<prefix>-replays` ([`Table::name_suffix`]).
     pub fn with_prefix(prefix: &str) -> Self {
         let Ok(names) = Self::try_from_fn(|table| {
             Ok::<_, Infallible>(format!("{prefix}-{}", table.name_suffix()))
@@ -60,6 +63,7 @@ impl TableNames {
             Table::Events => &self.events,
             Table::StreamIndex => &self.stream_index,
             Table::ReadModel => &self.read_model,
+            Table::Replays => &self.replays,
         }
     }
 
@@ -70,6 +74,7 @@ impl TableNames {
             events: name(Table::Events)?,
             stream_index: name(Table::StreamIndex)?,
             read_model: name(Table::ReadModel)?,
+            replays: name(Table::Replays)?,
         })
     }
 }
@@ -148,10 +153,8 @@ async fn create_table(client: &Client, table: Table, name: &str) -> Result<(), S
         .create_table()
         .table_name(name)
         .billing_mode(BillingMode::PayPerRequest);
-    for ((attribute, kind), key_type) in [
-        (table.hash_key(), KeyType::Hash),
-        (table.range_key(), KeyType::Range),
-    ] {
+    for ((attribute, kind), role) in table.key_schema() {
+        let key_type = KeyType::from(role.as_str());
         request = request
             .attribute_definitions(built(
                 AttributeDefinition::builder()
@@ -229,10 +232,10 @@ fn check_table(table: Table, name: &str, described: &TableDescription) -> Result
             .map(|k| k.attribute_name().to_owned())
     };
     let keys = (key_of(KeyType::Hash), key_of(KeyType::Range));
-    let (hash, range) = (table.hash_key().0, table.range_key().0);
-    if keys != (Some(hash.to_owned()), Some(range.to_owned())) {
+    let (hash, range) = (table.hash_key().0, table.range_key().map(|(range, _)| range));
+    if keys != (Some(hash.to_owned()), range.map(str::to_owned)) {
         return Err(StoreError::Unavailable(format!(
-            "table {name} exists with keys {keys:?}; expected ({hash}, {range}): delete it or use other table names"
+            "table {name} exists with keys {keys:?}; expected ({hash}, {range:?}): delete it or use other table names"
         )));
     }
     if table.has_stream() {
@@ -260,6 +263,7 @@ mod tests {
         assert_eq!(names.events, "p-events");
         assert_eq!(names.stream_index, "p-stream-index");
         assert_eq!(names.read_model, "p-read-model");
+        assert_eq!(names.replays, "p-replays");
         for table in Table::ALL {
             assert_eq!(names.name(table), format!("p-{}", table.name_suffix()));
         }
@@ -268,6 +272,8 @@ mod tests {
     #[test]
     fn the_schema_maps_onto_the_sdk_types() {
         assert_eq!(stream_view(), StreamViewType::NewImage);
+        assert_eq!(KeyType::from(KeyRole::Hash.as_str()), KeyType::Hash);
+        assert_eq!(KeyType::from(KeyRole::Range.as_str()), KeyType::Range);
         assert_eq!(
             scalar_type(KeyKind::String).as_str(),
             KeyKind::String.as_str()

@@ -1,5 +1,5 @@
 //! The storage conformance suite: what every adapter of the domain ports
-//! (`EventStore`, `ReadModel`, `Checkpoints`) must do, whatever its backend.
+//! (`EventStore`, `ReadModel`, `Checkpoints`, `ReplayJobs`) must do, whatever its backend.
 //!
 //! Each case is a public async function taking a fresh [`Stores`]; the
 //! [`conformance_tests!`](crate::conformance_tests) macro turns all of them
@@ -11,14 +11,15 @@
 use std::any::Any;
 use std::sync::Arc;
 
-use domain::{Checkpoints, EventStore, ReadModel};
+use domain::{Checkpoints, EventStore, ReadModel, ReplayJobs};
 
-/// A fresh, isolated set of the three ports under test.
+/// A fresh, isolated set of the ports under test.
 #[derive(Clone)]
 pub struct Stores {
     pub events: Arc<dyn EventStore>,
     pub read_model: Arc<dyn ReadModel>,
     pub checkpoints: Arc<dyn Checkpoints>,
+    pub replay_jobs: Arc<dyn ReplayJobs>,
     /// What must live as long as the ports (a temporary directory).
     keep_alive: Option<Arc<dyn Any + Send + Sync>>,
 }
@@ -27,13 +28,14 @@ impl Stores {
     /// The set made of one value that implements all three ports.
     pub fn from_one<S>(store: S) -> Self
     where
-        S: EventStore + ReadModel + Checkpoints + 'static,
+        S: EventStore + ReadModel + Checkpoints + ReplayJobs + 'static,
     {
         let store = Arc::new(store);
         Stores {
             events: store.clone(),
             read_model: store.clone(),
-            checkpoints: store,
+            checkpoints: store.clone(),
+            replay_jobs: store,
             keep_alive: None,
         }
     }
@@ -83,6 +85,12 @@ macro_rules! conformance_tests {
             a_replay_resumes_from_its_saved_progress,
             a_replay_and_the_live_projection_do_not_undo_each_other,
             checkpoints_start_empty_then_save_and_overwrite,
+            a_lane_commits_only_at_the_revision_read,
+            a_job_is_unknown_until_written_then_reads_back_intact,
+            a_trigger_on_a_free_lane_starts_and_later_ones_join_one_queued_replay,
+            a_finished_run_hands_the_lane_to_the_queued_replay,
+            concurrent_triggers_of_one_stream_start_exactly_one_replay,
+            a_run_that_stopped_reporting_loses_its_lane_to_the_next_trigger,
         );
     };
     (@cases $make:expr; $($case:ident),+ $(,)?) => {
@@ -97,12 +105,14 @@ macro_rules! conformance_tests {
 
 mod checkpoints;
 mod event_store;
+mod jobs;
 mod read_model;
 mod replay;
 mod support;
 
 pub use checkpoints::*;
 pub use event_store::*;
+pub use jobs::*;
 pub use read_model::*;
 pub use replay::*;
 pub use support::unique_stream;
