@@ -282,7 +282,7 @@ mod tests {
         assert_eq!(
             args.join(" "),
             "build --profile lambda --target aarch64-unknown-linux-gnu \
-             -p add-event -p list-items -p trigger-replay -p projector -p replay"
+             -p add-event -p list-items -p trigger-replay -p replay-status -p projector -p replay"
         );
         let linker_env = command
             .get_envs()

@@ -327,7 +327,8 @@ mod tests {
             [
                 "AddEventPostMethod",
                 "ListTestItemsGetMethod",
-                "TriggerReplayPostMethod"
+                "TriggerReplayPostMethod",
+                "ReplayStatusGetMethod"
             ]
         );
     }

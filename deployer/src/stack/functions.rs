@@ -1,4 +1,4 @@
-//! The five functions: their names and logical IDs, what each may do
+//! The functions: their names and logical IDs, what each may do
 //! ([`Function::grants`], the one source of the roles), and their
 //! resources in the template: log group, role, function, and the
 //! projector's stream mapping.
@@ -64,6 +64,7 @@ impl FunctionResources for Function {
             Function::AddEvent => "AddEvent",
             Function::ListItems => "ListItems",
             Function::TriggerReplay => "TriggerReplay",
+            Function::ReplayStatus => "ReplayStatus",
             Function::Projector => "Projector",
             Function::Replay => "Replay",
         }
@@ -100,7 +101,10 @@ impl FunctionResources for Function {
     fn timeout_seconds(self) -> u32 {
         match self {
             // API Gateway gives up after 29 s anyway.
-            Function::AddEvent | Function::ListItems | Function::TriggerReplay => 10,
+            Function::AddEvent
+            | Function::ListItems
+            | Function::TriggerReplay
+            | Function::ReplayStatus => 10,
             Function::Projector => 60,
             // Replays are asynchronous and read a whole stream.
             Function::Replay => 900,
@@ -113,13 +117,18 @@ impl FunctionResources for Function {
     ///   TransactWriteItems (conditional Puts on the events table and the
     ///   stream index); no ConditionCheck items, so no ConditionCheckItem.
     /// - list-items: Query on the read model.
-    /// - trigger-replay: an asynchronous Invoke of the replay function.
+    /// - trigger-replay: GetItem and TransactWriteItems (Puts) on the
+    ///   replays table (the stream's lane and the job); an asynchronous
+    ///   Invoke of the replay function.
+    /// - replay-status: GetItem on the replays table.
     /// - projector: conditional PutItem on the read model; Lambda reads the
     ///   events table's stream with the function's role.
     /// - replay: Query on the events table; BatchGetItem on the stream
     ///   index (each item's latest event); Query, PutItem and DeleteItem on
-    ///   the read model; an asynchronous Invoke of itself, to hand a long
-    ///   replay over to a fresh run before its time limit.
+    ///   the read model; GetItem and TransactWriteItems (Puts) on the
+    ///   replays table; an asynchronous Invoke of itself, to hand a long
+    ///   replay over to a fresh run before its time limit and to start the
+    ///   replay queued behind it.
     fn grants(self, tracing: bool) -> Vec<Grant> {
         let mut grants = vec![Grant {
             target: Target::OwnLogGroup,
@@ -140,9 +149,19 @@ impl FunctionResources for Function {
                 target: Target::ReadModelTable,
                 actions: &["dynamodb:Query"],
             }],
-            Function::TriggerReplay => &[Grant {
-                target: Target::ReplayFunction,
-                actions: &["lambda:InvokeFunction"],
+            Function::TriggerReplay => &[
+                Grant {
+                    target: Target::ReplaysTable,
+                    actions: &["dynamodb:GetItem", "dynamodb:PutItem"],
+                },
+                Grant {
+                    target: Target::ReplayFunction,
+                    actions: &["lambda:InvokeFunction"],
+                },
+            ],
+            Function::ReplayStatus => &[Grant {
+                target: Target::ReplaysTable,
+                actions: &["dynamodb:GetItem"],
             }],
             Function::Projector => &[
                 Grant {
@@ -178,6 +197,10 @@ impl FunctionResources for Function {
                     actions: &["dynamodb:DeleteItem", "dynamodb:PutItem", "dynamodb:Query"],
                 },
                 Grant {
+                    target: Target::ReplaysTable,
+                    actions: &["dynamodb:GetItem", "dynamodb:PutItem"],
+                },
+                Grant {
                     target: Target::OwnFunction,
                     actions: &["lambda:InvokeFunction"],
                 },
@@ -211,6 +234,7 @@ pub enum Target {
     EventsStream,
     StreamIndexTable,
     ReadModelTable,
+    ReplaysTable,
     ReplayFunction,
     /// The function itself, by the name it is deployed under: its ARN would
     /// make the role depend on the function, which depends on the role.
@@ -227,6 +251,7 @@ fn grant_resource(function: Function, target: Target) -> Expr {
         Target::EventsStream => Table::Events.logical_id().stream_arn(),
         Target::StreamIndexTable => Table::StreamIndex.logical_id().arn(),
         Target::ReadModelTable => Table::ReadModel.logical_id().arn(),
+        Target::ReplaysTable => Table::Replays.logical_id().arn(),
         Target::ReplayFunction => Function::Replay.logical_id().arn(),
         Target::OwnFunction => Expr::sub(format!(
             "arn:${{{}}}:lambda:${{{}}}:${{{}}}:function:${{{}}}-{}",
@@ -283,7 +308,7 @@ pub(super) fn add_function(
     );
 
     // Every function builds the DynamoDB store at start-up, which needs
-    // all three names (names grant nothing; the role decides access).
+    // every table's name (names grant nothing; the role decides access).
     let mut variables: BTreeMap<String, Expr> = Table::ALL
         .into_iter()
         .map(|table| (table.env_var().to_owned(), table.logical_id().reference()))
@@ -302,7 +327,7 @@ pub(super) fn add_function(
                 Function::Replay.logical_id().reference(),
             );
         }
-        Function::AddEvent | Function::Projector | Function::Replay => {}
+        Function::AddEvent | Function::ReplayStatus | Function::Projector | Function::Replay => {}
     }
 
     template.resource(

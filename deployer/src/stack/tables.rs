@@ -1,8 +1,8 @@
-//! The three tables: how each is keyed (read from `service::dynamo::schema`,
+//! The tables: how each is keyed (read from `service::dynamo::schema`,
 //! which the adapter creates its tables from too), named for the
 //! functions, and kept or deleted with the stack.
 
-use service::dynamo::schema::{KeyKind, Table};
+use service::dynamo::schema::{KeyKind, KeyRole, Table};
 
 use crate::cfn::dynamodb::{self, AttributeType, BillingMode, KeyType, StreamViewType};
 use crate::cfn::{Policy, Resource, ResourceId};
@@ -26,6 +26,7 @@ impl TableResources for Table {
             Table::Events => "EventsTable",
             Table::StreamIndex => "StreamIndexTable",
             Table::ReadModel => "ReadModelTable",
+            Table::Replays => "ReplaysTable",
         })
     }
 
@@ -34,6 +35,7 @@ impl TableResources for Table {
             Table::Events => "EventsTableName",
             Table::StreamIndex => "StreamIndexTableName",
             Table::ReadModel => "ReadModelTableName",
+            Table::Replays => "ReplaysTableName",
         }
     }
 
@@ -42,10 +44,16 @@ impl TableResources for Table {
     }
 
     fn definition(self) -> Resource {
-        let keys = [
-            (self.hash_key(), KeyType::Hash),
-            (self.range_key(), KeyType::Range),
-        ];
+        let keys: Vec<_> = self
+            .key_schema()
+            .map(|(key, role)| {
+                let key_type = match role {
+                    KeyRole::Hash => KeyType::Hash,
+                    KeyRole::Range => KeyType::Range,
+                };
+                (key, key_type)
+            })
+            .collect();
         let table = dynamodb::Table {
             table_name: None,
             attribute_definitions: keys
@@ -83,6 +91,8 @@ impl TableResources for Table {
             Table::StreamIndex => Resource::from(table).retained(),
             // A replay rebuilds it from the log.
             Table::ReadModel => Resource::from(table).deleted(),
+            // Replay statuses matter for a week at most.
+            Table::Replays => Resource::from(table).deleted(),
         }
     }
 }

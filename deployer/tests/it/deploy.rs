@@ -264,6 +264,7 @@ async fn deploy_update_hotswap_diff_and_destroy_keeping_the_data() {
         events: name(Table::Events),
         stream_index: name(Table::StreamIndex),
         read_model: name(Table::ReadModel),
+        replays: name(Table::Replays),
     };
     ensure_tables(&aws.dynamodb, &deployed)
         .await
@@ -398,6 +399,7 @@ async fn deploy_update_hotswap_diff_and_destroy_keeping_the_data() {
         routes,
         [
             "GET /listTestItems",
+            "GET /replayStatus",
             "POST /addEvent",
             "POST /triggerReplay"
         ]

@@ -208,10 +208,17 @@ fn expected_grants(function: Function, tracing: bool) -> Vec<(String, Vec<String
             ),
         ],
         Function::ListItems => vec![("ReadModelTable.Arn".to_owned(), vec!["dynamodb:Query"])],
-        Function::TriggerReplay => vec![(
-            "ReplayFunction.Arn".to_owned(),
-            vec!["lambda:InvokeFunction"],
-        )],
+        Function::TriggerReplay => vec![
+            (
+                "ReplaysTable.Arn".to_owned(),
+                vec!["dynamodb:GetItem", "dynamodb:PutItem"],
+            ),
+            (
+                "ReplayFunction.Arn".to_owned(),
+                vec!["lambda:InvokeFunction"],
+            ),
+        ],
+        Function::ReplayStatus => vec![("ReplaysTable.Arn".to_owned(), vec!["dynamodb:GetItem"])],
         Function::Projector => vec![
             ("ReadModelTable.Arn".to_owned(), vec!["dynamodb:PutItem"]),
             (
@@ -233,6 +240,10 @@ fn expected_grants(function: Function, tracing: bool) -> Vec<(String, Vec<String
             (
                 "ReadModelTable.Arn".to_owned(),
                 vec!["dynamodb:DeleteItem", "dynamodb:PutItem", "dynamodb:Query"],
+            ),
+            (
+                "ReplaysTable.Arn".to_owned(),
+                vec!["dynamodb:GetItem", "dynamodb:PutItem"],
             ),
             // The deployed name of the function itself (see deployed_name).
             (
@@ -322,7 +333,7 @@ fn the_event_store_is_retained_and_nothing_stateful_is_left_to_defaults() {
         // index are the data.
         let expected = match table {
             Table::Events | Table::StreamIndex => Policy::Retain,
-            Table::ReadModel => Policy::Delete,
+            Table::ReadModel | Table::Replays => Policy::Delete,
         };
         assert_eq!(resource.deletion_policy, Some(expected), "{table:?}");
         assert_eq!(resource.update_replace_policy, Some(expected), "{table:?}");
@@ -346,13 +357,12 @@ fn the_tables_have_the_adapters_key_schema() {
         schema::KeyKind::Number => AttributeType::N,
     };
     let expected = Table::ALL.map(|table| {
-        let ((hash, hash_kind), (range, range_kind)) = (table.hash_key(), table.range_key());
+        let (hash, hash_kind) = table.hash_key();
         assert_eq!(hash_kind, schema::KeyKind::String, "{table:?}");
-        (
-            table,
-            (hash, range, key_type(range_kind)),
-            table.has_stream(),
-        )
+        let range = table
+            .range_key()
+            .map(|(range, kind)| (range, key_type(kind)));
+        (table, (hash, range), table.has_stream())
     });
     assert_eq!(
         expected.iter().filter(|(_, _, stream)| *stream).count(),
@@ -360,7 +370,7 @@ fn the_tables_have_the_adapters_key_schema() {
         "only the event store streams"
     );
     let template = default_stack();
-    for (table, (hash, range, range_type), stream) in expected {
+    for (table, (hash, range), stream) in expected {
         let Properties::DynamoDbTable(definition) =
             &template.resources[table.logical_id().id()].properties
         else {
@@ -371,21 +381,20 @@ fn the_tables_have_the_adapters_key_schema() {
             .iter()
             .map(|k| (k.attribute_name.as_str(), k.key_type))
             .collect();
-        assert_eq!(
-            keys,
-            [(hash, KeyType::Hash), (range, KeyType::Range)],
-            "{table:?}"
-        );
+        let expected_keys: Vec<(&str, KeyType)> = std::iter::once((hash, KeyType::Hash))
+            .chain(range.map(|(range, _)| (range, KeyType::Range)))
+            .collect();
+        assert_eq!(keys, expected_keys, "{table:?}");
         let attributes: BTreeMap<&str, AttributeType> = definition
             .attribute_definitions
             .iter()
             .map(|a| (a.attribute_name.as_str(), a.attribute_type))
             .collect();
-        assert_eq!(
-            attributes,
-            BTreeMap::from([(hash, AttributeType::S), (range, range_type)]),
-            "{table:?}"
-        );
+        let expected_attributes: BTreeMap<&str, AttributeType> =
+            std::iter::once((hash, AttributeType::S))
+                .chain(range)
+                .collect();
+        assert_eq!(attributes, expected_attributes, "{table:?}");
         assert_eq!(definition.billing_mode, BillingMode::PayPerRequest);
         let view = definition
             .stream_specification
@@ -408,6 +417,11 @@ fn the_tables_have_the_adapters_key_schema() {
         Table::ReadModel.ttl_attribute(),
         Some(schema::EXPIRES_AT),
         "the read model's tombstones expire"
+    );
+    assert_eq!(
+        Table::Replays.ttl_attribute(),
+        Some(schema::EXPIRES_AT),
+        "replay statuses expire"
     );
     assert_eq!(
         StreamViewType::NewImage.as_str(),

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use aws_lambda_events::apigw::{ApiGatewayProxyRequest, ApiGatewayProxyResponse};
 use aws_lambda_events::http::Method;
 use chrono::Utc;
-use domain::validate;
 use domain::jobs;
+use domain::validate;
 use domain::{AppendError, EventStore, ReadModel, ReplayJobs, ReplayRequest, StreamId};
 use serde_json::{Map, json};
 
@@ -324,5 +324,105 @@ mod tests {
             assert_eq!(status, 400, "{query}");
             assert_eq!(body["error"]["field"], field, "{query}");
         }
+    }
+
+    /// Remembers which replays it started.
+    #[derive(Default)]
+    struct Started(std::sync::Mutex<Vec<String>>);
+
+    #[async_trait::async_trait]
+    impl ReplayDispatcher for Started {
+        async fn dispatch(&self, request: &ReplayRequest) -> Result<(), domain::StoreError> {
+            self.0.lock().unwrap().push(request.replay_id.clone());
+            Ok(())
+        }
+    }
+
+    async fn call(api: &Api, route: Route, uri: &str, body: &str) -> (i64, Value) {
+        let (parts, ()) = Request::builder()
+            .method(route.method())
+            .uri(uri)
+            .body(())
+            .unwrap()
+            .into_parts();
+        let response = api
+            .handle(
+                route,
+                &proxy_request(route, &parts, body.as_bytes(), "test"),
+            )
+            .await;
+        let Some(Body::Text(text)) = response.body else {
+            panic!("a text body");
+        };
+        (response.status_code, serde_json::from_str(&text).unwrap())
+    }
+
+    #[tokio::test]
+    async fn triggers_of_one_stream_start_one_replay_and_queue_the_rest_and_status_follows() {
+        let store = Arc::new(MemoryStore::new());
+        let started = Arc::new(Started::default());
+        let api = Api {
+            events: store.clone(),
+            read_model: store.clone(),
+            replays: started.clone(),
+            replay_jobs: store,
+            default_stream: StreamId::parse("s", "streamId").unwrap(),
+        };
+        let trigger = |from: u64| {
+            let api = api.clone();
+            async move {
+                let body = format!(r#"{{"streamId":"s","fromEventId":{from}}}"#);
+                call(&api, Route::TriggerReplay, "/triggerReplay", &body).await
+            }
+        };
+        let (status, first) = trigger(5).await;
+        assert_eq!(status, 202);
+        let (status, second) = trigger(7).await;
+        assert_eq!(status, 202);
+        let (_, third) = trigger(2).await;
+        assert_ne!(first["replayId"], second["replayId"]);
+        assert_eq!(
+            third["replayId"], second["replayId"],
+            "it joins the queued one"
+        );
+        assert_eq!(third["fromEventId"], 2, "which now covers both ranges");
+        assert_eq!(
+            *started.0.lock().unwrap(),
+            [first["replayId"].as_str().unwrap()],
+            "only the first starts while it runs"
+        );
+
+        let status_of = |id: &Value| format!("/replayStatus?replayId={}", id.as_str().unwrap());
+        let (status, body) = call(
+            &api,
+            Route::ReplayStatus,
+            &status_of(&first["replayId"]),
+            "",
+        )
+        .await;
+        assert_eq!(status, 200);
+        assert_eq!(body["state"], "queued", "until its run reports: {body}");
+        assert_eq!(body["fromEventId"], 5);
+        let (_, body) = call(
+            &api,
+            Route::ReplayStatus,
+            &status_of(&second["replayId"]),
+            "",
+        )
+        .await;
+        assert_eq!(
+            (body["state"].as_str(), body["fromEventId"].as_u64()),
+            (Some("queued"), Some(2))
+        );
+
+        let (status, body) =
+            call(&api, Route::ReplayStatus, "/replayStatus?replayId=nope", "").await;
+        assert_eq!(status, 404);
+        assert_eq!(body["error"]["code"], "REPLAY_NOT_FOUND");
+        let (status, body) = call(&api, Route::ReplayStatus, "/replayStatus", "").await;
+        assert_eq!(
+            (status, body["error"]["field"].as_str()),
+            (400, Some("replayId"))
+        );
     }
 }

@@ -8,9 +8,7 @@ use aws_sdk_lambda::types::InvocationType;
 use chrono::Utc;
 use domain::jobs;
 use domain::replay::{self, ReplayProgress, ReplayTarget};
-use domain::{
-    Claim, EventStore, ReadModel, ReplayJob, ReplayJobs, ReplayRequest, StoreError,
-};
+use domain::{Claim, EventStore, ReadModel, ReplayJob, ReplayJobs, ReplayRequest, StoreError};
 
 /// Starts a replay job without waiting for it.
 #[async_trait]
@@ -150,7 +148,9 @@ async fn step_with_retries(
     let mut attempt = 1;
     loop {
         match replay::step(events, read_model, target, progress, replay::PAGE_SIZE).await {
-            Err(StoreError::Unavailable(_) | StoreError::Contention(_)) if attempt < STEP_ATTEMPTS => {
+            Err(StoreError::Unavailable(_) | StoreError::Contention(_))
+                if attempt < STEP_ATTEMPTS =>
+            {
                 tokio::time::sleep(std::time::Duration::from_secs(u64::from(attempt))).await;
                 attempt += 1;
             }
@@ -274,7 +274,11 @@ mod tests {
         assert_eq!(paused_at.events_applied, replay::PAGE_SIZE as u64);
         let saved = store.job("r").await.unwrap().unwrap();
         assert_eq!(saved.state, ReplayState::Running);
-        assert_eq!(saved.progress, Some(paused_at), "the progress is recorded too");
+        assert_eq!(
+            saved.progress,
+            Some(paused_at),
+            "the progress is recorded too"
+        );
 
         let ReplayRun::Ended { job, next: None } =
             run_replay(&store, &store, &store, &next, &|| false)
@@ -341,7 +345,10 @@ mod tests {
         };
         assert_eq!(job.state, ReplayState::Failed);
         assert!(
-            job.error.as_deref().unwrap_or("").contains("does not decode"),
+            job.error
+                .as_deref()
+                .unwrap_or("")
+                .contains("does not decode"),
             "{job:?}"
         );
         assert_eq!(next, Some(second));

@@ -12,15 +12,16 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
 use aws_sdk_dynamodb::Client;
-use domain::{EventId, EventStore, ItemView, ReadModel, StreamId};
+use domain::{
+    EventId, EventStore, ItemView, ReadModel, ReplayJob, ReplayJobs, ReplayLane, ReplayState,
+    StreamId,
+};
 use serde_json::{Value, json};
 use service::api::Route;
 use service::aws::sdk_config_for_endpoint;
 use service::aws_lambda_events::http;
-use service::dynamo::{
-    DynamoStore, EVENTS_TABLE_ENV, READ_MODEL_TABLE_ENV, STREAM_INDEX_TABLE_ENV, TableNames,
-    ensure_tables,
-};
+use service::dynamo::schema::Table;
+use service::dynamo::{DynamoStore, TableNames, ensure_tables};
 use service::functions::Function;
 use service::proxy::proxy_request;
 
@@ -270,11 +271,10 @@ impl Fixture {
 
     /// The table variables the functions read.
     pub fn table_env(&self) -> Vec<(&'static str, String)> {
-        vec![
-            (EVENTS_TABLE_ENV, self.tables.events.clone()),
-            (STREAM_INDEX_TABLE_ENV, self.tables.stream_index.clone()),
-            (READ_MODEL_TABLE_ENV, self.tables.read_model.clone()),
-        ]
+        Table::ALL
+            .into_iter()
+            .map(|table| (table.env_var(), self.tables.name(table).to_owned()))
+            .collect()
     }
 
     pub async fn start(
@@ -331,6 +331,27 @@ impl Fixture {
             .await
             .map(|page| page.items)
             .map_err(|err| anyhow::anyhow!("cannot list the read model: {err}"))
+    }
+
+    /// The job `replay_id` as recorded.
+    pub async fn job(&self, replay_id: &str) -> anyhow::Result<ReplayJob> {
+        self.store
+            .job(replay_id)
+            .await
+            .map_err(|err| anyhow::anyhow!("reading job {replay_id}: {err}"))?
+            .with_context(|| format!("job {replay_id} is not recorded"))
+    }
+
+    /// The replay lane of `stream`, empty if it never had one.
+    pub async fn lane(&self, stream: &str) -> anyhow::Result<ReplayLane> {
+        let stream = StreamId::parse(stream, "streamId").map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok(self
+            .store
+            .lane(&stream)
+            .await
+            .map_err(|err| anyhow::anyhow!("reading the lane: {err}"))?
+            .map(|stored| stored.lane)
+            .unwrap_or_default())
     }
 
     /// A moto API call with the JSON protocol (DynamoDB Streams speaks it).
@@ -511,6 +532,7 @@ pub async fn check(function: Function, launch: &Launch, endpoint: &str) -> anyho
         Function::AddEvent => check_add_event(&fixture, launch).await,
         Function::ListItems => check_list_items(&fixture, launch).await,
         Function::TriggerReplay => check_trigger_replay(&fixture, launch).await,
+        Function::ReplayStatus => check_replay_status(&fixture, launch).await,
         Function::Projector => check_projector(&fixture, launch).await,
         Function::Replay => check_replay(&fixture, launch).await,
     }
@@ -618,7 +640,9 @@ async fn check_list_items(fixture: &Fixture, launch: &Launch) -> anyhow::Result<
 }
 
 /// 503 while the replay function does not exist (the dispatch really
-/// calls Lambda), 202 with a replay id once it does; 400 for bad input.
+/// calls Lambda), and that replay recorded failed; 202 with a replay id
+/// once it does; a second trigger while the first holds the stream is
+/// queued behind it (202, another id); 400 for bad input.
 async fn check_trigger_replay(fixture: &Fixture, launch: &Launch) -> anyhow::Result<Report> {
     let replay_function = crate::unique_name("replay");
     let mut function = fixture
@@ -637,16 +661,39 @@ async fn check_trigger_replay(fixture: &Fixture, launch: &Launch) -> anyhow::Res
         status == 503,
         "the replay function does not exist yet: expected 503, got {status} {body}"
     );
+    let lane = fixture.lane(&stream).await?;
+    ensure!(
+        lane.running.is_none() && lane.queued.is_none(),
+        "a replay that could not start leaves the stream free: {lane:?}"
+    );
 
     fixture.create_lambda_function(&replay_function).await?;
     let (status, body) = function.http(&event).await?;
     ensure!(status == 202, "expected 202, got {status} {body}");
-    let replay_id = body["replayId"].as_str().unwrap_or_default();
+    let replay_id = body["replayId"].as_str().unwrap_or_default().to_owned();
     ensure!(
-        uuid::Uuid::parse_str(replay_id).is_ok()
+        uuid::Uuid::parse_str(&replay_id).is_ok()
             && body["streamId"] == stream.as_str()
             && body["fromEventId"] == 0,
         "unexpected body {body}"
+    );
+    let started = fixture.job(&replay_id).await?;
+    ensure!(
+        started.state == ReplayState::Queued,
+        "the started replay is recorded queued until its run reports: {started:?}"
+    );
+
+    // moto runs no code: the first replay holds the stream's lane.
+    let (status, queued) = function.http(&event).await?;
+    ensure!(
+        status == 202 && queued["replayId"] != replay_id.as_str(),
+        "a trigger while a replay holds the stream: expected 202 with a queued replay, got {status} {queued}"
+    );
+    let lane = fixture.lane(&stream).await?;
+    ensure!(
+        lane.running.map(|entry| entry.replay_id) == Some(replay_id.clone())
+            && lane.queued.map(|entry| entry.replay_id).as_deref() == queued["replayId"].as_str(),
+        "the first replay runs and the second waits behind it"
     );
 
     let (status, body) = function
@@ -659,6 +706,60 @@ async fn check_trigger_replay(fixture: &Fixture, launch: &Launch) -> anyhow::Res
     ensure!(
         status == 400,
         "bad input: expected 400, got {status} {body}"
+    );
+    Ok(function.report())
+}
+
+/// 200 with the state of a recorded replay; 404 for an unknown id; 400
+/// without an id.
+async fn check_replay_status(fixture: &Fixture, launch: &Launch) -> anyhow::Result<Report> {
+    let stream = new_stream_id();
+    let request = domain::ReplayRequest {
+        replay_id: uuid::Uuid::new_v4().to_string(),
+        stream_id: StreamId::parse(stream.as_str(), "streamId")
+            .map_err(|err| anyhow::anyhow!("{err}"))?,
+        from_event_id: EventId::new(3),
+        progress: None,
+    };
+    domain::jobs::admit(&fixture.store, &request, chrono::Utc::now())
+        .await
+        .map_err(|err| anyhow::anyhow!("recording a replay: {err}"))?;
+
+    let mut function = fixture.start(launch, "replay-status", &[]).await?;
+    let (status, body) = function
+        .http(&proxy_event(
+            Route::ReplayStatus,
+            &[("replayId", &request.replay_id)],
+            None,
+        ))
+        .await?;
+    ensure!(
+        status == 200
+            && body["replayId"] == request.replay_id.as_str()
+            && body["streamId"] == stream.as_str()
+            && body["fromEventId"] == 3
+            && body["state"] == "queued"
+            && body["eventsApplied"] == 0,
+        "expected the queued replay, got {status} {body}"
+    );
+    let unknown = uuid::Uuid::new_v4().to_string();
+    let (status, body) = function
+        .http(&proxy_event(
+            Route::ReplayStatus,
+            &[("replayId", &unknown)],
+            None,
+        ))
+        .await?;
+    ensure!(
+        status == 404 && body["error"]["code"] == "REPLAY_NOT_FOUND",
+        "an unknown id: expected 404, got {status} {body}"
+    );
+    let (status, body) = function
+        .http(&proxy_event(Route::ReplayStatus, &[], None))
+        .await?;
+    ensure!(
+        status == 400 && body["error"]["field"] == "replayId",
+        "no id: expected 400 naming replayId, got {status} {body}"
     );
     Ok(function.report())
 }
@@ -734,12 +835,27 @@ async fn check_replay(fixture: &Fixture, launch: &Launch) -> anyhow::Result<Repo
     );
 
     let mut function = fixture.start(launch, "replay", &[]).await?;
-    let request =
-        json!({"replayId": crate::unique_name("replay"), "streamId": stream, "fromEventId": 0});
-    let report = function.respond(&request).await?;
+    // Triggered as POST /triggerReplay does: the replay holds the lane.
+    let request = domain::ReplayRequest {
+        replay_id: crate::unique_name("replay"),
+        stream_id: StreamId::parse(stream.as_str(), "streamId")
+            .map_err(|err| anyhow::anyhow!("{err}"))?,
+        from_event_id: EventId::new(0),
+        progress: None,
+    };
+    let admitted = domain::jobs::admit(&fixture.store, &request, chrono::Utc::now())
+        .await
+        .map_err(|err| anyhow::anyhow!("recording the replay: {err}"))?;
+    ensure!(admitted.start, "a fresh stream's lane is free");
+    let report = function.respond(&serde_json::to_value(&request)?).await?;
     ensure!(
-        report["eventsApplied"] == 5 && report["phase"] == "done",
+        report["eventsApplied"] == 5 && report["state"] == "done",
         "expected the replay to apply 5 events and finish, got {report}"
+    );
+    let recorded = fixture.job(&request.replay_id).await?;
+    ensure!(
+        recorded.state == ReplayState::Done && fixture.lane(&stream).await?.running.is_none(),
+        "the job is recorded done and the stream free: {recorded:?}"
     );
     let rebuilt = items_json(&fixture.items(&stream).await?);
     ensure!(

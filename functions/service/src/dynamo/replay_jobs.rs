@@ -40,7 +40,12 @@ impl DynamoStore {
             .key(REPLAY_KEY, s(key))
             .send()
             .await
-            .map_err(|err| unavailable(format!("reading `{key}` from {}", self.tables.replays), &err))?;
+            .map_err(|err| {
+                unavailable(
+                    format!("reading `{key}` from {}", self.tables.replays),
+                    &err,
+                )
+            })?;
         Ok(output.item)
     }
 
@@ -82,19 +87,22 @@ impl ReplayJobs for DynamoStore {
             .table_name(&self.tables.replays)
             .item(REPLAY_KEY, s(&key))
             .item(BODY, s(&to_json(lane)?))
-            .item(REVISION, n(revision))
-            .expression_attribute_names("#k", REPLAY_KEY);
+            .item(REVISION, n(revision));
+        // DynamoDB refuses a name the expression does not use.
         let lane_put = match expected {
-            None => lane_put.condition_expression("attribute_not_exists(#k)"),
+            None => lane_put
+                .condition_expression("attribute_not_exists(#k)")
+                .expression_attribute_names("#k", REPLAY_KEY),
             Some(expected) => lane_put
                 .condition_expression("#r = :expected")
                 .expression_attribute_names("#r", REVISION)
                 .expression_attribute_values(":expected", n(expected)),
         };
-        let mut request = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().put(built(lane_put.build())?).build());
+        let mut request = self.client.transact_write_items().transact_items(
+            TransactWriteItem::builder()
+                .put(built(lane_put.build())?)
+                .build(),
+        );
         for job in jobs {
             let put = Put::builder()
                 .table_name(&self.tables.replays)

@@ -14,9 +14,9 @@ use aws_sdk_dynamodb::types::{
 use domain::StoreError;
 
 use super::errors::{built, unavailable};
-use super::schema::{EVENTS_STREAM_VIEW, KeyKind, Table};
 #[cfg(test)]
 use super::schema::KeyRole;
+use super::schema::{EVENTS_STREAM_VIEW, KeyKind, Table};
 
 /// How long `ensure_tables` waits for a table to become ACTIVE.
 const TABLE_ACTIVE_TIMEOUT: Duration = Duration::from_secs(180);
@@ -232,7 +232,10 @@ fn check_table(table: Table, name: &str, described: &TableDescription) -> Result
             .map(|k| k.attribute_name().to_owned())
     };
     let keys = (key_of(KeyType::Hash), key_of(KeyType::Range));
-    let (hash, range) = (table.hash_key().0, table.range_key().map(|(range, _)| range));
+    let (hash, range) = (
+        table.hash_key().0,
+        table.range_key().map(|(range, _)| range),
+    );
     if keys != (Some(hash.to_owned()), range.map(str::to_owned)) {
         return Err(StoreError::Unavailable(format!(
             "table {name} exists with keys {keys:?}; expected ({hash}, {range:?}): delete it or use other table names"

@@ -62,7 +62,14 @@ async fn stored_row(
 ) -> Option<HashMap<String, AttributeValue>> {
     let key = HashMap::from([
         (schema::STREAM_ID.to_owned(), s(stream)),
-        (table.range_key().0.to_owned(), range),
+        (
+            table
+                .range_key()
+                .expect("a table with a range key")
+                .0
+                .to_owned(),
+            range,
+        ),
     ]);
     store
         .client()
@@ -99,17 +106,20 @@ async fn ensure_tables_is_idempotent_and_the_events_table_streams_new_images() {
         "the stream has an ARN"
     );
     for (name, range) in [
-        (&tables.events, schema::EVENT_ID),
-        (&tables.stream_index, schema::ENTRY),
-        (&tables.read_model, schema::ITEM_ID),
+        (&tables.events, Some(schema::EVENT_ID)),
+        (&tables.stream_index, Some(schema::ENTRY)),
+        (&tables.read_model, Some(schema::ITEM_ID)),
+        (&tables.replays, None),
     ] {
-        assert_eq!(
-            keys(&describe(&client, name).await),
-            [
-                (schema::STREAM_ID.to_owned(), KeyType::Hash),
-                (range.to_owned(), KeyType::Range)
-            ]
-        );
+        let hash = if range.is_some() {
+            schema::STREAM_ID
+        } else {
+            schema::REPLAY_KEY
+        };
+        let expected: Vec<(String, KeyType)> = std::iter::once((hash.to_owned(), KeyType::Hash))
+            .chain(range.map(|range| (range.to_owned(), KeyType::Range)))
+            .collect();
+        assert_eq!(keys(&describe(&client, name).await), expected, "{name}");
     }
 }
 

@@ -85,7 +85,11 @@ pub async fn a_lane_commits_only_at_the_revision_read(stores: Stores) {
             .await,
         Ok(false)
     );
-    assert_eq!(jobs.job(&second.replay_id).await, Ok(None), "nothing half-written");
+    assert_eq!(
+        jobs.job(&second.replay_id).await,
+        Ok(None),
+        "nothing half-written"
+    );
     let stored = jobs.lane(&stream).await.unwrap().expect("the lane");
     assert_eq!((stored.lane, stored.revision), (other, 1));
     assert_eq!(jobs.lane(&unique_stream("no-lane")).await, Ok(None));
@@ -119,9 +123,7 @@ pub async fn a_job_is_unknown_until_written_then_reads_back_intact(stores: Store
 
 /// The first trigger starts; a second queues behind it; a third joins the
 /// queued one, which then starts from the lower of their starts.
-pub async fn a_trigger_on_a_free_lane_starts_and_later_ones_join_one_queued_replay(
-    stores: Stores,
-) {
+pub async fn triggers_start_on_a_free_lane_then_share_one_queued_replay(stores: Stores) {
     let stream = unique_stream("admit");
     let jobs = stores.replay_jobs.as_ref();
     let first = request(&stream, "first", 4);
@@ -177,10 +179,15 @@ pub async fn a_finished_run_hands_the_lane_to_the_queued_replay(stores: Stores) 
         Ok(Claim::Held)
     );
     let running = job(&stores, &first).await;
-    assert_eq!((running.state, running.events_applied), (ReplayState::Running, 42));
+    assert_eq!(
+        (running.state, running.events_applied),
+        (ReplayState::Running, 42)
+    );
     assert_eq!(running.progress.as_ref(), Some(&progress));
 
-    let next = jobs::finish(jobs, &first, Ok(&progress), at(3)).await.unwrap();
+    let next = jobs::finish(jobs, &first, Ok(&progress), at(3))
+        .await
+        .unwrap();
     assert_eq!(next, Some(second.clone()), "the queued replay is next");
     let done = job(&stores, &first).await;
     assert_eq!((done.state, done.events_applied), (ReplayState::Done, 42));
@@ -192,7 +199,10 @@ pub async fn a_finished_run_hands_the_lane_to_the_queued_replay(stores: Stores) 
     let next = jobs::finish(jobs, &second, Err("it broke".into()), at(6))
         .await
         .unwrap();
-    assert_eq!(next.map(|next| next.replay_id), Some(third.replay_id.clone()));
+    assert_eq!(
+        next.map(|next| next.replay_id),
+        Some(third.replay_id.clone())
+    );
     let failed = job(&stores, &second).await;
     assert_eq!(failed.state, ReplayState::Failed);
     assert_eq!(failed.error.as_deref(), Some("it broke"));
@@ -261,7 +271,12 @@ pub async fn a_run_that_stopped_reporting_loses_its_lane_to_the_next_trigger(sto
     assert_eq!(jobs::claim(jobs, &stale, start).await, Ok(Claim::Held));
 
     let within = request(&stream, "within", 0);
-    assert!(!jobs::admit(jobs, &within, start + LEASE).await.unwrap().start);
+    assert!(
+        !jobs::admit(jobs, &within, start + LEASE)
+            .await
+            .unwrap()
+            .start
+    );
     let after = start + LEASE + chrono::Duration::seconds(1);
     let late = request(&stream, "late", 6);
     let admitted = jobs::admit(jobs, &late, after).await.unwrap();
@@ -276,13 +291,19 @@ pub async fn a_run_that_stopped_reporting_loses_its_lane_to_the_next_trigger(sto
     let seen = job(&stores, &stale).await.seen_at(after);
     assert_eq!(seen.state, ReplayState::Failed);
     assert!(
-        seen.error.as_deref().unwrap_or("").contains("stopped reporting"),
+        seen.error
+            .as_deref()
+            .unwrap_or("")
+            .contains("stopped reporting"),
         "{seen:?}"
     );
     // The stale run ending records its own outcome and leaves the new
     // holder's lane alone.
     let progress = ReplayProgress::start(&stale.target());
-    assert_eq!(jobs::finish(jobs, &stale, Ok(&progress), after).await, Ok(None));
+    assert_eq!(
+        jobs::finish(jobs, &stale, Ok(&progress), after).await,
+        Ok(None)
+    );
     assert_eq!(job(&stores, &stale).await.state, ReplayState::Done);
     assert_eq!(jobs::claim(jobs, &within, after).await, Ok(Claim::Held));
 }

@@ -87,7 +87,7 @@ macro_rules! conformance_tests {
             checkpoints_start_empty_then_save_and_overwrite,
             a_lane_commits_only_at_the_revision_read,
             a_job_is_unknown_until_written_then_reads_back_intact,
-            a_trigger_on_a_free_lane_starts_and_later_ones_join_one_queued_replay,
+            triggers_start_on_a_free_lane_then_share_one_queued_replay,
             a_finished_run_hands_the_lane_to_the_queued_replay,
             concurrent_triggers_of_one_stream_start_exactly_one_replay,
             a_run_that_stopped_reporting_loses_its_lane_to_the_next_trigger,
