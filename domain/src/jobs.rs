@@ -107,6 +107,11 @@ impl ReplayJob {
 pub struct LaneEntry {
     pub replay_id: String,
     pub from_event_id: EventId,
+    /// The running replay's progress as its run last reported it: a run
+    /// must report from there, so a second delivery of the same run (an
+    /// asynchronous invocation can arrive twice) stops at its first report.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<ReplayProgress>,
 }
 
 /// A stream's replays: the one running, and the one queued behind it.
@@ -212,6 +217,7 @@ where
     let entry = LaneEntry {
         replay_id: request.replay_id.clone(),
         from_event_id: request.from_event_id,
+        progress: None,
     };
     commit_with(jobs, &request.stream_id, |mut lane| {
         let joined = match lane.queued.take() {
@@ -248,15 +254,21 @@ pub enum Claim {
     /// The lane is still the run's: go on.
     Held,
     /// Another replay took the lane over after this run's lease ran out:
-    /// stop without writing more.
-    Lost,
+    /// stop, and record this replay's end.
+    TakenOver,
+    /// The replay holds the lane, but its progress has moved past where
+    /// this run started: another delivery of the run goes on with it.
+    /// Stop without writing anything.
+    ContinuedElsewhere,
 }
 
-/// Reports that `request`'s run is at `request.progress` (or starting):
-/// renews its lease and records the job as running.
+/// Reports that `request`'s run went from `previous` (where it started,
+/// or its last report) to `request.progress`: renews the lease and records
+/// the job as running.
 pub async fn claim<J>(
     jobs: &J,
     request: &ReplayRequest,
+    previous: Option<&ReplayProgress>,
     now: DateTime<Utc>,
 ) -> Result<Claim, StoreError>
 where
@@ -264,9 +276,17 @@ where
 {
     let job = ReplayJob::of(request, ReplayState::Running, now);
     commit_with(jobs, &request.stream_id, |mut lane| {
-        if !lane.runs(&request.replay_id) {
-            return (lane, Vec::new(), Claim::Lost);
+        let Some(running) = lane
+            .running
+            .as_mut()
+            .filter(|running| running.replay_id == request.replay_id)
+        else {
+            return (lane, Vec::new(), Claim::TakenOver);
+        };
+        if running.progress.as_ref() != previous {
+            return (lane, Vec::new(), Claim::ContinuedElsewhere);
         }
+        running.progress = request.progress.clone();
         lane.lease_until = Some(now + LEASE);
         (lane, vec![job.clone()], Claim::Held)
     })
@@ -310,6 +330,7 @@ where
         lane.running = next.as_ref().map(|next| LaneEntry {
             replay_id: next.replay_id.clone(),
             from_event_id: next.from_event_id,
+            progress: None,
         });
         lane.lease_until = next.as_ref().map(|_| now + LEASE);
         (lane, vec![job.clone()], next)

@@ -66,8 +66,9 @@ pub enum ReplayRun {
     },
     /// Stopped before its time ran out; this request continues it.
     Paused(ReplayRequest),
-    /// Another replay took the stream's lane over after this run stopped
-    /// reporting; this one stopped.
+    /// The stream's lane moved on without this run (another replay took
+    /// over after it stopped reporting, or another delivery of the same
+    /// run is ahead of it); it stopped.
     Superseded,
 }
 
@@ -89,10 +90,10 @@ pub async fn run_replay(
         .progress
         .clone()
         .unwrap_or_else(|| ReplayProgress::start(&target));
-    if jobs::claim(jobs, &request.continued_from(progress.clone()), Utc::now()).await?
-        == Claim::Lost
-    {
-        return superseded(jobs, request).await;
+    let starting = request.continued_from(progress.clone());
+    let claimed = jobs::claim(jobs, &starting, request.progress.as_ref(), Utc::now()).await?;
+    if claimed != Claim::Held {
+        return stopped(jobs, request, claimed).await;
     }
     while !progress.is_done() {
         if time_is_short() {
@@ -105,7 +106,8 @@ pub async fn run_replay(
             );
             return Ok(ReplayRun::Paused(next));
         }
-        progress = match step_with_retries(events, read_model, &target, &progress).await {
+        let previous = progress.clone();
+        progress = match step_with_retries(events, read_model, &target, &previous).await {
             Ok(progress) => progress,
             Err(err) => {
                 tracing::error!(replay_id = %request.replay_id, stream_id = %target.stream_id, error = %err, "replay failed");
@@ -115,8 +117,9 @@ pub async fn run_replay(
             }
         };
         let report = request.continued_from(progress.clone());
-        if jobs::claim(jobs, &report, Utc::now()).await? == Claim::Lost {
-            return superseded(jobs, request).await;
+        let claimed = jobs::claim(jobs, &report, Some(&previous), Utc::now()).await?;
+        if claimed != Claim::Held {
+            return stopped(jobs, request, claimed).await;
         }
     }
     tracing::info!(
@@ -173,16 +176,23 @@ async fn ended(
     Ok(ReplayRun::Ended { job, next })
 }
 
-async fn superseded(
+/// Ends a run that lost its lane: a run taken over records its replay's
+/// end; a second delivery leaves everything to the run that moved on.
+async fn stopped(
     jobs: &dyn ReplayJobs,
     request: &ReplayRequest,
+    claim: Claim,
 ) -> Result<ReplayRun, StoreError> {
-    tracing::warn!(replay_id = %request.replay_id, stream_id = %request.stream_id, "replay stopped: another replay of the stream took over after this one stopped reporting");
-    let outcome = Err(
-        "stopped: another replay of the stream took over after this one stopped reporting progress"
-            .to_owned(),
-    );
-    jobs::finish(jobs, request, outcome, Utc::now()).await?;
+    if claim == Claim::TakenOver {
+        tracing::warn!(replay_id = %request.replay_id, stream_id = %request.stream_id, "replay stopped: another replay of the stream took over after this one stopped reporting");
+        let outcome = Err(
+            "stopped: another replay of the stream took over after this one stopped reporting progress"
+                .to_owned(),
+        );
+        jobs::finish(jobs, request, outcome, Utc::now()).await?;
+    } else {
+        tracing::warn!(replay_id = %request.replay_id, stream_id = %request.stream_id, "replay run stopped: another run of this replay has moved past where this one started");
+    }
     Ok(ReplayRun::Superseded)
 }
 

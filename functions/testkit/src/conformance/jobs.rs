@@ -20,6 +20,7 @@ fn entry(request: &ReplayRequest) -> LaneEntry {
     LaneEntry {
         replay_id: request.replay_id.clone(),
         from_event_id: request.from_event_id,
+        progress: None,
     }
 }
 
@@ -132,7 +133,7 @@ pub async fn triggers_start_on_a_free_lane_then_share_one_queued_replay(stores: 
     assert_eq!(admitted.covered_by, first);
     assert_eq!(job(&stores, &first).await.state, ReplayState::Queued);
     assert_eq!(
-        jobs::claim(jobs, &first, at(1)).await,
+        jobs::claim(jobs, &first, None, at(1)).await,
         Ok(Claim::Held),
         "the started replay holds the lane"
     );
@@ -175,7 +176,7 @@ pub async fn a_finished_run_hands_the_lane_to_the_queued_replay(stores: Stores) 
     let mut progress = ReplayProgress::start(&first.target());
     progress.events_applied = 42;
     assert_eq!(
-        jobs::claim(jobs, &first.continued_from(progress.clone()), at(2)).await,
+        jobs::claim(jobs, &first.continued_from(progress.clone()), None, at(2)).await,
         Ok(Claim::Held)
     );
     let running = job(&stores, &first).await;
@@ -195,7 +196,10 @@ pub async fn a_finished_run_hands_the_lane_to_the_queued_replay(stores: Stores) 
     let third = request(&stream, "third", 0);
     assert!(!jobs::admit(jobs, &third, at(4)).await.unwrap().start);
 
-    assert_eq!(jobs::claim(jobs, &second, at(5)).await, Ok(Claim::Held));
+    assert_eq!(
+        jobs::claim(jobs, &second, None, at(5)).await,
+        Ok(Claim::Held)
+    );
     let next = jobs::finish(jobs, &second, Err("it broke".into()), at(6))
         .await
         .unwrap();
@@ -268,7 +272,10 @@ pub async fn a_run_that_stopped_reporting_loses_its_lane_to_the_next_trigger(sto
     let stale = request(&stream, "stale", 0);
     let start = at(0);
     assert!(jobs::admit(jobs, &stale, start).await.unwrap().start);
-    assert_eq!(jobs::claim(jobs, &stale, start).await, Ok(Claim::Held));
+    assert_eq!(
+        jobs::claim(jobs, &stale, None, start).await,
+        Ok(Claim::Held)
+    );
 
     let within = request(&stream, "within", 0);
     assert!(
@@ -287,7 +294,10 @@ pub async fn a_run_that_stopped_reporting_loses_its_lane_to_the_next_trigger(sto
     );
     assert_eq!(admitted.covered_by.from_event_id, EventId::new(0));
 
-    assert_eq!(jobs::claim(jobs, &stale, after).await, Ok(Claim::Lost));
+    assert_eq!(
+        jobs::claim(jobs, &stale, None, after).await,
+        Ok(Claim::TakenOver)
+    );
     let seen = job(&stores, &stale).await.seen_at(after);
     assert_eq!(seen.state, ReplayState::Failed);
     assert!(
@@ -305,5 +315,50 @@ pub async fn a_run_that_stopped_reporting_loses_its_lane_to_the_next_trigger(sto
         Ok(None)
     );
     assert_eq!(job(&stores, &stale).await.state, ReplayState::Done);
-    assert_eq!(jobs::claim(jobs, &within, after).await, Ok(Claim::Held));
+    assert_eq!(
+        jobs::claim(jobs, &within, None, after).await,
+        Ok(Claim::Held)
+    );
+}
+
+/// An asynchronous invocation may arrive twice: both deliveries of a run
+/// start from the same progress, the first to report a step goes on, and
+/// the other stops at its first report, leaving the lane to the first.
+pub async fn a_second_delivery_of_a_run_stops_at_its_first_report(stores: Stores) {
+    let stream = unique_stream("duplicate");
+    let jobs = stores.replay_jobs.as_ref();
+    let replay = request(&stream, "twice", 0);
+    assert!(jobs::admit(jobs, &replay, at(0)).await.unwrap().start);
+    let start = ReplayProgress::start(&replay.target());
+    let starting = replay.continued_from(start.clone());
+    for delivery in ["first", "second"] {
+        assert_eq!(
+            jobs::claim(jobs, &starting, None, at(1)).await,
+            Ok(if delivery == "first" {
+                Claim::Held
+            } else {
+                Claim::ContinuedElsewhere
+            }),
+            "{delivery} delivery starting"
+        );
+    }
+    let mut stepped = start.clone();
+    stepped.events_applied = 10;
+    let report = replay.continued_from(stepped.clone());
+    assert_eq!(
+        jobs::claim(jobs, &report, Some(&start), at(2)).await,
+        Ok(Claim::Held),
+        "the run reports its step"
+    );
+    assert_eq!(
+        jobs::claim(jobs, &report, Some(&start), at(2)).await,
+        Ok(Claim::ContinuedElsewhere),
+        "a delivery reporting the same step again stops"
+    );
+    // A run handed over continues from the progress last reported.
+    assert_eq!(
+        jobs::claim(jobs, &report, Some(&stepped), at(3)).await,
+        Ok(Claim::Held)
+    );
+    assert_eq!(job(&stores, &replay).await.events_applied, 10);
 }

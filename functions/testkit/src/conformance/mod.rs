@@ -91,6 +91,7 @@ macro_rules! conformance_tests {
             a_finished_run_hands_the_lane_to_the_queued_replay,
             concurrent_triggers_of_one_stream_start_exactly_one_replay,
             a_run_that_stopped_reporting_loses_its_lane_to_the_next_trigger,
+            a_second_delivery_of_a_run_stops_at_its_first_report,
         );
     };
     (@cases $make:expr; $($case:ident),+ $(,)?) => {
