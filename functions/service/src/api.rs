@@ -266,20 +266,7 @@ mod tests {
     }
 
     async fn get(api: &Api, query: &str) -> (i64, Value) {
-        let (parts, ()) = Request::get(format!("/listTestItems{query}"))
-            .body(())
-            .unwrap()
-            .into_parts();
-        let response = api
-            .handle(
-                Route::ListItems,
-                &proxy_request(Route::ListItems, &parts, b"", "test"),
-            )
-            .await;
-        let Some(Body::Text(text)) = response.body else {
-            panic!("a text body");
-        };
-        (response.status_code, serde_json::from_str(&text).unwrap())
+        call(api, Route::ListItems, &format!("/listTestItems{query}"), "").await
     }
 
     #[tokio::test]
