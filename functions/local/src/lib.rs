@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
-use domain::{Checkpoints, EventStore, ReadModel, StreamId};
+use domain::{Checkpoints, EventStore, ReadModel, ReplayJobs, ReplayRequest, StreamId};
 use service::api::Api;
 use service::dynamo::{DynamoStore, TableNames, ensure_tables};
 use tokio::sync::watch;
@@ -78,18 +78,24 @@ impl LocalServer {
             events,
             read_model,
             checkpoints,
+            replay_jobs,
+            held_replays,
             follower,
         } = Backend::open(&config.storage, shutdown_rx.clone()).await?;
-        let replays = LocalReplays::new(events.clone(), read_model.clone(), checkpoints);
+        let replays = LocalReplays::new(events.clone(), read_model.clone(), replay_jobs.clone());
         replays
-            .resume()
-            .await
+            .resume(held_replays)
             .context("cannot resume interrupted replays")?;
+        replays
+            .adopt_legacy_pending(checkpoints.as_ref())
+            .await
+            .context("cannot take over the replays left pending by an earlier version")?;
         let gateway = Arc::new(Gateway {
             api: Api {
                 events,
                 read_model,
                 replays: Arc::new(LocalDispatcher(replays.clone())),
+                replay_jobs,
                 default_stream: config.default_stream.clone(),
             },
             api_key: config.api_key.clone(),
@@ -136,6 +142,9 @@ struct Backend {
     events: Arc<dyn EventStore>,
     read_model: Arc<dyn ReadModel>,
     checkpoints: Arc<dyn Checkpoints>,
+    replay_jobs: Arc<dyn ReplayJobs>,
+    /// The replays holding their lane with no run left: what to resume.
+    held_replays: Vec<ReplayRequest>,
     follower: JoinHandle<()>,
 }
 
@@ -143,14 +152,16 @@ struct Backend {
 pub const EMBEDDED_STORE_FILE: &str = "events.sqlite3";
 
 impl Backend {
-    fn of<S>(store: S, follower: JoinHandle<()>) -> Self
+    fn of<S>(store: S, held_replays: Vec<ReplayRequest>, follower: JoinHandle<()>) -> Self
     where
-        S: EventStore + ReadModel + Checkpoints + Clone + 'static,
+        S: EventStore + ReadModel + Checkpoints + ReplayJobs + Clone + 'static,
     {
         Backend {
             events: Arc::new(store.clone()),
             read_model: Arc::new(store.clone()),
-            checkpoints: Arc::new(store),
+            checkpoints: Arc::new(store.clone()),
+            replay_jobs: Arc::new(store),
+            held_replays,
             follower,
         }
     }
@@ -162,14 +173,18 @@ impl Backend {
                 let store = SqliteStore::open(&path).with_context(|| {
                     format!("cannot open the embedded store at {}", path.display())
                 })?;
+                let held = store
+                    .held_replays()
+                    .await
+                    .context("cannot read the interrupted replays")?;
                 let (feed, purge) = (store.clone(), store.clone());
                 let follower = tokio::spawn(async move {
                     tokio::join!(
                         follow::follow_sqlite(feed, shutdown.clone()),
-                        purge_tombstones(purge, shutdown),
+                        purge_expired(purge, shutdown),
                     );
                 });
-                Ok(Backend::of(store, follower))
+                Ok(Backend::of(store, held, follower))
             }
             Storage::DynamoDb {
                 endpoint,
@@ -200,33 +215,45 @@ impl Backend {
                     stream_arn,
                     shutdown,
                 ));
-                Ok(Backend::of(store, follower))
+                // Nothing to resume: as on Lambda, a run's progress travels
+                // with the run, and the replays table is not scanned. A
+                // replay paused by a stop keeps its lane until its lease
+                // runs out; the stream's next trigger then takes it over
+                // (and its status reads failed, asking for a new trigger).
+                Ok(Backend::of(store, Vec::new(), follower))
             }
         }
     }
 }
 
-/// How often the embedded store looks for expired tombstones.
-const TOMBSTONE_PURGE_EVERY: std::time::Duration = std::time::Duration::from_secs(60 * 60);
+/// How often the embedded store looks for expired tombstones and replay
+/// jobs.
+const PURGE_EVERY: std::time::Duration = std::time::Duration::from_secs(60 * 60);
 
-/// Purges the embedded store's expired tombstones at start and then every
-/// [`TOMBSTONE_PURGE_EVERY`], until shutdown.
+/// Purges the embedded store's expired tombstones and replay jobs at start
+/// and then every [`PURGE_EVERY`], until shutdown.
 ///
 /// Periodic rather than inside each `apply`: a purge changes nothing a
 /// reader sees (listing never walks tombstones, expired or not), only the
 /// space they take, and it may stop no late event: a week's retention is
 /// far longer than any delivery delay. So it need not be prompt, and off
 /// the projection's write path it keeps apply's cost flat and apply's
-/// result independent of the wall clock.
-async fn purge_tombstones(store: SqliteStore, mut shutdown: watch::Receiver<bool>) {
+/// result independent of the wall clock. An expired replay job may answer
+/// `GET /replayStatus` a little longer, as DynamoDB's TTL allows too.
+async fn purge_expired(store: SqliteStore, mut shutdown: watch::Receiver<bool>) {
     loop {
         match store.purge_expired_tombstones(chrono::Utc::now()).await {
             Ok(0) => {}
             Ok(purged) => tracing::info!(purged, "purged expired read-model tombstones"),
             Err(err) => tracing::warn!(error = %err, "cannot purge expired tombstones"),
         }
+        match store.purge_expired_replay_jobs(chrono::Utc::now()).await {
+            Ok(0) => {}
+            Ok(purged) => tracing::info!(purged, "purged expired replay jobs"),
+            Err(err) => tracing::warn!(error = %err, "cannot purge expired replay jobs"),
+        }
         tokio::select! {
-            _ = tokio::time::sleep(TOMBSTONE_PURGE_EVERY) => {}
+            _ = tokio::time::sleep(PURGE_EVERY) => {}
             _ = follow::stopped(&mut shutdown) => return,
         }
     }

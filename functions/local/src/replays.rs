@@ -1,34 +1,32 @@
 //! Replays as background jobs of the local server.
 //!
-//! Pending jobs are recorded durably (through the `Checkpoints` port) before
-//! they start, with their progress after every step, and forgotten only when
-//! they finish; the server resumes any left over from a crash when it
-//! starts, from the saved progress, and waits for running ones when it stops.
-//! Jobs of one stream take turns (in the order they were triggered), so at
-//! most one replay per stream runs at a time; other streams run alongside.
+//! `POST /triggerReplay` admits a replay into its stream's lane
+//! (`domain::jobs`: one replay per stream runs, one more waits); a replay
+//! that got the lane is run here as a task ([`LocalDispatcher`]), which
+//! reports every step to the lane's store, so the job row holds its
+//! progress. When a run ends, the replay queued behind it starts. When the
+//! server stops, running replays pause after their current step and keep
+//! their lanes; the next start resumes them from the saved progress
+//! ([`LocalReplays::resume`]). Other streams run alongside.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use domain::{Checkpoints, EventStore, ReadModel, ReplayRequest, StoreError};
-use service::replay::{ReplayDispatcher, ReplayRun, SaveProgress, run_replay};
+use chrono::Utc;
+use domain::{Checkpoints, EventStore, ReadModel, ReplayJobs, ReplayRequest, StoreError, jobs};
+use service::replay::{ReplayDispatcher, ReplayRun, run_replay};
 use tokio::task::JoinSet;
 
-const PENDING: &str = "replays-pending";
+/// Where earlier versions kept the replays not finished yet.
+const LEGACY_PENDING: &str = "replays-pending";
 
 pub struct LocalReplays {
     events: Arc<dyn EventStore>,
     read_model: Arc<dyn ReadModel>,
-    checkpoints: Arc<dyn Checkpoints>,
-    /// Serialises read-modify-write of the pending list.
-    pending_lock: tokio::sync::Mutex<()>,
+    jobs: Arc<dyn ReplayJobs>,
     running: Mutex<JoinSet<()>>,
-    /// Per stream, the turn its jobs wait for (tokio's mutex is fair: first
-    /// come, first served).
-    lanes: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
-    /// Set when the server stops: running jobs pause at their next step.
+    /// Set when the server stops: running replays pause at their next step.
     stopping: AtomicBool,
 }
 
@@ -36,163 +34,193 @@ impl LocalReplays {
     pub fn new(
         events: Arc<dyn EventStore>,
         read_model: Arc<dyn ReadModel>,
-        checkpoints: Arc<dyn Checkpoints>,
+        jobs: Arc<dyn ReplayJobs>,
     ) -> Arc<Self> {
         Arc::new(LocalReplays {
             events,
             read_model,
-            checkpoints,
-            pending_lock: tokio::sync::Mutex::new(()),
+            jobs,
             running: Mutex::new(JoinSet::new()),
-            lanes: Mutex::new(HashMap::new()),
             stopping: AtomicBool::new(false),
         })
     }
 
-    /// The replays recorded and not finished yet, each with the progress it
-    /// last saved: what [`LocalReplays::resume`] starts again.
-    pub async fn pending(&self) -> Result<Vec<ReplayRequest>, StoreError> {
-        match self.checkpoints.load(PENDING).await? {
-            None => Ok(Vec::new()),
-            Some(text) => serde_json::from_str(&text)
-                .map_err(|err| StoreError::Corrupt(format!("the pending replay list: {err}"))),
-        }
-    }
-
-    async fn update_pending(
-        &self,
-        change: impl FnOnce(&mut Vec<ReplayRequest>),
-    ) -> Result<(), StoreError> {
-        let _guard = self.pending_lock.lock().await;
-        let mut pending = self.pending().await?;
-        change(&mut pending);
-        let text = serde_json::to_string(&pending)
-            .map_err(|err| StoreError::Unavailable(format!("cannot encode replays: {err}")))?;
-        self.checkpoints.save(PENDING, &text).await
-    }
-
-    /// Starts again every replay a crash interrupted.
-    pub async fn resume(self: &Arc<Self>) -> Result<usize, StoreError> {
-        let pending = self.pending().await?;
-        for request in &pending {
+    /// Starts again the replays that hold their lane with no run left
+    /// (`held`, each with its saved progress: see
+    /// [`SqliteStore::held_replays`](crate::sqlite::SqliteStore::held_replays)).
+    pub fn resume(self: &Arc<Self>, held: Vec<ReplayRequest>) -> Result<usize, StoreError> {
+        for request in &held {
             tracing::warn!(replay_id = %request.replay_id, stream_id = %request.stream_id, "resuming an interrupted replay");
             self.spawn(request.clone())?;
         }
+        Ok(held.len())
+    }
+
+    /// Takes over the pending list earlier versions kept in `checkpoints`:
+    /// each replay on it is admitted as a trigger would be (started when
+    /// its lane is free), then the list is emptied.
+    pub async fn adopt_legacy_pending(
+        self: &Arc<Self>,
+        checkpoints: &dyn Checkpoints,
+    ) -> Result<usize, StoreError> {
+        let Some(text) = checkpoints.load(LEGACY_PENDING).await? else {
+            return Ok(0);
+        };
+        let pending: Vec<ReplayRequest> = serde_json::from_str(&text)
+            .map_err(|err| StoreError::Corrupt(format!("the pending replay list: {err}")))?;
+        if pending.is_empty() {
+            return Ok(0);
+        }
+        let dispatcher = LocalDispatcher(self.clone());
+        for old in &pending {
+            let asked = ReplayRequest {
+                progress: None,
+                ..old.clone()
+            };
+            let admission = jobs::admit(self.jobs.as_ref(), &asked, Utc::now()).await?;
+            if admission.start {
+                let mut request = admission.covered_by;
+                // Started as itself: it may go on from its saved progress.
+                if request.replay_id == old.replay_id {
+                    request.progress = old.progress.clone();
+                }
+                service::replay::start(self.jobs.as_ref(), &dispatcher, request).await?;
+            }
+        }
+        checkpoints.save(LEGACY_PENDING, "[]").await?;
         Ok(pending.len())
     }
 
-    /// The lane of `stream_id`'s jobs; lanes nobody waits on are dropped.
-    fn lane(&self, stream_id: &str) -> Result<Arc<tokio::sync::Mutex<()>>, StoreError> {
-        let mut lanes = self
-            .lanes
-            .lock()
-            .map_err(|_| StoreError::Unavailable("the replay lanes are broken".into()))?;
-        lanes.retain(|_, lane| Arc::strong_count(lane) > 1);
-        Ok(lanes.entry(stream_id.to_owned()).or_default().clone())
-    }
-
     fn spawn(self: &Arc<Self>, request: ReplayRequest) -> Result<(), StoreError> {
-        let this = self.clone();
-        // Taken now, in trigger order, so turns follow that order.
-        let lane = self.lane(&request.stream_id)?;
         let mut running = self
             .running
             .lock()
             .map_err(|_| StoreError::Unavailable("the replay runner is broken".into()))?;
-        // Reap finished jobs so the set does not grow without bound.
+        // Reap finished runs so the set does not grow without bound.
         while running.try_join_next().is_some() {}
-        running.spawn(async move {
-            let _turn = lane.lock().await;
-            // run_replay logs its outcome. A failed job stays pending and is
-            // retried at the next start, as Lambda retries a failed async
-            // invocation.
-            // Local jobs have no time limit; they pause only when the
-            // server stops, and stay pending with their saved progress.
-            let stopping = || this.stopping.load(Ordering::SeqCst);
-            let run = run_replay(
-                this.events.as_ref(),
-                this.read_model.as_ref(),
-                &request,
-                this.as_ref(),
-                &stopping,
-            )
-            .await;
-            if let Ok(ReplayRun::Finished(_)) = run {
-                let done = request.replay_id.clone();
-                if let Err(err) = this
-                    .update_pending(|pending| pending.retain(|r| r.replay_id != done))
-                    .await
-                {
-                    tracing::error!(replay_id = %request.replay_id, error = %err, "cannot mark a replay done");
-                }
-            }
-        });
+        running.spawn(self.clone().run(request));
         Ok(())
     }
 
+    async fn run(self: Arc<Self>, request: ReplayRequest) {
+        // Local runs have no time limit: they pause only when the server
+        // stops.
+        let stopping = || self.stopping.load(Ordering::SeqCst);
+        let run = run_replay(
+            self.events.as_ref(),
+            self.read_model.as_ref(),
+            self.jobs.as_ref(),
+            &request,
+            &stopping,
+        )
+        .await;
+        match run {
+            Ok(ReplayRun::Ended {
+                next: Some(next), ..
+            }) => {
+                // `start` records a replay it cannot start as failed.
+                let dispatcher = LocalDispatcher(self.clone());
+                if let Err(err) =
+                    service::replay::start(self.jobs.as_ref(), &dispatcher, next).await
+                {
+                    tracing::error!(error = %err, "cannot start the queued replay");
+                }
+            }
+            // The job row holds the outcome (run_replay logged it).
+            Ok(ReplayRun::Ended { next: None, .. } | ReplayRun::Superseded) => {}
+            // The job keeps its lane and its saved progress: the next start
+            // resumes it.
+            Ok(ReplayRun::Paused(_)) => {}
+            Err(err) => {
+                tracing::error!(replay_id = %request.replay_id, error = %err, "replay stopped: its job could not be recorded; it keeps its lane and the next start resumes it");
+            }
+        }
+    }
+
     /// Makes every running replay stop after its current step, its
-    /// progress saved; the next start resumes it. Jobs not started yet stay
-    /// pending too.
+    /// progress saved; the next start resumes it. Queued replays stay
+    /// queued.
     pub fn pause(&self) {
         self.stopping.store(true, Ordering::SeqCst);
     }
 
-    /// Waits for every replay started so far (to finish, or to pause).
+    /// Waits for every replay started so far, and those they start in
+    /// turn (to finish, or to pause).
     pub async fn drain(&self) {
-        let mut running = match self.running.lock() {
-            Ok(mut guard) => std::mem::take(&mut *guard),
-            Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
-        };
-        while running.join_next().await.is_some() {}
-    }
-}
-
-#[async_trait]
-impl SaveProgress for LocalReplays {
-    async fn save(&self, request: &ReplayRequest) -> Result<(), StoreError> {
-        let saved = request.clone();
-        self.update_pending(|pending| {
-            for job in pending.iter_mut() {
-                if job.replay_id == saved.replay_id {
-                    *job = saved.clone();
-                }
+        loop {
+            let mut running = match self.running.lock() {
+                Ok(mut guard) => std::mem::take(&mut *guard),
+                Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
+            };
+            if running.is_empty() {
+                return;
             }
-        })
-        .await
+            while running.join_next().await.is_some() {}
+        }
     }
 }
 
-/// The dispatcher handed to the API: records the job, then starts it.
+/// The dispatcher handed to the API: runs a replay that was given its
+/// stream's lane.
 pub struct LocalDispatcher(pub Arc<LocalReplays>);
 
 #[async_trait]
 impl ReplayDispatcher for LocalDispatcher {
     async fn dispatch(&self, request: &ReplayRequest) -> Result<(), StoreError> {
-        let recorded = request.clone();
-        self.0
-            .update_pending(|pending| pending.push(recorded))
-            .await?;
         self.0.spawn(request.clone())
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::AtomicUsize;
-    use std::time::Duration;
+    use std::collections::HashMap;
+    use std::sync::atomic::{AtomicU64, AtomicUsize};
+    use std::time::{Duration, Instant};
 
+    use domain::replay::PAGE_SIZE;
     use domain::{
-        ApplyMode, ApplyOutcome, EventId, ItemChange, ItemId, ItemPage, ListQuery, StoredItem,
-        StreamId,
+        Amount, AppendCommand, ApplyMode, ApplyOutcome, DomainEvent, EventId, ItemChange, ItemId,
+        ItemPage, ListQuery, RecordedEvent, ReplayState, StoredItem, StreamFold, StreamId,
     };
-    use testkit::memory::MemoryStore;
 
     use super::*;
+    use crate::sqlite::SqliteStore;
+
+    fn stream(name: &str) -> StreamId {
+        StreamId::parse(name, "streamId").unwrap()
+    }
+
+    fn request(id: &str, stream_id: &StreamId) -> ReplayRequest {
+        ReplayRequest {
+            replay_id: id.into(),
+            stream_id: stream_id.clone(),
+            from_event_id: EventId::FIRST,
+            progress: None,
+        }
+    }
+
+    /// What `POST /triggerReplay` does: admit, and start if the lane was
+    /// free. The replay that covers the trigger.
+    async fn trigger(replays: &Arc<LocalReplays>, asked: &ReplayRequest) -> ReplayRequest {
+        let jobs = replays.jobs.as_ref();
+        let admission = jobs::admit(jobs, asked, Utc::now()).await.unwrap();
+        if admission.start {
+            let dispatcher = LocalDispatcher(replays.clone());
+            service::replay::start(jobs, &dispatcher, admission.covered_by.clone())
+                .await
+                .unwrap();
+        }
+        admission.covered_by
+    }
+
+    async fn job_state(store: &SqliteStore, replay_id: &str) -> Option<ReplayState> {
+        store.job(replay_id).await.unwrap().map(|job| job.state)
+    }
 
     /// A read model that counts the replays inside it at once, per
     /// stream and overall.
     struct Watched {
-        inner: MemoryStore,
+        inner: SqliteStore,
         per_stream: Mutex<HashMap<StreamId, usize>>,
         most_per_stream: AtomicUsize,
         most_overall: AtomicUsize,
@@ -245,61 +273,239 @@ mod tests {
         }
     }
 
-    /// Replays over a watched read model; the log and the pending list in
-    /// memory.
-    fn watched_replays() -> (Arc<MemoryStore>, Arc<Watched>, Arc<LocalReplays>) {
-        let store = Arc::new(MemoryStore::new());
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn replays_of_one_stream_never_overlap_and_other_streams_run_alongside() {
+        let store = SqliteStore::open_in_memory().unwrap();
         let watched = Arc::new(Watched {
-            inner: MemoryStore::new(),
+            inner: store.clone(),
             per_stream: Mutex::new(HashMap::new()),
             most_per_stream: AtomicUsize::new(0),
             most_overall: AtomicUsize::new(0),
         });
-        let replays = LocalReplays::new(store.clone(), watched.clone(), store.clone());
-        (store, watched, replays)
-    }
-
-    fn request(n: usize, stream: &str) -> ReplayRequest {
-        ReplayRequest {
-            replay_id: format!("r{n}"),
-            stream_id: stream.to_owned(),
-            from_event_id: 0,
-            progress: None,
+        let jobs = Arc::new(store.clone());
+        let replays = LocalReplays::new(Arc::new(store.clone()), watched.clone(), jobs);
+        let (a, b) = (stream("a"), stream("b"));
+        let mut covering = Vec::new();
+        for (n, s) in [&a, &a, &a, &b].into_iter().enumerate() {
+            covering.push(trigger(&replays, &request(&format!("r{n}"), s)).await);
         }
-    }
+        let ids: Vec<&str> = covering.iter().map(|r| r.replay_id.as_str()).collect();
+        assert_eq!(
+            ids,
+            ["r0", "r1", "r1", "r3"],
+            "the third joins the queued one"
+        );
 
-    #[tokio::test]
-    async fn replays_of_one_stream_take_turns_and_other_streams_run_alongside() {
-        let (_, watched, replays) = watched_replays();
-        let dispatcher = LocalDispatcher(replays.clone());
-        for (n, stream) in ["a", "a", "a", "b"].into_iter().enumerate() {
-            dispatcher.dispatch(&request(n, stream)).await.unwrap();
-        }
-        replays.drain().await;
+        tokio::time::timeout(Duration::from_secs(30), replays.drain())
+            .await
+            .expect("every replay ends within 30 s");
         assert_eq!(watched.most_per_stream.load(Ordering::SeqCst), 1);
         assert_eq!(watched.most_overall.load(Ordering::SeqCst), 2);
-        assert!(replays.pending().await.unwrap().is_empty(), "all four done");
+        for id in ["r0", "r1", "r3"] {
+            assert_eq!(job_state(&store, id).await, Some(ReplayState::Done), "{id}");
+        }
+        assert_eq!(job_state(&store, "r2").await, None, "r2 ran as r1");
+        assert_eq!(store.held_replays().await, Ok(Vec::new()));
+    }
+
+    /// The event store, slowed down, counting the events it reads.
+    struct Slow {
+        inner: SqliteStore,
+        events_read: AtomicU64,
+    }
+
+    #[async_trait]
+    impl EventStore for Slow {
+        async fn append(
+            &self,
+            command: &AppendCommand,
+            recorded_at: chrono::DateTime<Utc>,
+        ) -> Result<RecordedEvent, domain::AppendError> {
+            self.inner.append(command, recorded_at).await
+        }
+        async fn read_stream(
+            &self,
+            stream_id: &StreamId,
+            from: EventId,
+            limit: usize,
+        ) -> Result<Vec<RecordedEvent>, StoreError> {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            let events = self.inner.read_stream(stream_id, from, limit).await?;
+            self.events_read
+                .fetch_add(events.len() as u64, Ordering::SeqCst);
+            Ok(events)
+        }
+        async fn latest_event_ids(
+            &self,
+            stream_id: &StreamId,
+            items: &[ItemId],
+        ) -> Result<Vec<Option<EventId>>, StoreError> {
+            self.inner.latest_event_ids(stream_id, items).await
+        }
+    }
+
+    async fn seed(store: &SqliteStore, s: &StreamId, events: u64) -> Vec<RecordedEvent> {
+        let mut log = Vec::new();
+        for n in 0..events {
+            let item_id = ItemId::parse(format!("i{}", n % 10), "itemId").unwrap();
+            let amount = Amount::new(n).unwrap();
+            let event = if n < 10 {
+                DomainEvent::ItemCreated { item_id, amount }
+            } else {
+                DomainEvent::ItemAmountChanged { item_id, amount }
+            };
+            let command = AppendCommand {
+                stream_id: s.clone(),
+                event,
+                expected_version: None,
+            };
+            log.push(store.append(&command, Utc::now()).await.unwrap());
+        }
+        log
+    }
+
+    fn slow_replays(store: &SqliteStore) -> (Arc<Slow>, Arc<LocalReplays>) {
+        let slow = Arc::new(Slow {
+            inner: store.clone(),
+            events_read: AtomicU64::new(0),
+        });
+        let replays = LocalReplays::new(
+            slow.clone(),
+            Arc::new(store.clone()),
+            Arc::new(store.clone()),
+        );
+        (slow, replays)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_stopping_server_pauses_replays_and_the_next_start_resumes_them_from_saved_progress()
+    {
+        let store = SqliteStore::open_in_memory().unwrap();
+        let s = stream("paused");
+        let total = 5 * PAGE_SIZE as u64 + 17;
+        let log = seed(&store, &s, total).await;
+        let (_, replays) = slow_replays(&store);
+        let first = trigger(&replays, &request("first", &s)).await;
+        let queued = trigger(&replays, &request("second", &s)).await;
+        assert_eq!(queued.replay_id, "second");
+
+        // Stop once the first has reported a page of the log.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let job = store.job("first").await.unwrap().expect("the first job");
+            if job.events_applied > 0 {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the first replay reported no applied event within 20 s: {job:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        replays.pause();
+        tokio::time::timeout(Duration::from_secs(10), replays.drain())
+            .await
+            .expect("the paused replay stops within 10 s");
+
+        let held = store.held_replays().await.unwrap();
+        assert_eq!(held.len(), 1, "{held:?}");
+        let saved = held[0].progress.clone().expect("the saved progress");
+        assert_eq!(held[0].replay_id, first.replay_id);
+        assert!(
+            saved.events_applied > 0 && saved.events_applied < total,
+            "paused mid-way: {saved:?}"
+        );
+        let paused = store.job("first").await.unwrap().unwrap();
+        assert_eq!(paused.state, ReplayState::Running);
+        assert_eq!(paused.progress.as_ref(), Some(&saved));
+        assert_eq!(job_state(&store, "second").await, Some(ReplayState::Queued));
+
+        // The next start resumes the first where it stopped, then the
+        // queued one runs in full.
+        let (slow, next) = slow_replays(&store);
+        assert_eq!(next.resume(held).unwrap(), 1);
+        tokio::time::timeout(Duration::from_secs(30), next.drain())
+            .await
+            .expect("both replays end within 30 s");
+        let done = store.job("first").await.unwrap().unwrap();
+        assert_eq!(
+            (done.state, done.events_applied),
+            (ReplayState::Done, total)
+        );
+        let second = store.job("second").await.unwrap().unwrap();
+        assert_eq!(
+            (second.state, second.events_applied),
+            (ReplayState::Done, total)
+        );
+        assert_eq!(
+            slow.events_read.load(Ordering::SeqCst),
+            (total - saved.events_applied) + total,
+            "the first read only what it had left, the second the whole log"
+        );
+        assert_eq!(store.held_replays().await, Ok(Vec::new()));
+        let listed: Vec<(ItemId, Amount)> = store
+            .list(&ListQuery::first_page(s))
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .map(|view| (view.item_id, view.amount))
+            .collect();
+        assert_eq!(listed, StreamFold::of(&log).items());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn the_pending_list_of_earlier_versions_is_admitted_once_then_emptied() {
+        let store = SqliteStore::open_in_memory().unwrap();
+        let (a, b) = (stream("a"), stream("b"));
+        seed(&store, &a, 30).await;
+        seed(&store, &b, 20).await;
+        // As earlier versions wrote it: plain ids, progress when saved.
+        let old = r#"[{"replayId":"old-a1","streamId":"a","fromEventId":0},
+                      {"replayId":"old-a2","streamId":"a","fromEventId":5},
+                      {"replayId":"old-b","streamId":"b","fromEventId":0}]"#;
+        store.save(LEGACY_PENDING, old).await.unwrap();
+        let (_, replays) = slow_replays(&store);
+        assert_eq!(replays.adopt_legacy_pending(&store).await, Ok(3));
+        tokio::time::timeout(Duration::from_secs(30), replays.drain())
+            .await
+            .expect("the adopted replays end within 30 s");
+        for (id, events) in [("old-a1", 30), ("old-a2", 25), ("old-b", 20)] {
+            let job = store.job(id).await.unwrap().expect(id);
+            assert_eq!(
+                (job.state, job.events_applied),
+                (ReplayState::Done, events),
+                "{id}"
+            );
+        }
+        assert_eq!(store.load(LEGACY_PENDING).await, Ok(Some("[]".to_owned())));
+        assert_eq!(replays.adopt_legacy_pending(&store).await, Ok(0), "once");
     }
 
     #[tokio::test]
-    async fn a_stopping_server_pauses_replays_and_the_next_start_finishes_them() {
-        let (store, watched, replays) = watched_replays();
+    async fn a_replay_dispatched_while_the_runner_is_broken_is_refused_and_recorded_failed() {
+        let store = SqliteStore::open_in_memory().unwrap();
+        let (_, replays) = slow_replays(&store);
+        let broken = replays.clone();
+        let _ = std::thread::spawn(move || {
+            let _guard = broken.running.lock();
+            panic!("poison the runner lock on purpose");
+        })
+        .join();
+        let s = stream("broken");
+        let asked = request("r", &s);
+        let admission = jobs::admit(&store, &asked, Utc::now()).await.unwrap();
         let dispatcher = LocalDispatcher(replays.clone());
-        for (n, stream) in ["a", "a"].into_iter().enumerate() {
-            dispatcher.dispatch(&request(n, stream)).await.unwrap();
-        }
-        // The first job is inside its first step (30 ms); the second waits.
-        tokio::time::sleep(Duration::from_millis(10)).await;
-        replays.pause();
-        replays.drain().await;
-        let pending = replays.pending().await.unwrap();
-        assert_eq!(pending.len(), 2, "both stay pending: {pending:?}");
-        assert!(pending[0].progress.is_some(), "the first saved its step");
-
-        // The next start, on the same durable list, finishes both.
-        let next = LocalReplays::new(store.clone(), watched.clone(), store.clone());
-        assert_eq!(next.resume().await.unwrap(), 2);
-        next.drain().await;
-        assert!(next.pending().await.unwrap().is_empty());
+        let err = service::replay::start(&store, &dispatcher, admission.covered_by)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("runner is broken"), "{err}");
+        let job = store.job("r").await.unwrap().unwrap();
+        assert_eq!(job.state, ReplayState::Failed);
+        assert_eq!(
+            store.held_replays().await,
+            Ok(Vec::new()),
+            "the lane is free"
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! The embedded SQLite adapter of the storage ports, for local mode.
 //!
-//! One file holds the event log, the read model, the follower checkpoints and
-//! the parked (poisoned) feed records. Writes go through one connection behind
+//! One file holds the event log, the read model, the follower checkpoints,
+//! the parked (poisoned) feed records and the replay jobs. Writes go through one connection behind
 //! a mutex, so appends are serialised and `decide` runs inside the same
 //! `BEGIN IMMEDIATE` transaction as the insert: SQLite never sees a conflict.
 //! Reads use a small pool of extra connections, which WAL mode lets run
@@ -9,14 +9,15 @@
 //! blocking pool.
 //!
 //! The tables are in `schema`; each port has its module (`event_store`,
-//! `read_model`, `checkpoints`), the follower's change feed is in `feed`,
-//! and `codec` decodes rows and maps SQLite's errors.
+//! `read_model`, `checkpoints`, `replay_jobs`), the follower's change feed
+//! is in `feed`, and `codec` decodes rows and maps SQLite's errors.
 
 mod checkpoints;
 mod codec;
 mod event_store;
 mod feed;
 mod read_model;
+mod replay_jobs;
 mod schema;
 
 use std::fmt;

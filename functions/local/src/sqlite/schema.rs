@@ -1,4 +1,4 @@
-//! The SQLite schema: the four tables and the migrations that create and
+//! The SQLite schema: the tables and the migrations that create and
 //! evolve them, versioned with `PRAGMA user_version`.
 //!
 //! Each migration takes a database from its index's version to the next, in
@@ -19,7 +19,7 @@ pub(super) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 /// What takes a database from version `i` to `i + 1`.
 type Migration = fn(&Transaction<'_>) -> Result<(), rusqlite::Error>;
 
-const MIGRATIONS: [Migration; 2] = [v1_tables, v2_tombstone_expiry];
+const MIGRATIONS: [Migration; 3] = [v1_tables, v2_tombstone_expiry, v3_replay_jobs];
 
 /// Version 1: the event log, the read model, checkpoints, parked records.
 fn v1_tables(tx: &Transaction<'_>) -> Result<(), rusqlite::Error> {
@@ -79,6 +79,30 @@ CREATE INDEX read_model_expiry ON read_model (expires_at) WHERE deleted = 1;
         [Utc::now().timestamp() + TOMBSTONE_RETENTION_SECS],
     )?;
     Ok(())
+}
+
+/// Version 3: replay jobs and the per-stream lanes that order them.
+///
+/// - `replay_lanes`: a stream's lane as JSON, with the revision a
+///   conditional commit must find.
+/// - `replay_jobs`: a job as JSON; `expires_at` (epoch seconds) is when
+///   the purge may drop it, found through `replay_jobs_expiry`.
+fn v3_replay_jobs(tx: &Transaction<'_>) -> Result<(), rusqlite::Error> {
+    tx.execute_batch(
+        "
+CREATE TABLE replay_lanes (
+    stream_id TEXT PRIMARY KEY,
+    revision  INTEGER NOT NULL,
+    body      TEXT NOT NULL
+);
+CREATE TABLE replay_jobs (
+    replay_id  TEXT PRIMARY KEY,
+    body       TEXT NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+CREATE INDEX replay_jobs_expiry ON replay_jobs (expires_at);
+",
+    )
 }
 
 /// Brings the schema up to date; refuses a database from a newer version.
@@ -241,6 +265,105 @@ PRAGMA user_version = 1;
         drop(store);
         // Opening again migrates nothing more.
         SqliteStore::open(&path).unwrap();
+    }
+
+    /// What version 2 added to version 1, as released.
+    const RELEASED_V2: &str = "
+ALTER TABLE read_model ADD COLUMN expires_at INTEGER NULL;
+CREATE INDEX read_model_live ON read_model (stream_id, item_id, amount) WHERE deleted = 0;
+CREATE INDEX read_model_expiry ON read_model (expires_at) WHERE deleted = 1;
+PRAGMA user_version = 2;
+";
+
+    #[tokio::test]
+    async fn a_version_2_database_migrates_keeping_its_data() {
+        use domain::jobs;
+        use domain::{Checkpoints, EventStore, ReplayJobs, ReplayRequest, ReplayState};
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v2.db");
+        let expiry = Utc::now().timestamp() + 3600;
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(RELEASED_V1).unwrap();
+            conn.execute_batch(RELEASED_V2).unwrap();
+            conn.execute(
+                "INSERT INTO events (stream_id, event_id, item_id, type, data, recorded_at)
+                 VALUES ('s', 0, 'a', 'ITEM_CREATED', '{\"itemId\":\"a\",\"amount\":1}',
+                         '2026-01-01T00:00:00.000Z')",
+                [],
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO read_model VALUES ('s', 'a', 1, 0, 0, NULL), ('s', 'b', NULL, 4, 1, ?1)",
+                [expiry],
+            )
+            .unwrap();
+            conn.execute_batch(
+                "INSERT INTO checkpoints VALUES ('projector', '1'),
+                     ('replays-pending', '[{\"replayId\":\"r\",\"streamId\":\"s\",\"fromEventId\":0}]');",
+            )
+            .unwrap();
+        }
+        let store = SqliteStore::open(&path).unwrap();
+        {
+            let conn = store.inner.writer().unwrap();
+            let version: i64 = conn
+                .query_row("PRAGMA user_version", [], |row| row.get(0))
+                .unwrap();
+            assert_eq!(version, SCHEMA_VERSION);
+            let expiries: Vec<Option<i64>> = conn
+                .prepare("SELECT expires_at FROM read_model ORDER BY item_id")
+                .unwrap()
+                .query_map([], |row| row.get(0))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            assert_eq!(expiries, [None, Some(expiry)], "expiries are untouched");
+        }
+        let s = StreamId::parse("s", "streamId").unwrap();
+        let page = store.list(&ListQuery::first_page(s.clone())).await.unwrap();
+        assert_eq!(page.items.len(), 1);
+        assert_eq!(page.items[0].item_id.as_str(), "a");
+        assert_eq!(store.rows(&s, None, 10).await.unwrap().len(), 2);
+        assert_eq!(store.load("projector").await, Ok(Some("1".to_owned())));
+        assert!(
+            store
+                .load("replays-pending")
+                .await
+                .unwrap()
+                .is_some_and(|list| list.contains("\"r\"")),
+            "the old pending list is left for local mode to take over"
+        );
+        assert_eq!(
+            store
+                .read_stream(&s, EventId::FIRST, 10)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+        // The new tables are there, empty, and take jobs.
+        assert_eq!(store.held_replays().await, Ok(Vec::new()));
+        let request = ReplayRequest {
+            replay_id: "r".into(),
+            stream_id: s.clone(),
+            from_event_id: EventId::FIRST,
+            progress: None,
+        };
+        assert!(
+            jobs::admit(&store, &request, Utc::now())
+                .await
+                .unwrap()
+                .start
+        );
+        let job = store.job("r").await.unwrap().expect("the job");
+        assert_eq!(job.state, ReplayState::Queued);
+        assert_eq!(store.held_replays().await, Ok(vec![request]));
+        drop(store);
+        // Opening again migrates nothing more, and keeps the job.
+        let store = SqliteStore::open(&path).unwrap();
+        assert_eq!(store.job("r").await, Ok(Some(job)));
     }
 
     #[test]

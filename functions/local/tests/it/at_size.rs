@@ -1,6 +1,7 @@
 //! Local mode at size: 100,000 items listed page by page over HTTP, a
 //! replay of a 20,000-event stream under a reader that never sees a short
-//! list, and a replay killed mid-way that resumes from its saved progress.
+//! list, a replay killed mid-way that resumes from its saved progress, and
+//! a starting server taking up the replays it finds left over.
 //!
 //! Stores are seeded through the ports, directly (not over HTTP, which
 //! would take minutes), before a server opens the same data folder.
@@ -16,9 +17,9 @@ use chrono::{TimeDelta, Utc};
 use domain::limits::TOMBSTONE_RETENTION_SECS;
 use domain::replay::ReplayPhase;
 use domain::{
-    Amount, AppendCommand, ApplyMode, ApplyOutcome, DomainEvent, EventId, EventStore, ItemChange,
-    ItemId, ItemState, ReadModel, RecordedEvent, ReplayRequest, StoreError, StreamFold, StreamId,
-    coalesce,
+    Amount, AppendCommand, ApplyMode, ApplyOutcome, Checkpoints, DomainEvent, EventId, EventStore,
+    ItemChange, ItemId, ItemState, ReadModel, RecordedEvent, ReplayJobs, ReplayRequest,
+    ReplayState, StoreError, StreamFold, StreamId, coalesce, jobs,
 };
 use local::replays::{LocalDispatcher, LocalReplays};
 use local::sqlite::SqliteStore;
@@ -317,13 +318,6 @@ async fn a_replay_of_a_large_stream_never_shows_a_reader_a_short_list() {
     let server = start_server(data.path()).await;
     let http = reqwest::Client::new();
     assert_eq!(list_over_http(&http, &server, &s).await.0, fold);
-    // The server's pending list, read through a second handle.
-    let observer = LocalReplays::new(
-        Arc::new(store.clone()),
-        Arc::new(store.clone()),
-        Arc::new(store.clone()),
-    );
-
     let started = Instant::now();
     let response = http
         .post(format!("{}/triggerReplay", server.url()))
@@ -333,9 +327,16 @@ async fn a_replay_of_a_large_stream_never_shows_a_reader_a_short_list() {
         .await
         .expect("the server answers");
     assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let answer: Value = response.json().await.expect("a JSON answer");
+    let replay_id = answer["replayId"].as_str().expect("a replayId").to_owned();
     let (mut passes, mut passes_mid_apply, mut pages) = (0usize, 0usize, 0usize);
     let replayed = loop {
-        let running = observer.pending().await.expect("the pending replays");
+        // The server's job row, read through a second handle.
+        let job = store
+            .job(&replay_id)
+            .await
+            .expect("the job reads")
+            .expect("the job is recorded");
         let (listed, pages_of_pass) = list_over_http(&http, &server, &s).await;
         passes += 1;
         pages += pages_of_pass;
@@ -345,18 +346,20 @@ async fn a_replay_of_a_large_stream_never_shows_a_reader_a_short_list() {
             "pass {passes} during the replay is short"
         );
         assert_eq!(listed, fold, "pass {passes} during the replay");
-        match running.first().and_then(|job| job.progress.as_ref()) {
+        match job.progress.as_ref() {
             Some(progress) if matches!(progress.phase, ReplayPhase::Apply { next } if next.get() > 0) => {
                 passes_mid_apply += 1
             }
             _ => {}
         }
-        if running.is_empty() {
+        if job.state != ReplayState::Running && job.state != ReplayState::Queued {
+            assert_eq!(job.state, ReplayState::Done, "{job:?}");
+            assert_eq!(job.events_applied, log.len() as u64);
             break started.elapsed();
         }
         assert!(
             started.elapsed() < Duration::from_secs(60),
-            "the replay is still pending: {running:?}"
+            "the replay has not ended within 60 s: {job:?}"
         );
     };
     assert!(
@@ -471,10 +474,15 @@ async fn a_replay_killed_mid_way_resumes_from_its_saved_progress() {
         .expect("a runtime");
     let request = ReplayRequest {
         replay_id: unique_name("replay"),
-        stream_id: s.to_string(),
-        from_event_id: 0,
+        stream_id: s.clone(),
+        from_event_id: EventId::FIRST,
         progress: None,
     };
+    // Admitted as a trigger is: the lane is the replay's.
+    let admission = jobs::admit(&store, &request, Utc::now())
+        .await
+        .expect("admitted");
+    assert!(admission.start && admission.covered_by == request);
     {
         let (replays, request, stalled) = (
             replays_on(first.clone(), &store),
@@ -497,12 +505,14 @@ async fn a_replay_killed_mid_way_resumes_from_its_saved_progress() {
         DONE_STEPS * domain::replay::PAGE_SIZE as u64
     );
 
-    // What it saved: the apply phase after three pages, the sweep done.
+    // What it saved in its job row, which still holds the lane: the apply
+    // phase after three pages, the sweep done.
     let second = Instrumented::new(store.clone(), None);
     let replays = replays_on(second.clone(), &store);
-    let pending = replays.pending().await.expect("the pending list");
-    assert_eq!(pending.len(), 1, "{pending:?}");
-    let saved = pending[0].progress.clone().expect("saved progress");
+    let held = store.held_replays().await.expect("the held replays");
+    assert_eq!(held.len(), 1, "{held:?}");
+    assert_eq!(held[0].replay_id, request.replay_id);
+    let saved = held[0].progress.clone().expect("saved progress");
     let resumed_from = DONE_STEPS * domain::replay::PAGE_SIZE as u64;
     assert_eq!(
         saved.phase,
@@ -520,14 +530,26 @@ async fn a_replay_killed_mid_way_resumes_from_its_saved_progress() {
     assert_eq!(listed, fold_of(&log), "the killed replay left the fold");
 
     // The next start resumes it: it reads only what was left of the log.
-    assert_eq!(replays.resume().await.expect("resume"), 1);
-    replays.drain().await;
+    assert_eq!(replays.resume(held).expect("resume"), 1);
+    tokio::time::timeout(Duration::from_secs(60), replays.drain())
+        .await
+        .expect("the resumed replay ends within 60 s");
     assert_eq!(
         second.events_read.load(Ordering::SeqCst),
         EVENTS as u64 - resumed_from,
         "the resumed run started over"
     );
-    assert!(replays.pending().await.expect("pending").is_empty());
+    let job = store.job(&request.replay_id).await.expect("the job reads");
+    let job = job.expect("the job is recorded");
+    assert_eq!(
+        (job.state, job.events_applied),
+        (ReplayState::Done, EVENTS as u64)
+    );
+    assert_eq!(
+        store.held_replays().await,
+        Ok(Vec::new()),
+        "the lane is free"
+    );
     let listed: Vec<(String, u64)> = crate::list_all(&store, &s, 1000)
         .await
         .into_iter()
@@ -536,4 +558,67 @@ async fn a_replay_killed_mid_way_resumes_from_its_saved_progress() {
     assert_eq!(listed, fold_of(&log));
     let ids: BTreeSet<String> = listed.into_iter().map(|(id, _)| id).collect();
     assert!(!ids.contains("ghost"));
+}
+
+/// `GET /replayStatus` polled (bounded) until the replay is done.
+async fn status_when_done(http: &reqwest::Client, server: &LocalServer, replay_id: &str) -> Value {
+    let started = Instant::now();
+    loop {
+        let response = http
+            .get(format!("{}/replayStatus", server.url()))
+            .header("x-api-key", API_KEY)
+            .query(&[("replayId", replay_id)])
+            .send()
+            .await
+            .expect("the server answers");
+        assert_eq!(response.status(), StatusCode::OK);
+        let status: Value = response.json().await.expect("a JSON status");
+        if status["state"] == "done" {
+            return status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "replay {replay_id} not done within 60 s: {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_starting_server_resumes_held_replays_and_takes_over_an_old_pending_list() {
+    let data = tempfile::tempdir().expect("a temporary folder");
+    let (held_stream, old_stream) = (stream("at-start-held"), stream("at-start-old"));
+    let store = store_in(data.path());
+    let held_log = append_log(&store, &held_stream, 300, 2_500).await;
+    let old_log = append_log(&store, &old_stream, 100, 700).await;
+    // A replay that got its lane, whose process then stopped before a step.
+    let held = ReplayRequest {
+        replay_id: unique_name("held"),
+        stream_id: held_stream.clone(),
+        from_event_id: EventId::FIRST,
+        progress: None,
+    };
+    let admission = jobs::admit(&store, &held, Utc::now()).await.expect("admit");
+    assert!(admission.start);
+    // A replay an earlier version left on its pending list.
+    let old_id = unique_name("old");
+    let pending = json!([{"replayId": old_id, "streamId": old_stream.as_str(), "fromEventId": 0}]);
+    store
+        .save("replays-pending", &pending.to_string())
+        .await
+        .expect("the old list is written");
+
+    let server = start_server(data.path()).await;
+    let http = reqwest::Client::new();
+    let done = status_when_done(&http, &server, &held.replay_id).await;
+    assert_eq!(done["eventsApplied"], held_log.len() as u64, "{done}");
+    let done = status_when_done(&http, &server, &old_id).await;
+    assert_eq!(done["eventsApplied"], old_log.len() as u64, "{done}");
+    assert_eq!(
+        store.load("replays-pending").await,
+        Ok(Some("[]".to_owned())),
+        "the old list is emptied once taken over"
+    );
+    assert_eq!(store.held_replays().await, Ok(Vec::new()));
+    server.stop().await.expect("a clean stop");
 }

@@ -141,6 +141,56 @@ impl Harness {
         }
     }
 
+    /// `GET /replayStatus`, with `?replayId=` when given.
+    async fn replay_status(&self, replay_id: Option<&str>) -> (StatusCode, Value) {
+        let params: Vec<(&str, &str)> = replay_id.map(|id| ("replayId", id)).into_iter().collect();
+        let request = self
+            .http
+            .get(format!("{}/replayStatus", self.base))
+            .header("x-api-key", API_KEY)
+            .query(&params);
+        self.send(request).await
+    }
+
+    /// `POST /triggerReplay`; panics unless 202; the replay's id.
+    async fn trigger_replay(&self, stream: &str, from: u64) -> String {
+        let (status, answer) = self
+            .post(
+                "/triggerReplay",
+                &json!({"streamId": stream, "fromEventId": from}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+        let id = answer["replayId"].as_str().expect("a replayId");
+        assert!(!id.is_empty(), "{answer}");
+        id.to_owned()
+    }
+
+    /// Polls `GET /replayStatus` (bounded) until the replay is done; its
+    /// last status.
+    async fn eventually_done(&self, replay_id: &str) -> Value {
+        let limit = match self.mode {
+            Mode::Embedded => Duration::from_secs(15),
+            Mode::DynamoDb => Duration::from_secs(45),
+        };
+        let started = Instant::now();
+        loop {
+            let (status, body) = self.replay_status(Some(replay_id)).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            assert_eq!(body["replayId"], replay_id, "{body}");
+            match body["state"].as_str() {
+                Some("done") => return body,
+                Some("queued" | "running") => {}
+                _ => panic!("replay {replay_id} is not on its way to done: {body}"),
+            }
+            assert!(
+                started.elapsed() < limit,
+                "replay {replay_id} still {body} after {limit:?}, expected it done"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// A second handle on the server's read model, to damage it on purpose.
     async fn read_model(&self) -> Box<dyn ReadModel> {
         match &self.config.storage {
@@ -545,6 +595,47 @@ async fn replays_converge_to_the_fold_while_appends_continue(mode: Mode) {
     }
 }
 
+async fn replay_status_follows_triggered_replays_to_done(mode: Mode) {
+    let h = Harness::start(mode).await;
+    let stream = unique_name("status");
+    for i in 0..12u64 {
+        h.append(&stream, "ITEM_CREATED", &format!("s{i:02}"), Some(i))
+            .await;
+    }
+    let events = h.append(&stream, "ITEM_DELETED", "s00", None).await + 1;
+
+    // Two in a row: the second comes while the first runs (or just after
+    // it ended); either way it is accepted as a replay of its own.
+    let first = h.trigger_replay(&stream, 0).await;
+    let second = h.trigger_replay(&stream, 0).await;
+    assert_ne!(first, second);
+    for id in [&first, &second] {
+        let done = h.eventually_done(id).await;
+        assert_eq!(done["eventsApplied"], events, "{done}");
+        assert_eq!(done["streamId"], stream.as_str(), "{done}");
+        assert_eq!(done["fromEventId"], 0, "{done}");
+        assert!(done.get("error").is_none(), "{done}");
+    }
+    let expected: Vec<Value> = (1..12u64)
+        .map(|i| json!({"itemId": format!("s{i:02}"), "amount": i}))
+        .collect();
+    h.eventually_lists(&stream, &Value::Array(expected)).await;
+
+    // From k, it applies the events from k on.
+    let from_k = h.trigger_replay(&stream, 10).await;
+    assert_eq!(
+        h.eventually_done(&from_k).await["eventsApplied"],
+        events - 10
+    );
+
+    let (status, body) = h.replay_status(Some("no-such-replay")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert!(body.to_string().contains("REPLAY_NOT_FOUND"), "{body}");
+    let (status, body) = h.replay_status(None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.to_string().contains("replayId"), "{body}");
+}
+
 async fn a_restart_loses_nothing_and_catches_up(mode: Mode) {
     let mut h = Harness::start(mode).await;
     let stream = unique_name("restart");
@@ -591,5 +682,6 @@ in_both_modes!(
     pages_follow_the_cursor_to_the_end,
     concurrent_appends_get_contiguous_ids,
     replays_converge_to_the_fold_while_appends_continue,
+    replay_status_follows_triggered_replays_to_done,
     a_restart_loses_nothing_and_catches_up,
 );
