@@ -264,5 +264,7 @@ fn print_usage(outputs: &std::collections::BTreeMap<String, String>, test_stream
     println!(
         "  curl -X POST '{url}/triggerReplay' -H \"x-api-key: $API_KEY\" -H 'content-type: application/json' \\\n    -d '{{\"streamId\":\"{test_stream_id}\",\"fromEventId\":0}}'"
     );
-    println!("  curl '{url}/replayStatus?replayId=<the replayId it answered>' -H \"x-api-key: $API_KEY\"");
+    println!(
+        "  curl '{url}/replayStatus?replayId=<the replayId it answered>' -H \"x-api-key: $API_KEY\""
+    );
 }

@@ -78,13 +78,11 @@ impl LocalReplays {
                 ..old.clone()
             };
             let admission = jobs::admit(self.jobs.as_ref(), &asked, Utc::now()).await?;
+            // From its start: the old progress is not the lane's, and a
+            // replay run again leaves the same read model.
             if admission.start {
-                let mut request = admission.covered_by;
-                // Started as itself: it may go on from its saved progress.
-                if request.replay_id == old.replay_id {
-                    request.progress = old.progress.clone();
-                }
-                service::replay::start(self.jobs.as_ref(), &dispatcher, request).await?;
+                service::replay::start(self.jobs.as_ref(), &dispatcher, admission.covered_by)
+                    .await?;
             }
         }
         checkpoints.save(LEGACY_PENDING, "[]").await?;

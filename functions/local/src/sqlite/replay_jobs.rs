@@ -129,18 +129,15 @@ fn held_blocking(conn: &Connection) -> Result<Vec<ReplayRequest>, StoreError> {
         let Some(running) = lane.running else {
             continue;
         };
-        let request = match job_blocking(conn, &running.replay_id)? {
-            Some(job) => job.request(),
-            // The job row expired (the lane sat a week without a step):
-            // the replay starts over from its own start.
-            None => ReplayRequest {
-                replay_id: running.replay_id,
-                stream_id: StreamId::parse(stream.as_str(), "streamId").map_err(|err| {
-                    StoreError::Corrupt(format!("the replay lane of {stream}: {err}"))
-                })?,
-                from_event_id: running.from_event_id,
-                progress: None,
-            },
+        // The lane holds the progress its run last reported: the job row
+        // (which may have expired) is not needed to resume.
+        let request = ReplayRequest {
+            replay_id: running.replay_id,
+            stream_id: StreamId::parse(stream.as_str(), "streamId").map_err(|err| {
+                StoreError::Corrupt(format!("the replay lane of {stream}: {err}"))
+            })?,
+            from_event_id: running.from_event_id,
+            progress: running.progress,
         };
         held.push(request);
     }
@@ -277,7 +274,7 @@ mod tests {
         progress.events_applied = 7;
         let at_step = running.continued_from(progress.clone());
         assert_eq!(
-            jobs::claim(&store, &at_step, now).await,
+            jobs::claim(&store, &at_step, None, now).await,
             Ok(domain::Claim::Held)
         );
         // b: admitted, its run never reported.
@@ -293,14 +290,21 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_held_replay_whose_job_row_expired_starts_over() {
+    async fn a_held_replay_whose_job_row_expired_resumes_from_its_lane() {
         let store = SqliteStore::open_in_memory().unwrap();
         let s = stream("s");
         let old = request("old", &s, 4);
         assert!(jobs::admit(&store, &old, long_ago()).await.unwrap().start);
+        let mut progress = ReplayProgress::start(&old.target());
+        progress.events_applied = 3;
+        let at_step = old.continued_from(progress);
+        assert_eq!(
+            jobs::claim(&store, &at_step, None, long_ago()).await,
+            Ok(domain::Claim::Held)
+        );
         assert_eq!(store.purge_expired_replay_jobs(Utc::now()).await, Ok(1));
         assert_eq!(store.job("old").await, Ok(None));
-        assert_eq!(store.held_replays().await, Ok(vec![old]));
+        assert_eq!(store.held_replays().await, Ok(vec![at_step]));
     }
 
     #[tokio::test]
