@@ -12,7 +12,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use deployer::build::{self, Manifest, package};
+use deployer::build::toolchain::LinkerChoice;
+use deployer::build::{self, BuildOptions, Manifest, package};
 use service::functions::Function;
 use testkit::function_binary::{self, Launch};
 
@@ -38,7 +39,11 @@ pub struct BackgroundBuild {
 pub fn start_build(root: &Path) -> anyhow::Result<BackgroundBuild> {
     eprintln!("==> arm64 build (in the background, at low priority)");
     let venv = testkit::venv::venv_dir(root);
-    setup::ensure_build_tools(&venv).context("installing the arm64 build tools")?;
+    let zig_arm64 = BuildOptions {
+        arch: build::Arch::Arm64,
+        linker: LinkerChoice::Zig,
+    };
+    setup::ensure_toolchain(&venv, &zig_arm64).context("installing the arm64 build tools")?;
     let log = std::env::temp_dir().join(format!("evs-arm64-build-{}.log", std::process::id()));
     let out = File::create(&log).with_context(|| format!("cannot create {}", log.display()))?;
     let err = out.try_clone().context("cannot share the build log")?;

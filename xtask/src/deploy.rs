@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use deployer::build::{self, BuildOptions};
+
+use crate::setup::{self, BuildRequest};
 use deployer::deploy::destroy::{self, Destroyed, Question};
 use deployer::deploy::progress::Progress;
 use deployer::deploy::{self, Aws, DeployOptions, DeployRequest, InFlight, Outcome};
@@ -16,7 +18,7 @@ use service::settings::RawSettings;
 
 /// `cargo xtask deploy`.
 pub struct DeployConfig {
-    pub build: BuildOptions,
+    pub build: BuildRequest,
     /// Update only the functions' code when nothing else changed.
     pub hotswap: bool,
     /// Relative to the project root.
@@ -25,7 +27,7 @@ pub struct DeployConfig {
 
 /// `cargo xtask diff`.
 pub struct DiffConfig {
-    pub build: BuildOptions,
+    pub build: BuildRequest,
     /// Relative to the project root.
     pub env_file: PathBuf,
 }
@@ -74,11 +76,11 @@ struct Prepared {
 }
 
 impl Prepared {
-    fn new(root: &Path, env_file: &Path, build_options: &BuildOptions) -> anyhow::Result<Prepared> {
-        let settings = settings(root, env_file, build_options)?;
+    fn new(root: &Path, env_file: &Path, build_request: &BuildRequest) -> anyhow::Result<Prepared> {
+        let settings = settings(root, env_file, &build_request.options)?;
         let runtime = runtime()?;
         let aws = runtime.block_on(Aws::from_environment())?;
-        let manifest = build::build(root, &testkit::venv::venv_dir(root), build_options)?;
+        let manifest = setup::build(root, build_request)?;
         let template = app_stack(&settings.stack);
         Ok(Prepared {
             settings,

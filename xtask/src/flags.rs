@@ -10,7 +10,7 @@ use deployer::build::BuildOptions;
 use deployer::build::toolchain::LinkerChoice;
 use deployer::cfn::lambda::Architecture;
 
-use crate::{bench, deploy, synth, test};
+use crate::{bench, deploy, setup, synth, test};
 
 #[derive(Parser)]
 #[command(
@@ -92,6 +92,11 @@ pub struct Build {
     /// Linker: auto picks zig when present (glibc 2.17), else Debian's cross gcc.
     #[arg(long, value_enum, default_value_t = Linker::Auto)]
     linker: Linker,
+    /// Install nothing: a missing Rust target or zig stops the build with
+    /// the command that installs it (by default both are installed,
+    /// project-local: rustup's target, zig into .local/venv).
+    #[arg(long)]
+    no_install: bool,
 }
 
 #[derive(Args)]
@@ -241,11 +246,14 @@ impl From<Test> for test::TestConfig {
     }
 }
 
-impl From<Build> for BuildOptions {
-    fn from(flags: Build) -> BuildOptions {
-        BuildOptions {
-            arch: flags.arch.into(),
-            linker: flags.linker.into(),
+impl From<Build> for setup::BuildRequest {
+    fn from(flags: Build) -> setup::BuildRequest {
+        setup::BuildRequest {
+            options: BuildOptions {
+                arch: flags.arch.into(),
+                linker: flags.linker.into(),
+            },
+            install: !flags.no_install,
         }
     }
 }

@@ -18,7 +18,6 @@ mod test;
 #[cfg(test)]
 mod tidy;
 
-use deployer::build;
 use flags::XtaskCmd;
 
 fn project_root() -> PathBuf {
@@ -35,9 +34,7 @@ fn main() -> ExitCode {
             .context("cannot start the async runtime")
             .and_then(|runtime| runtime.block_on(local::run(flags.into(), &root))),
         XtaskCmd::Test(flags) => test::test(flags.into(), &root),
-        XtaskCmd::Build(flags) => {
-            build::build(&root, &testkit::venv::venv_dir(&root), &flags.into()).map(|_| ())
-        }
+        XtaskCmd::Build(flags) => setup::build(&root, &flags.into()).map(|_| ()),
         XtaskCmd::Synth(flags) => synth::run(flags.into(), &root),
         XtaskCmd::Deploy(flags) => deploy::deploy(flags.into(), &root),
         XtaskCmd::Diff(flags) => deploy::diff(flags.into(), &root),

@@ -1,4 +1,4 @@
-//! The app's stack: the three tables, the five functions with one
+//! The app's stack: the tables, the functions with one
 //! least-privilege role and one log group each, the projector's stream
 //! mapping, and the REST API behind an API key.
 //!
