@@ -13,6 +13,7 @@ pub enum ErrorCode {
     WrongType,
     InvalidValue,
     UnknownField,
+    DuplicateField,
     UnknownEventType,
 }
 
@@ -25,6 +26,7 @@ impl ErrorCode {
             ErrorCode::WrongType => "WRONG_TYPE",
             ErrorCode::InvalidValue => "INVALID_VALUE",
             ErrorCode::UnknownField => "UNKNOWN_FIELD",
+            ErrorCode::DuplicateField => "DUPLICATE_FIELD",
             ErrorCode::UnknownEventType => "UNKNOWN_EVENT_TYPE",
         }
     }

@@ -3,7 +3,11 @@
 //! the field path. The bottom of the domain: it knows only [`crate::error`]
 //! and [`crate::limits`].
 
-use serde_json::{Map, Value};
+use std::cell::RefCell;
+use std::fmt;
+
+use serde::de::{DeserializeSeed, Error as _, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Number, Value};
 
 use crate::error::{ErrorCode, Invalid};
 use crate::limits::MAX_BODY_BYTES;
@@ -27,12 +31,25 @@ pub fn json_object(body: &[u8]) -> Result<Map<String, Value>, Invalid> {
             "the body is empty; send a JSON object",
         ));
     }
-    let value: Value = serde_json::from_slice(body).map_err(|err| {
-        Invalid::new(
+    let duplicate = RefCell::new(None);
+    let mut reader = serde_json::Deserializer::from_slice(body);
+    let parsed = Strict {
+        path: String::new(),
+        duplicate: &duplicate,
+    }
+    .deserialize(&mut reader)
+    .and_then(|value| reader.end().map(|()| value));
+    let value = parsed.map_err(|err| match duplicate.take() {
+        Some(path) => Invalid::field(
+            ErrorCode::DuplicateField,
+            &path,
+            format!("`{path}` appears more than once; send each field once"),
+        ),
+        None => Invalid::new(
             ErrorCode::MalformedJson,
             None,
             format!("the body is not valid JSON: {err}"),
-        )
+        ),
     })?;
     match value {
         Value::Object(map) => Ok(map),
@@ -41,6 +58,98 @@ pub fn json_object(body: &[u8]) -> Result<Map<String, Value>, Invalid> {
             None,
             format!("the body must be a JSON object, not {}", kind(&other)),
         )),
+    }
+}
+
+/// Builds a [`Value`] as serde_json does, but refuses an object that names
+/// a field twice (serde_json keeps the last), recording its path: a proxy
+/// in front may read the first, and must not see another request than
+/// the one stored.
+struct Strict<'a> {
+    /// Where this value sits: `data.itemId`, `items[2]`; empty at the root.
+    path: String,
+    duplicate: &'a RefCell<Option<String>>,
+}
+
+impl Strict<'_> {
+    fn child(&self, path: String) -> Self {
+        Strict {
+            path,
+            duplicate: self.duplicate,
+        }
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for Strict<'_> {
+    type Value = Value;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Strict<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, value: bool) -> Result<Value, E> {
+        Ok(Value::Bool(value))
+    }
+
+    fn visit_i64<E>(self, value: i64) -> Result<Value, E> {
+        Ok(Value::from(value))
+    }
+
+    fn visit_u64<E>(self, value: u64) -> Result<Value, E> {
+        Ok(Value::from(value))
+    }
+
+    fn visit_f64<E>(self, value: f64) -> Result<Value, E> {
+        Ok(Number::from_f64(value).map_or(Value::Null, Value::Number))
+    }
+
+    fn visit_str<E>(self, value: &str) -> Result<Value, E> {
+        Ok(Value::String(value.to_owned()))
+    }
+
+    fn visit_string<E>(self, value: String) -> Result<Value, E> {
+        Ok(Value::String(value))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) =
+            seq.next_element_seed(self.child(format!("{}[{}]", self.path, items.len())))?
+        {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut object = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let path = if self.path.is_empty() {
+                key.clone()
+            } else {
+                format!("{}.{key}", self.path)
+            };
+            if object.contains_key(&key) {
+                let message = format!("duplicate field `{path}`");
+                *self.duplicate.borrow_mut() = Some(path);
+                return Err(A::Error::custom(message));
+            }
+            let value = map.next_value_seed(self.child(path))?;
+            object.insert(key, value);
+        }
+        Ok(Value::Object(object))
     }
 }
 

@@ -297,4 +297,45 @@ mod tests {
         }
         assert!(replay_id(Some(&"a".repeat(MAX_REPLAY_ID_CHARS))).is_ok());
     }
+
+    #[test]
+    fn a_field_named_twice_is_refused_naming_its_path() {
+        let cases = [
+            (
+                r#"{"streamId":"a","streamId":"b","type":"ITEM_DELETED","data":{"itemId":"1"}}"#,
+                "streamId",
+            ),
+            (
+                r#"{"streamId":"a","type":"ITEM_CREATED","data":{"itemId":"1","amount":1,"amount":2}}"#,
+                "data.amount",
+            ),
+            (
+                r#"{"streamId":"a","type":"ITEM_DELETED","data":{"itemId":"1","x":[{"k":1,"k":2}]}}"#,
+                "data.x[0].k",
+            ),
+        ];
+        for (body, field) in cases {
+            let err = append_command(body.as_bytes()).unwrap_err();
+            assert_eq!(
+                (err.code, err.field.as_deref()),
+                (ErrorCode::DuplicateField, Some(field)),
+                "{body}: {err}"
+            );
+        }
+        // The same name in different objects is no duplicate.
+        let fine =
+            r#"{"streamId":"a","type":"ITEM_CREATED","data":{"itemId":"streamId","amount":1}}"#;
+        assert!(append_command(fine.as_bytes()).is_ok());
+        // Values still read as serde_json reads them.
+        let numbers = r#"{"streamId":"a","fromEventId":9007199254740991}"#;
+        assert_eq!(
+            replay_target(numbers.as_bytes()).unwrap().from_event_id,
+            EventId::new(9_007_199_254_740_991)
+        );
+        let trailing = r#"{"streamId":"a","fromEventId":1} x"#;
+        assert_eq!(
+            replay_target(trailing.as_bytes()).unwrap_err().code,
+            ErrorCode::MalformedJson
+        );
+    }
 }
