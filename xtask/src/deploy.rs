@@ -14,7 +14,7 @@ use deployer::deploy::progress::Progress;
 use deployer::deploy::{self, Aws, DeployOptions, DeployRequest, InFlight, Outcome};
 use deployer::stack::API_URL_OUTPUT;
 use deployer::{StackOptions, app_stack};
-use service::settings::RawSettings;
+use service::settings::{ApiKey, RawSettings};
 
 /// `cargo xtask deploy`.
 pub struct DeployConfig {
@@ -46,7 +46,7 @@ pub struct DestroyConfig {
 /// or AWS call.
 struct Settings {
     stack: StackOptions,
-    api_key: String,
+    api_key: ApiKey,
     test_stream_id: String,
 }
 
@@ -96,7 +96,7 @@ impl Prepared {
             stack_name: &self.settings.stack.stack_name,
             template: &self.template,
             manifest: &self.manifest,
-            api_key: &self.settings.api_key,
+            api_key: self.settings.api_key.expose(),
             test_stream_id: &self.settings.test_stream_id,
         }
     }

@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use service::api::{Api, Route};
 use service::proxy::proxy_request;
-use subtle::ConstantTimeEq;
+use service::settings::ApiKey;
 
 /// The stage name the handlers see in local mode.
 const LOCAL_STAGE: &str = "local";
@@ -23,7 +23,7 @@ const GATEWAY_MAX_BODY: usize = 10 * 1024 * 1024;
 
 pub struct Gateway {
     pub api: Api,
-    pub api_key: String,
+    pub api_key: ApiKey,
 }
 
 pub fn router(gateway: Arc<Gateway>) -> axum::Router {
@@ -39,8 +39,8 @@ fn gateway_message(status: StatusCode, message: &str) -> Response {
         .into_response()
 }
 
-fn key_matches(given: Option<&HeaderValue>, expected: &str) -> bool {
-    given.is_some_and(|given| bool::from(given.as_bytes().ct_eq(expected.as_bytes())))
+fn key_matches(given: Option<&HeaderValue>, expected: &ApiKey) -> bool {
+    given.is_some_and(|given| expected.matches(given.as_bytes()))
 }
 
 async fn handle(State(gateway): State<Arc<Gateway>>, request: Request) -> Response {

@@ -23,7 +23,7 @@ use tokio::task::JoinHandle;
 use crate::gateway::Gateway;
 use crate::replays::{LocalDispatcher, LocalReplays};
 use crate::sqlite::SqliteStore;
-use service::settings::RawSettings;
+use service::settings::{ApiKey, RawSettings};
 
 /// What `cargo xtask local` serves: [`run`] reads the settings and turns
 /// these into a [`LocalConfig`].
@@ -57,7 +57,7 @@ pub enum Storage {
 pub struct LocalConfig {
     pub port: u16,
     pub storage: Storage,
-    pub api_key: String,
+    pub api_key: ApiKey,
     pub default_stream: StreamId,
 }
 

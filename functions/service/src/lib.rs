@@ -4,6 +4,7 @@
 pub mod api;
 pub mod aws;
 pub mod dynamo;
+pub mod envfile;
 pub mod functions;
 pub mod http;
 pub mod projector;

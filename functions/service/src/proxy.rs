@@ -40,6 +40,12 @@ pub fn proxy_request(
     event.request_context.request_id = Some(uuid::Uuid::new_v4().to_string());
     event.request_context.resource_path = event.resource.clone();
     event.request_context.http_method = parts.method.clone();
+    // API Gateway hands a keyed route the key it matched here too.
+    event.request_context.identity.api_key = parts
+        .headers
+        .get("x-api-key")
+        .and_then(|key| key.to_str().ok())
+        .map(str::to_owned);
     if !body.is_empty() {
         match std::str::from_utf8(body) {
             Ok(text) => event.body = Some(text.to_owned()),

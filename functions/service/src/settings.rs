@@ -1,4 +1,5 @@
-//! Settings: the `.env` file, then the environment (which wins). A bad value
+//! Settings: the `.env` file (read literally, see [`crate::envfile`]),
+//! then the environment (which wins). A bad value
 //! stops the command with a message that names the setting and the fix.
 //! The settings the service reads live here; those only deploy reads
 //! (`STACK_NAME`, `TRACING`) belong to the deployer.
@@ -24,6 +25,39 @@ pub struct SettingError {
     pub problem: String,
 }
 
+/// The API key: compared in constant time, and never shown by `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiKey(String);
+
+impl ApiKey {
+    /// A key as given; [`RawSettings::api_key`] checks the one in `.env`.
+    pub fn new(key: impl Into<String>) -> ApiKey {
+        ApiKey(key.into())
+    }
+
+    /// The key itself, for the one place that must send it (the deploy's
+    /// `NoEcho` parameter).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether `given` is the key. Their SHA-256 digests are compared in
+    /// constant time, so the time taken reveals neither the key's content
+    /// nor its length.
+    pub fn matches(&self, given: &[u8]) -> bool {
+        use sha2::{Digest, Sha256};
+        use subtle::ConstantTimeEq;
+        let (given, key) = (Sha256::digest(given), Sha256::digest(self.0.as_bytes()));
+        given.as_slice().ct_eq(key.as_slice()).into()
+    }
+}
+
+impl std::fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ApiKey(<redacted>)")
+    }
+}
+
 /// The raw settings: `.env` entries overridden by the environment.
 pub struct RawSettings(HashMap<String, String>);
 
@@ -37,20 +71,18 @@ impl RawSettings {
     pub fn load(env_file: &Path) -> Result<Self, SettingError> {
         let mut values = HashMap::new();
         if env_file.exists() {
-            let entries = dotenvy::from_path_iter(env_file).map_err(|err| SettingError {
+            let text = std::fs::read_to_string(env_file).map_err(|err| SettingError {
                 name: SETTINGS_FILE,
                 problem: format!("cannot read {}: {err}", env_file.display()),
             })?;
-            for entry in entries {
-                let (key, value) = entry.map_err(|err| SettingError {
-                    name: SETTINGS_FILE,
-                    problem: format!(
-                        "{} is malformed ({err}); each line is NAME=value, see .env.example",
-                        env_file.display()
-                    ),
-                })?;
-                values.insert(key, value);
-            }
+            let entries = crate::envfile::parse(&text).map_err(|err| SettingError {
+                name: SETTINGS_FILE,
+                problem: format!(
+                    "{} is malformed at {err}; each line is NAME=value, see .env.example",
+                    env_file.display()
+                ),
+            })?;
+            values.extend(entries);
         }
         values.extend(std::env::vars());
         Ok(RawSettings(values))
@@ -79,7 +111,7 @@ impl RawSettings {
 
     /// `API_KEY`: required, 20 to 128 printable ASCII characters (what API
     /// Gateway accepts for a key value).
-    pub fn api_key(&self) -> Result<String, SettingError> {
+    pub fn api_key(&self) -> Result<ApiKey, SettingError> {
         let fail = |problem: String| SettingError {
             name: "API_KEY",
             problem,
@@ -105,7 +137,7 @@ impl RawSettings {
                     .into(),
             ));
         }
-        Ok(key.to_owned())
+        Ok(ApiKey::new(key))
     }
 
     /// `TEST_STREAM_ID`: the stream `GET /listTestItems` shows by default.
@@ -142,8 +174,23 @@ mod tests {
             settings(&[("API_KEY", "abcdefghijklmnopqrstuvwxyz")])
                 .api_key()
                 .unwrap(),
-            "abcdefghijklmnopqrstuvwxyz"
+            ApiKey::new("abcdefghijklmnopqrstuvwxyz")
         );
+    }
+
+    #[test]
+    fn the_key_matches_only_itself_and_never_shows_in_debug() {
+        let key = ApiKey::new("abcdefghijklmnopqrstuvwxyz");
+        assert!(key.matches(b"abcdefghijklmnopqrstuvwxyz"));
+        for other in [
+            &b""[..],
+            b"abcdefghijklmnopqrstuvwxy",
+            b"abcdefghijklmnopqrstuvwxyz!",
+        ] {
+            assert!(!key.matches(other));
+        }
+        let shown = format!("{key:?} {:?}", Some(&key));
+        assert!(!shown.contains("abcdefghij"), "{shown}");
     }
 
     #[test]

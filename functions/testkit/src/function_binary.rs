@@ -209,6 +209,11 @@ impl RunningFunction {
         }
     }
 
+    /// Everything the process wrote so far, stdout and stderr.
+    pub fn output(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
     fn log_text(&self) -> String {
         let text = fs::read_to_string(&self.log).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
@@ -487,6 +492,10 @@ fn fake_authorization(service: &str) -> String {
     )
 }
 
+/// The API key every [`proxy_event`] carries, in its header and its
+/// request context, as API Gateway passes it on.
+pub const PROXY_EVENT_API_KEY: &str = "an-api-key-of-twenty-chars";
+
 /// The proxy event API Gateway sends for a request to `route` (with a
 /// valid API key), as JSON: what the Runtime API hands the function.
 pub fn proxy_event(route: Route, query: &[(&str, &str)], body: Option<&Value>) -> Value {
@@ -504,7 +513,7 @@ pub fn proxy_event(route: Route, query: &[(&str, &str)], body: Option<&Value>) -
         .uri(uri)
         .header("content-type", "application/json")
         .header("host", "abc123.execute-api.us-east-1.amazonaws.com")
-        .header("x-api-key", "an-api-key-of-twenty-chars")
+        .header("x-api-key", PROXY_EVENT_API_KEY)
         .body(())
         .expect("a valid request");
     let (parts, ()) = request.into_parts();
@@ -548,6 +557,59 @@ pub async fn check_native_binary(function: Function, binary: &str) {
         // Printed, not asserted: a measurement for humans (--nocapture).
         Ok(report) => println!("{}: init {:?}", function.name(), report.init),
         Err(err) => panic!("{err:#}"),
+    }
+}
+
+/// Runs API function `function` at `RUST_LOG=trace`, the most a user can
+/// turn on, through a request, a refused one and a bad one: the API key the
+/// events carry never appears in what it writes.
+pub async fn check_key_stays_out_of_logs(
+    function: Function,
+    launch: &Launch,
+    endpoint: &str,
+) -> anyhow::Result<()> {
+    let route = function
+        .route()
+        .with_context(|| format!("{function} serves no route"))?;
+    let fixture = Fixture::new(endpoint, &format!("{}-trace", function.name())).await?;
+    let mut running = fixture
+        .start(
+            launch,
+            function.name(),
+            &[
+                ("RUST_LOG", "trace,lambda_runtime=trace".to_owned()),
+                ("REPLAY_FUNCTION_NAME", crate::unique_name("absent")),
+            ],
+        )
+        .await?;
+    let body = json!({"streamId": new_stream_id(), "type": "ITEM_CREATED", "data": item("k", 1), "fromEventId": 0});
+    for event in [
+        proxy_event(route, &[("streamId", "s"), ("replayId", "r")], Some(&body)),
+        proxy_event(route, &[("limit", "0")], Some(&json!({"streamId": ""}))),
+    ] {
+        running.invoke(&event).await?;
+    }
+    let output = running.output();
+    ensure!(
+        output.len() > 1000,
+        "{function} wrote almost nothing at RUST_LOG=trace:\n{output}"
+    );
+    ensure!(
+        !output.contains(PROXY_EVENT_API_KEY),
+        "{function} logged the API key at RUST_LOG=trace:\n{}",
+        running.log_text()
+    );
+    Ok(())
+}
+
+/// The test of an API function crate: [`check_key_stays_out_of_logs`] on
+/// its native `binary`.
+pub async fn check_native_binary_keeps_the_key_out_of_logs(function: Function, binary: &str) {
+    let launch = Launch::native(binary);
+    if let Err(err) =
+        check_key_stays_out_of_logs(function, &launch, crate::moto::shared_endpoint()).await
+    {
+        panic!("{err:#}");
     }
 }
 

@@ -18,7 +18,7 @@ pub(super) async fn measure(report: &mut Report) -> anyhow::Result<()> {
         storage: local::Storage::Embedded {
             data_dir: data.clone(),
         },
-        api_key: BENCH_KEY.to_owned(),
+        api_key: service::settings::ApiKey::new(BENCH_KEY),
         default_stream: StreamId::parse("bench-default", "streamId")
             .map_err(|e| anyhow::anyhow!("{e}"))?,
     })

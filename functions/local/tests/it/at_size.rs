@@ -56,7 +56,7 @@ async fn start_server(data_dir: &Path) -> LocalServer {
         storage: Storage::Embedded {
             data_dir: data_dir.to_path_buf(),
         },
-        api_key: API_KEY.to_owned(),
+        api_key: service::settings::ApiKey::new(API_KEY),
         default_stream: StreamId::parse(DEFAULT_TEST_STREAM_ID, "streamId").expect("stream"),
     })
     .await

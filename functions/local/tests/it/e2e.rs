@@ -46,7 +46,7 @@ impl Harness {
         let config = LocalConfig {
             port: 0,
             storage,
-            api_key: API_KEY.to_owned(),
+            api_key: service::settings::ApiKey::new(API_KEY),
             default_stream: StreamId::parse(DEFAULT_TEST_STREAM_ID, "streamId").unwrap(),
         };
         let server = LocalServer::start(config.clone())

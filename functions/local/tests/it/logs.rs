@@ -44,7 +44,7 @@ async fn the_api_key_never_reaches_the_logs() {
         storage: Storage::Embedded {
             data_dir: data.path().to_path_buf(),
         },
-        api_key: API_KEY.to_owned(),
+        api_key: service::settings::ApiKey::new(API_KEY),
         default_stream: StreamId::parse("logs", "streamId").unwrap(),
     })
     .await
