@@ -99,16 +99,7 @@ impl FunctionResources for Function {
     }
 
     fn timeout_seconds(self) -> u32 {
-        match self {
-            // API Gateway gives up after 29 s anyway.
-            Function::AddEvent
-            | Function::ListItems
-            | Function::TriggerReplay
-            | Function::ReplayStatus => 10,
-            Function::Projector => 60,
-            // Replays are asynchronous and read a whole stream.
-            Function::Replay => 900,
-        }
+        u32::try_from(self.timeout().as_secs()).unwrap_or(u32::MAX)
     }
 
     /// Each list is exactly the calls its code makes

@@ -13,6 +13,8 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use service::api::{Api, Route};
+use service::deadline;
+use service::functions::Function;
 use service::proxy::proxy_request;
 use service::settings::ApiKey;
 
@@ -58,7 +60,9 @@ async fn handle(State(gateway): State<Arc<Gateway>>, request: Request) -> Respon
         Err(_) => return gateway_message(StatusCode::PAYLOAD_TOO_LARGE, "Request Too Long"),
     };
     let event = proxy_request(route, &parts, &bytes, LOCAL_STAGE);
-    let response = gateway.api.handle(route, &event).await;
+    // The time the route's Lambda function would have.
+    let deadline = tokio::time::Instant::now() + Function::for_route(route).timeout();
+    let response = deadline::within(deadline, gateway.api.handle(route, &event)).await;
     into_http(response)
 }
 

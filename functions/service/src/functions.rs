@@ -2,6 +2,8 @@
 //! the build, the template and the binary checks all read. Adding a
 //! function is its crate under `functions/` plus a variant here.
 
+use std::time::Duration;
+
 use crate::api::Route;
 
 /// One Lambda function; its crate (and binary) is [`Function::name`].
@@ -34,6 +36,21 @@ impl Function {
             Function::ReplayStatus => "replay-status",
             Function::Projector => "projector",
             Function::Replay => "replay",
+        }
+    }
+
+    /// How long an invocation may run: the template's `Timeout`, and the
+    /// deadline local mode gives a request of the route.
+    pub const fn timeout(self) -> Duration {
+        match self {
+            // API Gateway gives up after 29 s anyway.
+            Function::AddEvent
+            | Function::ListItems
+            | Function::TriggerReplay
+            | Function::ReplayStatus => Duration::from_secs(10),
+            Function::Projector => Duration::from_secs(60),
+            // Replays are asynchronous and hand over before this runs out.
+            Function::Replay => Duration::from_secs(900),
         }
     }
 

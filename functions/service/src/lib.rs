@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod aws;
+pub mod deadline;
 pub mod dynamo;
 pub mod envfile;
 pub mod functions;

@@ -82,7 +82,16 @@ async fn serve_api(function: Function) -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<ApiGatewayProxyRequest>| {
             let api = api.clone();
-            async move { Ok::<_, lambda_runtime::Error>(api.handle(route, &event.payload).await) }
+            let time_left = event
+                .context
+                .deadline()
+                .duration_since(SystemTime::now())
+                .unwrap_or_default();
+            let deadline = tokio::time::Instant::now() + time_left;
+            async move {
+                let answer = crate::deadline::within(deadline, api.handle(route, &event.payload));
+                Ok::<_, lambda_runtime::Error>(answer.await)
+            }
         },
     ))
     .await

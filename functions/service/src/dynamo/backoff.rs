@@ -13,12 +13,17 @@ fn backoff_cap_ms(attempt: u32) -> u64 {
     (BACKOFF_BASE_MS << attempt.min(8)).min(BACKOFF_MAX_MS)
 }
 
-/// Sleeps a random time under the attempt's cap ("full jitter"), so
-/// contending writers spread out instead of colliding again.
-pub(super) async fn backoff(attempt: u32) {
+/// A random time under the attempt's cap ("full jitter"), so contending
+/// writers spread out instead of colliding again.
+pub(super) fn pause(attempt: u32) -> Duration {
     let cap_ms = backoff_cap_ms(attempt);
     let jitter = RandomState::new().hash_one(attempt) % cap_ms;
-    tokio::time::sleep(Duration::from_millis(1 + jitter)).await;
+    Duration::from_millis(1 + jitter)
+}
+
+/// Sleeps [`pause`] before retry `attempt`.
+pub(super) async fn backoff(attempt: u32) {
+    tokio::time::sleep(pause(attempt)).await;
 }
 
 #[cfg(test)]

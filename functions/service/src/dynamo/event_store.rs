@@ -20,12 +20,13 @@ use domain::{
 };
 
 use super::DynamoStore;
-use super::backoff::backoff;
+use super::backoff::{backoff, pause};
 use super::codec::{boolean, event_from_item, event_to_item, index_key, n, number, s, string};
 use super::errors::{built, invalid_transaction, unavailable};
 use super::schema::{
     ENTRY, EVENT_ID, HEAD_ENTRY, ITEM_ENTRY_PREFIX, LAST_EVENT_ID, LIVE, STREAM_ID, VERSION,
 };
+use crate::deadline;
 
 /// Attempts at an append before giving up with `Contention`.
 const APPEND_ATTEMPTS: u32 = 50;
@@ -45,11 +46,23 @@ impl EventStore for DynamoStore {
         let recorded_at = recorded_at.trunc_subsecs(3);
         let stream = command.stream_id.as_str();
         let item_entry = item_entry(command.event.item_id());
+        let mut last_try = std::time::Duration::ZERO;
         for attempt in 0..APPEND_ATTEMPTS {
             if attempt > 0 {
-                backoff(attempt).await;
+                let pause = pause(attempt);
+                // Another try that could end past the request's deadline
+                // would leave the caller with a timeout, not knowing.
+                if !deadline::allows(pause, last_try) {
+                    return Err(StoreError::Contention(format!(
+                        "stream `{stream}`: {attempt} attempts lost to concurrent appends, and no time left for another"
+                    ))
+                    .into());
+                }
+                tokio::time::sleep(pause).await;
             }
+            let try_started = std::time::Instant::now();
             let Some(state) = self.decision_state(stream, &item_entry).await? else {
+                last_try = try_started.elapsed();
                 continue;
             };
             // A stale expectedVersion shows up here, on the freshly read state.
@@ -66,6 +79,7 @@ impl EventStore for DynamoStore {
             {
                 return Ok(recorded);
             }
+            last_try = try_started.elapsed();
         }
         Err(StoreError::Contention(format!(
             "stream `{stream}`: {APPEND_ATTEMPTS} attempts lost to concurrent appends"

@@ -628,3 +628,47 @@ fn event_from_item_reports_wrong_types_as_corrupt_naming_the_key() {
         "{empty:?}"
     );
 }
+
+/// Past its request's deadline an append still makes its first try, but
+/// answers `Contention` instead of retrying a lost race: the caller gets a
+/// 503 to retry, never a timeout that leaves it not knowing.
+#[tokio::test]
+async fn appends_past_their_deadline_try_once_then_answer_contention() {
+    let store = fresh_store("adapter-deadline").await;
+    let stream = StreamId::parse(unique_name("deadline"), "streamId").unwrap();
+    let created = |n: u64| AppendCommand {
+        stream_id: stream.clone(),
+        event: DomainEvent::ItemCreated {
+            item_id: item(&format!("i{n}")),
+            amount: Amount::new(n).unwrap(),
+        },
+        expected_version: None,
+    };
+    let past = tokio::time::Instant::now();
+    let alone = service::deadline::within(past, store.append(&created(100), Utc::now())).await;
+    assert_eq!(alone.expect("an uncontended first try").event_id, EventId::new(0));
+
+    let outcomes = futures::future::join_all((0..12).map(|n| {
+        let (store, command) = (store.clone(), created(n));
+        async move {
+            service::deadline::within(past, async { store.append(&command, Utc::now()).await })
+                .await
+        }
+    }))
+    .await;
+    let mut ids = Vec::new();
+    let mut contended = 0;
+    for outcome in outcomes {
+        match outcome {
+            Ok(recorded) => ids.push(recorded.event_id.get()),
+            Err(AppendError::Store(StoreError::Contention(message))) => {
+                assert!(message.contains("no time left"), "{message}");
+                contended += 1;
+            }
+            Err(other) => panic!("expected an event or Contention, got {other:?}"),
+        }
+    }
+    ids.sort_unstable();
+    assert_eq!(ids, (1..=ids.len() as u64).collect::<Vec<_>>(), "contiguous");
+    assert!(contended > 0, "12 writers at once: some lose a race and do not retry");
+}
