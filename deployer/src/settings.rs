@@ -1,6 +1,6 @@
 //! The settings only deploy reads, from the same `.env` and environment as
-//! the service's (`service::settings::RawSettings`): `STACK_NAME` and
-//! `TRACING`. One definition each, with its one limit.
+//! the service's (`service::settings::RawSettings`): `STACK_NAME`,
+//! `TRACING` and the throttle. One definition each, with its one limit.
 
 use service::settings::{RawSettings, SettingError};
 
@@ -62,6 +62,57 @@ pub fn tracing(settings: &RawSettings) -> Result<bool, SettingError> {
             ),
         }),
     }
+}
+
+/// The request rate and burst the usage plan lets the API key make:
+/// API Gateway answers 429 beyond them, before any function runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Throttle {
+    /// Steady requests per second (`THROTTLE_RATE_LIMIT`).
+    pub rate_limit: u32,
+    /// Requests at once above the steady rate (`THROTTLE_BURST_LIMIT`).
+    pub burst_limit: u32,
+}
+
+impl Throttle {
+    /// When the settings name none: enough for a team's use, far under
+    /// an account's default regional limits (10,000/s, burst 5,000).
+    pub const DEFAULT: Throttle = Throttle {
+        rate_limit: 100,
+        burst_limit: 200,
+    };
+    /// An account's default regional limits: a plan cannot allow more.
+    pub const MAX_RATE_LIMIT: u32 = 10_000;
+    pub const MAX_BURST_LIMIT: u32 = 5_000;
+}
+
+/// `THROTTLE_RATE_LIMIT` (1 to 10,000 per second, default 100) and
+/// `THROTTLE_BURST_LIMIT` (1 to 5,000, default 200).
+pub fn throttle(settings: &RawSettings) -> Result<Throttle, SettingError> {
+    let limit = |name: &'static str, default: u32, max: u32| match settings.get(name) {
+        None => Ok(default),
+        Some(raw) => raw
+            .trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=max).contains(n))
+            .ok_or_else(|| SettingError {
+                name,
+                problem: format!("{raw:?} is not a whole number from 1 to {max}"),
+            }),
+    };
+    Ok(Throttle {
+        rate_limit: limit(
+            "THROTTLE_RATE_LIMIT",
+            Throttle::DEFAULT.rate_limit,
+            Throttle::MAX_RATE_LIMIT,
+        )?,
+        burst_limit: limit(
+            "THROTTLE_BURST_LIMIT",
+            Throttle::DEFAULT.burst_limit,
+            Throttle::MAX_BURST_LIMIT,
+        )?,
+    })
 }
 
 #[cfg(test)]
@@ -128,6 +179,32 @@ mod tests {
             let err = tracing(&settings(&[("TRACING", bad)])).unwrap_err();
             assert_eq!(err.name, "TRACING", "{bad}");
             assert!(err.to_string().contains("TRACING"), "{err}");
+        }
+    }
+
+    #[test]
+    fn the_throttle_defaults_and_refuses_what_api_gateway_would() {
+        assert_eq!(throttle(&settings(&[])).unwrap(), Throttle::DEFAULT);
+        let set = settings(&[
+            ("THROTTLE_RATE_LIMIT", "50"),
+            ("THROTTLE_BURST_LIMIT", "5000"),
+        ]);
+        assert_eq!(
+            throttle(&set).unwrap(),
+            Throttle {
+                rate_limit: 50,
+                burst_limit: 5000
+            }
+        );
+        for (name, bad) in [
+            ("THROTTLE_RATE_LIMIT", "0"),
+            ("THROTTLE_RATE_LIMIT", "10001"),
+            ("THROTTLE_RATE_LIMIT", "1.5"),
+            ("THROTTLE_BURST_LIMIT", "5001"),
+            ("THROTTLE_BURST_LIMIT", "-1"),
+        ] {
+            let err = throttle(&settings(&[(name, bad)])).unwrap_err();
+            assert_eq!(err.name, name, "{bad}");
         }
     }
 }

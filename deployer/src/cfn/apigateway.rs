@@ -162,6 +162,17 @@ pub struct UsagePlan {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     pub api_stages: Vec<ApiStage>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub throttle: Option<ThrottleSettings>,
+}
+
+/// A usage plan's (or a stage's) request limits.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ThrottleSettings {
+    pub burst_limit: u32,
+    /// Requests per second (CloudFormation takes a number).
+    pub rate_limit: f64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]

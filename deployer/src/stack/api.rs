@@ -226,11 +226,15 @@ pub(super) fn add_api(
         "ApiUsagePlan",
         apigateway::UsagePlan {
             usage_plan_name: Some(Pseudo::StackName.reference()),
-            description: Some("Binds the API key to the stage".to_owned()),
+            description: Some("Binds the API key to the stage, with its throttle".to_owned()),
             api_stages: vec![apigateway::ApiStage {
                 api_id: api.reference(),
                 stage: stage.reference(),
             }],
+            throttle: Some(apigateway::ThrottleSettings {
+                burst_limit: options.throttle.burst_limit,
+                rate_limit: f64::from(options.throttle.rate_limit),
+            }),
         },
     );
     template.resource(
@@ -288,6 +292,10 @@ mod tests {
             stack_name: "other".to_owned(),
             tracing: true,
             architecture: Architecture::X86_64,
+            throttle: crate::settings::Throttle {
+                rate_limit: 1,
+                burst_limit: 1,
+            },
         };
         assert_eq!(deployment_id(&other, &routes), base);
 

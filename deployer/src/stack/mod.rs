@@ -18,7 +18,7 @@ mod tables;
 
 use service::settings::{RawSettings, SettingError};
 
-use crate::settings::{self, DEFAULT_STACK_NAME};
+use crate::settings::{self, DEFAULT_STACK_NAME, Throttle};
 
 use crate::cfn::lambda::Architecture;
 use crate::cfn::s3;
@@ -50,6 +50,8 @@ pub struct StackOptions {
     /// X-Ray active tracing for the functions and the API stage.
     pub tracing: bool,
     pub architecture: Architecture,
+    /// What the usage plan lets the API key do.
+    pub throttle: Throttle,
 }
 
 impl Default for StackOptions {
@@ -58,18 +60,20 @@ impl Default for StackOptions {
             stack_name: DEFAULT_STACK_NAME.to_owned(),
             tracing: false,
             architecture: Architecture::Arm64,
+            throttle: Throttle::DEFAULT,
         }
     }
 }
 
 impl StackOptions {
-    /// `STACK_NAME` and `TRACING`; the architecture stays arm64. Never
+    /// `STACK_NAME`, `TRACING` and the throttle; the architecture stays arm64. Never
     /// reads `API_KEY`: the key is a deploy-time parameter.
     pub fn from_settings(settings: &RawSettings) -> Result<Self, SettingError> {
         Ok(StackOptions {
             stack_name: settings::stack_name(settings)?,
             tracing: settings::tracing(settings)?,
             architecture: Architecture::Arm64,
+            throttle: settings::throttle(settings)?,
         })
     }
 }

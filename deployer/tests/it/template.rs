@@ -819,3 +819,25 @@ fn the_first_phase_holds_the_artifact_bucket_exactly_as_the_app_does() {
         assert_eq!(show(&function.code.s3_bucket), id.to_string());
     }
 }
+
+#[test]
+fn the_usage_plan_throttles_the_key_as_the_settings_say() {
+    let throttle_of = |settings: RawSettings| {
+        let template = app_stack(&StackOptions::from_settings(&settings).expect("valid settings"));
+        let plans = resources_of(&template, |p| match p {
+            Properties::ApiGatewayUsagePlan(plan) => Some(plan),
+            _ => None,
+        });
+        assert_eq!(plans.len(), 1);
+        let throttle = plans[0].1.throttle.clone().expect("a throttle");
+        (throttle.rate_limit, throttle.burst_limit)
+    };
+    assert_eq!(throttle_of(RawSettings::from_pairs(&[])), (100.0, 200));
+    assert_eq!(
+        throttle_of(RawSettings::from_pairs(&[
+            ("THROTTLE_RATE_LIMIT", "25"),
+            ("THROTTLE_BURST_LIMIT", "50"),
+        ])),
+        (25.0, 50)
+    );
+}

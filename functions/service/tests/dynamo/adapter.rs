@@ -646,7 +646,10 @@ async fn appends_past_their_deadline_try_once_then_answer_contention() {
     };
     let past = tokio::time::Instant::now();
     let alone = service::deadline::within(past, store.append(&created(100), Utc::now())).await;
-    assert_eq!(alone.expect("an uncontended first try").event_id, EventId::new(0));
+    assert_eq!(
+        alone.expect("an uncontended first try").event_id,
+        EventId::new(0)
+    );
 
     let outcomes = futures::future::join_all((0..12).map(|n| {
         let (store, command) = (store.clone(), created(n));
@@ -669,6 +672,13 @@ async fn appends_past_their_deadline_try_once_then_answer_contention() {
         }
     }
     ids.sort_unstable();
-    assert_eq!(ids, (1..=ids.len() as u64).collect::<Vec<_>>(), "contiguous");
-    assert!(contended > 0, "12 writers at once: some lose a race and do not retry");
+    assert_eq!(
+        ids,
+        (1..=ids.len() as u64).collect::<Vec<_>>(),
+        "contiguous"
+    );
+    assert!(
+        contended > 0,
+        "12 writers at once: some lose a race and do not retry"
+    );
 }
