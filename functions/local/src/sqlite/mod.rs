@@ -30,6 +30,10 @@ use rusqlite::{Connection, OpenFlags};
 use tokio::sync::watch;
 
 use codec::{db_error, open_error};
+
+/// A purge deletes at most this many expired rows per transaction, so an
+/// append never waits long behind it.
+pub(super) const PURGE_BATCH: usize = 1000;
 pub use feed::FeedEntry;
 
 /// How long a connection waits for a lock held by another connection (another
@@ -132,6 +136,38 @@ impl SqliteStore {
     }
 
     /// Runs blocking SQLite work on tokio's blocking pool.
+    /// Runs `delete` (a DELETE of at most `?2` rows expired at `?1`, epoch
+    /// seconds) in batches of [`PURGE_BATCH`] until one comes back short;
+    /// returns how many rows went.
+    async fn purge_in_batches(
+        &self,
+        delete: &'static str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<usize, StoreError> {
+        let now = now.timestamp();
+        let mut total = 0;
+        loop {
+            let purged = self
+                .blocking(move |inner| {
+                    // A single statement is its own transaction.
+                    inner
+                        .writer()?
+                        .prepare_cached(delete)
+                        .and_then(|mut stmt| {
+                            stmt.execute(rusqlite::params![now, codec::sql_limit(PURGE_BATCH)])
+                        })
+                        .map_err(db_error)
+                })
+                .await?;
+            total += purged;
+            if purged < PURGE_BATCH {
+                return Ok(total);
+            }
+            // Let the writes waiting on the writer go first.
+            tokio::task::yield_now().await;
+        }
+    }
+
     async fn blocking<T, E>(
         &self,
         work: impl FnOnce(&Inner) -> Result<T, E> + Send + 'static,

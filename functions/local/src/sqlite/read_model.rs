@@ -44,10 +44,6 @@ const UPSERT_PROJECTION: &str = upsert_where!("read_model.version < excluded.ver
 /// A read-model write that also lands over a row of the same version (replay).
 const UPSERT_REPLAY: &str = upsert_where!("read_model.version <= excluded.version");
 
-/// The purge takes at most this many tombstones per transaction, so an
-/// append never waits long behind it.
-pub(super) const PURGE_BATCH: usize = 1000;
-
 fn apply_blocking(
     inner: &Inner,
     changes: &[ItemChange],
@@ -157,35 +153,14 @@ fn rows_blocking(
 }
 
 /// Deletes up to `limit` tombstones expired at `now`; how many it took.
-fn purge_blocking(inner: &Inner, now: i64, limit: usize) -> Result<usize, StoreError> {
-    // A single statement is its own transaction.
-    inner
-        .writer()?
-        .prepare_cached(PURGE)
-        .and_then(|mut stmt| stmt.execute(params![now, sql_limit(limit)]))
-        .map_err(db_error)
-}
-
 impl SqliteStore {
     /// Deletes every tombstone expired at `now` (see
-    /// [`ItemChange::tombstone_expires_at`]), [`PURGE_BATCH`] per
+    /// [`ItemChange::tombstone_expires_at`]), [`PURGE_BATCH`](super::PURGE_BATCH) per
     /// transaction; returns how many it deleted. Readers never see the
     /// difference (listing skips tombstones anyway): this only gives the
     /// space back, and frees the item for an event of any version.
     pub async fn purge_expired_tombstones(&self, now: DateTime<Utc>) -> Result<usize, StoreError> {
-        let now = now.timestamp();
-        let mut total = 0;
-        loop {
-            let purged = self
-                .blocking(move |inner| purge_blocking(inner, now, PURGE_BATCH))
-                .await?;
-            total += purged;
-            if purged < PURGE_BATCH {
-                return Ok(total);
-            }
-            // Let the appends and writes waiting on the writer go first.
-            tokio::task::yield_now().await;
-        }
+        self.purge_in_batches(PURGE, now).await
     }
 }
 
@@ -259,6 +234,7 @@ impl ReadModel for SqliteStore {
 
 #[cfg(test)]
 mod tests {
+    use crate::sqlite::PURGE_BATCH;
     use chrono::TimeDelta;
     use domain::limits::TOMBSTONE_RETENTION_SECS;
     use domain::{Amount, ItemState};

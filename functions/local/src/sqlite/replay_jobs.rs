@@ -9,8 +9,7 @@ use chrono::{DateTime, Utc};
 use domain::{ReplayJob, ReplayJobs, ReplayLane, ReplayRequest, StoreError, StoredLane, StreamId};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use super::codec::{db_error, sql_limit};
-use super::read_model::PURGE_BATCH;
+use super::codec::db_error;
 use super::{Inner, SqliteStore};
 
 const PURGE: &str = "DELETE FROM replay_jobs WHERE replay_id IN (
@@ -144,15 +143,6 @@ fn held_blocking(conn: &Connection) -> Result<Vec<ReplayRequest>, StoreError> {
     Ok(held)
 }
 
-/// Deletes up to `limit` job rows expired at `now`; how many it took.
-fn purge_blocking(inner: &Inner, now: i64, limit: usize) -> Result<usize, StoreError> {
-    inner
-        .writer()?
-        .prepare_cached(PURGE)
-        .and_then(|mut stmt| stmt.execute(params![now, sql_limit(limit)]))
-        .map_err(db_error)
-}
-
 impl SqliteStore {
     /// The replays holding their stream's lane, each as the request that
     /// resumes it from its last reported progress: after a stop or a
@@ -162,22 +152,10 @@ impl SqliteStore {
     }
 
     /// Deletes every replay job row expired at `now` (see
-    /// [`ReplayJob::expires_at`]), [`PURGE_BATCH`] per transaction; returns
+    /// [`ReplayJob::expires_at`]), [`PURGE_BATCH`](super::PURGE_BATCH) per transaction; returns
     /// how many it deleted.
     pub async fn purge_expired_replay_jobs(&self, now: DateTime<Utc>) -> Result<usize, StoreError> {
-        let now = now.timestamp();
-        let mut total = 0;
-        loop {
-            let purged = self
-                .blocking(move |inner| purge_blocking(inner, now, PURGE_BATCH))
-                .await?;
-            total += purged;
-            if purged < PURGE_BATCH {
-                return Ok(total);
-            }
-            // Let the writes waiting on the writer go first.
-            tokio::task::yield_now().await;
-        }
+        self.purge_in_batches(PURGE, now).await
     }
 }
 
@@ -218,6 +196,7 @@ impl ReplayJobs for SqliteStore {
 
 #[cfg(test)]
 mod tests {
+    use crate::sqlite::PURGE_BATCH;
     use chrono::TimeDelta;
     use domain::jobs;
     use domain::limits::REPLAY_STATUS_RETENTION_SECS;
