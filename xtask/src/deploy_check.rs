@@ -21,6 +21,44 @@ const API_KEY: &str = "cli-test-key-0123456789abcdef";
 /// Settings the child must take from the file, not from this process.
 const SETTINGS: [&str; 4] = ["API_KEY", "STACK_NAME", "TRACING", "TEST_STREAM_ID"];
 
+/// Where a child's AWS credentials come from.
+#[derive(Clone, Copy)]
+enum Credentials<'a> {
+    /// `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`.
+    Keys,
+    /// The profile [`PROCESS_PROFILE`] of this AWS config file, whose
+    /// `credential_process` prints them: what credential helpers and
+    /// vaults plug into.
+    Process(&'a Path),
+}
+
+const PROCESS_PROFILE: &str = "evs-credential-process";
+
+/// An AWS config file whose profile [`PROCESS_PROFILE`] gets its keys
+/// from a script, written into `dir`.
+fn credential_process_profile(dir: &Path) -> anyhow::Result<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let script = dir.join("credentials.sh");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\nprintf '%s' '{\"Version\": 1, \"AccessKeyId\": \"from-process\", \"SecretAccessKey\": \"from-process\"}'\n",
+    )
+    .with_context(|| format!("cannot write {}", script.display()))?;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755))
+        .with_context(|| format!("cannot chmod {}", script.display()))?;
+    let config = dir.join("config");
+    std::fs::write(
+        &config,
+        format!(
+            "[profile {PROCESS_PROFILE}]\ncredential_process = {}\nregion = us-east-1\n",
+            script.display()
+        ),
+    )
+    .with_context(|| format!("cannot write {}", config.display()))?;
+    Ok(config)
+}
+
 struct Cli<'a> {
     xtask: PathBuf,
     root: &'a Path,
@@ -30,6 +68,15 @@ struct Cli<'a> {
 
 impl Cli<'_> {
     fn run(&self, args: &[&str], stdin: &str) -> anyhow::Result<Output> {
+        self.run_with(args, stdin, Credentials::Keys)
+    }
+
+    fn run_with(
+        &self,
+        args: &[&str],
+        stdin: &str,
+        credentials: Credentials<'_>,
+    ) -> anyhow::Result<Output> {
         let mut command = Command::new(&self.xtask);
         command
             .args(args)
@@ -37,9 +84,24 @@ impl Cli<'_> {
             .arg(&self.env_file)
             .current_dir(self.root)
             .env("AWS_ENDPOINT_URL", self.moto)
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_REGION", "us-east-1");
+        match credentials {
+            Credentials::Keys => {
+                command
+                    .env("AWS_ACCESS_KEY_ID", "test")
+                    .env("AWS_SECRET_ACCESS_KEY", "test");
+            }
+            Credentials::Process(config) => {
+                command
+                    .env_remove("AWS_ACCESS_KEY_ID")
+                    .env_remove("AWS_SECRET_ACCESS_KEY")
+                    .env_remove("AWS_SESSION_TOKEN")
+                    .env("AWS_CONFIG_FILE", config)
+                    .env("AWS_SHARED_CREDENTIALS_FILE", config.with_file_name("none"))
+                    .env("AWS_PROFILE", PROCESS_PROFILE);
+            }
+        }
+        command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -273,11 +335,21 @@ fn check(cli: &Cli<'_>, stack: &str) -> anyhow::Result<()> {
         started.elapsed().as_secs_f64()
     );
 
-    let output = cli.run(&["diff", "--linker", "zig"], "")?;
+    // Credentials from a profile's credential_process, not the
+    // environment: the AWS CLI's way, which deploy must accept too.
+    let profile_dir = std::env::temp_dir().join(format!("evs-profile-{}", std::process::id()));
+    let config = credential_process_profile(&profile_dir)?;
+    let output = cli.run_with(
+        &["diff", "--linker", "zig"],
+        "",
+        Credentials::Process(&config),
+    );
+    let _ = std::fs::remove_dir_all(&profile_dir);
+    let output = output?;
     let text = transcript(&output);
     ensure!(
         output.status.success() && text.contains("no changes"),
-        "diff of an unchanged stack:\n{text}"
+        "diff of an unchanged stack, with credentials from credential_process:\n{text}"
     );
 
     let output = cli.run(&["destroy"], "n\n")?;
@@ -297,7 +369,9 @@ fn check(cli: &Cli<'_>, stack: &str) -> anyhow::Result<()> {
     if !(output.status.success() && text.contains("does not exist")) {
         bail!("destroying a destroyed stack:\n{text}");
     }
-    eprintln!("    diff, destroy (asks first, keeps the event store): ok");
+    eprintln!(
+        "    diff (credentials from credential_process), destroy (asks first, keeps the event store): ok"
+    );
     println!("deploy commands: 1 passed, 0 failed");
     Ok(())
 }
