@@ -18,6 +18,19 @@ pub struct Table {
     pub stream_specification: Option<StreamSpecification>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub time_to_live_specification: Option<TimeToLiveSpecification>,
+    /// Continuous backups: the table can be restored to any second of the
+    /// last 35 days.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub point_in_time_recovery_specification: Option<PointInTimeRecoverySpecification>,
+    /// A DeleteTable is refused until this is turned off.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deletion_protection_enabled: Option<bool>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PointInTimeRecoverySpecification {
+    pub point_in_time_recovery_enabled: bool,
 }
 
 /// Rows whose `attribute_name` (epoch seconds) has passed are deleted.

@@ -8,6 +8,7 @@ use super::aws::SdkResultExt;
 use super::progress::Progress;
 use super::session::Session;
 use super::status::Standing;
+use super::wait::{Wait, Waits};
 use super::{Aws, DeployOptions, InFlight, stacks};
 use crate::stack::TableResources;
 use crate::stack::{ARTIFACT_BUCKET_ID, Table};
@@ -117,7 +118,7 @@ pub async fn destroy(
         });
     }
     for table in &retained_tables {
-        delete_table(aws, table).await?;
+        delete_table(aws, table, &options.waits).await?;
         progress.line(format!("deleted the table {table} and its data"));
     }
     Ok(Destroyed::StackAndData {
@@ -125,16 +126,53 @@ pub async fn destroy(
     })
 }
 
-async fn delete_table(aws: &Aws, table: &str) -> anyhow::Result<()> {
-    match aws.dynamodb.delete_table().table_name(table).send().await {
-        Ok(_) => Ok(()),
+/// Turns the table's deletion protection off (the template turns it on
+/// for the event store), then deletes it once DynamoDB has applied that.
+async fn delete_table(aws: &Aws, table: &str, waits: &Waits) -> anyhow::Result<()> {
+    let unprotected = aws
+        .dynamodb
+        .update_table()
+        .table_name(table)
+        .deletion_protection_enabled(false)
+        .send()
+        .await;
+    match unprotected {
+        Ok(_) => {}
         Err(err)
             if err
                 .as_service_error()
                 .is_some_and(|e| e.is_resource_not_found_exception()) =>
         {
-            Ok(())
+            return Ok(());
         }
-        Err(err) => Err(err).with_sdk_context(|| format!("cannot delete the table {table}")),
+        Err(err) => {
+            return Err(err).with_sdk_context(|| {
+                format!("cannot turn off the deletion protection of the table {table}")
+            });
+        }
+    }
+    let mut wait = Wait::new(
+        format!("DynamoDB to let the table {table} be deleted"),
+        waits.table_update,
+        waits.poll,
+        "look at the table in the DynamoDB console, then run destroy --delete-data again",
+    );
+    loop {
+        match aws.dynamodb.delete_table().table_name(table).send().await {
+            Ok(_) => return Ok(()),
+            Err(err) => {
+                let service = err.as_service_error();
+                if service.is_some_and(|e| e.is_resource_not_found_exception()) {
+                    return Ok(());
+                }
+                // Still applying the update: the table is busy for a moment.
+                if service.is_some_and(|e| e.is_resource_in_use_exception()) {
+                    wait.saw("in use");
+                    wait.pause().await?;
+                    continue;
+                }
+                return Err(err).with_sdk_context(|| format!("cannot delete the table {table}"));
+            }
+        }
     }
 }

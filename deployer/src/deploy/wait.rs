@@ -30,6 +30,8 @@ pub struct Waits {
     pub change_set: Limits,
     /// Lambda applying new code to a function (usually seconds).
     pub function_update: Limits,
+    /// DynamoDB finishing an update of a table (usually seconds).
+    pub table_update: Limits,
     /// How long a stack may still show `REVIEW_IN_PROGRESS` after its
     /// change set was executed before the change set counts as not run.
     pub execution_start: Duration,
@@ -53,6 +55,10 @@ impl Default for Waits {
                 deadline: Duration::from_secs(10 * 60),
                 no_progress: Duration::from_secs(5 * 60),
             },
+            table_update: Limits {
+                deadline: Duration::from_secs(10 * 60),
+                no_progress: Duration::from_secs(5 * 60),
+            },
             execution_start: Duration::from_secs(60),
             bucket_rounds_without_progress: 3,
         }
@@ -72,6 +78,7 @@ impl Waits {
             stack_operation: limits,
             change_set: limits,
             function_update: limits,
+            table_update: limits,
             execution_start: Duration::from_secs(5),
             bucket_rounds_without_progress: 3,
         }

@@ -80,6 +80,14 @@ impl TableResources for Table {
                     enabled: true,
                 }
             }),
+            // What nothing can rebuild can be restored to any second of the
+            // last 35 days, and is not deleted by a stray call.
+            point_in_time_recovery_specification: holds_the_data(self).then_some(
+                dynamodb::PointInTimeRecoverySpecification {
+                    point_in_time_recovery_enabled: true,
+                },
+            ),
+            deletion_protection_enabled: holds_the_data(self).then_some(true),
         };
         match self {
             // The log is the only copy of the data: removing the stack or
@@ -95,6 +103,11 @@ impl TableResources for Table {
             Table::Replays => Resource::from(table).deleted(),
         }
     }
+}
+
+/// The log and its version index: the data nothing can rebuild.
+fn holds_the_data(table: Table) -> bool {
+    matches!(table, Table::Events | Table::StreamIndex)
 }
 
 fn attribute_type(kind: KeyKind) -> AttributeType {

@@ -253,6 +253,13 @@ async fn deploy_update_hotswap_diff_and_destroy_keeping_the_data() {
             .stream_specification()
             .is_some_and(|s| s.stream_enabled());
         assert_eq!(streams, table == Table::Events, "{name}");
+        // The event store refuses a stray DeleteTable (destroy
+        // --delete-data below turns that off first).
+        assert_eq!(
+            description.deletion_protection_enabled(),
+            Some(table.is_retained()),
+            "{name}"
+        );
         if table == Table::Events {
             stream_arn = description.latest_stream_arn().map(str::to_owned);
         }

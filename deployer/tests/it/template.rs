@@ -337,6 +337,22 @@ fn the_event_store_is_retained_and_nothing_stateful_is_left_to_defaults() {
         };
         assert_eq!(resource.deletion_policy, Some(expected), "{table:?}");
         assert_eq!(resource.update_replace_policy, Some(expected), "{table:?}");
+        // What is kept is also protected: restorable to any second of the
+        // last 35 days, and refusing a stray DeleteTable.
+        let Properties::DynamoDbTable(definition) = &resource.properties else {
+            panic!("{table:?} is not a table");
+        };
+        let kept = expected == Policy::Retain;
+        let pitr = definition
+            .point_in_time_recovery_specification
+            .as_ref()
+            .map(|spec| spec.point_in_time_recovery_enabled);
+        assert_eq!(pitr, kept.then_some(true), "{table:?}");
+        assert_eq!(
+            definition.deletion_protection_enabled,
+            kept.then_some(true),
+            "{table:?}"
+        );
     }
     for function in Function::ALL {
         let group = &template.resources[function.log_group_id().id()];
