@@ -177,8 +177,8 @@ mod tests {
 
     use domain::replay::PAGE_SIZE;
     use domain::{
-        Amount, AppendCommand, ApplyMode, ApplyOutcome, DomainEvent, EventId, ItemChange, ItemId,
-        ItemPage, ListQuery, RecordedEvent, ReplayState, StoredItem, StreamFold, StreamId,
+        Amount, AppendCommand, ApplyMode, ApplyOutcome, EventId, ItemChange, ItemId, ItemPage,
+        ListQuery, RecordedEvent, ReplayState, StoredItem, StreamFold, StreamId,
     };
 
     use super::*;
@@ -343,23 +343,7 @@ mod tests {
     }
 
     async fn seed(store: &SqliteStore, s: &StreamId, events: u64) -> Vec<RecordedEvent> {
-        let mut log = Vec::new();
-        for n in 0..events {
-            let item_id = ItemId::parse(format!("i{}", n % 10), "itemId").unwrap();
-            let amount = Amount::new(n).unwrap();
-            let event = if n < 10 {
-                DomainEvent::ItemCreated { item_id, amount }
-            } else {
-                DomainEvent::ItemAmountChanged { item_id, amount }
-            };
-            let command = AppendCommand {
-                stream_id: s.clone(),
-                event,
-                expected_version: None,
-            };
-            log.push(store.append(&command, Utc::now()).await.unwrap());
-        }
-        log
+        testkit::seed_amount_changes(store, s, events).await
     }
 
     fn slow_replays(store: &SqliteStore) -> (Arc<Slow>, Arc<LocalReplays>) {

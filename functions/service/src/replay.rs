@@ -227,10 +227,7 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use super::*;
-    use domain::{
-        Amount, AppendCommand, DomainEvent, EventId, ItemId, ListQuery, ReplayState, StreamFold,
-        StreamId,
-    };
+    use domain::{Amount, EventId, ItemId, ListQuery, ReplayState, StreamFold, StreamId};
     use testkit::memory::MemoryStore;
 
     fn request(id: &str, stream: &StreamId) -> ReplayRequest {
@@ -251,23 +248,9 @@ mod tests {
     async fn a_replay_short_of_time_pauses_and_a_new_run_finishes_it_from_its_progress() {
         let store = MemoryStore::new();
         let stream = StreamId::parse("paused", "streamId").unwrap();
-        let mut log = Vec::new();
         // More than two pages of events over 10 items.
-        for n in 0..(2 * replay::PAGE_SIZE as u64 + 500) {
-            let item_id = ItemId::parse(format!("i{}", n % 10), "itemId").unwrap();
-            let amount = Amount::new(n).unwrap();
-            let event = if n < 10 {
-                DomainEvent::ItemCreated { item_id, amount }
-            } else {
-                DomainEvent::ItemAmountChanged { item_id, amount }
-            };
-            let command = AppendCommand {
-                stream_id: stream.clone(),
-                event,
-                expected_version: None,
-            };
-            log.push(store.append(&command, Utc::now()).await.unwrap());
-        }
+        let log =
+            testkit::seed_amount_changes(&store, &stream, 2 * replay::PAGE_SIZE as u64 + 500).await;
         let request = request("r", &stream);
         assert!(trigger(&store, &request).await);
         // Time runs short after two steps (the sweep and one page).

@@ -11,6 +11,39 @@ pub mod moto;
 pub mod runtime_api;
 pub mod venv;
 
+/// Appends `count` events to `stream`, over ten items `i0`..`i9`: each is
+/// created, then only its amount changes (event `n` sets amount `n`).
+/// What tests of replays use to make a log of any length; the fold of the
+/// result is the ten items' last amounts.
+pub async fn seed_amount_changes(
+    events: &dyn domain::EventStore,
+    stream: &domain::StreamId,
+    count: u64,
+) -> Vec<domain::RecordedEvent> {
+    use domain::{Amount, AppendCommand, DomainEvent, ItemId};
+    let mut log = Vec::new();
+    for n in 0..count {
+        let item_id = ItemId::parse(format!("i{}", n % 10), "itemId").expect("a valid item id");
+        let amount = Amount::new(n).expect("a valid amount");
+        let event = if n < 10 {
+            DomainEvent::ItemCreated { item_id, amount }
+        } else {
+            DomainEvent::ItemAmountChanged { item_id, amount }
+        };
+        let command = AppendCommand {
+            stream_id: stream.clone(),
+            event,
+            expected_version: None,
+        };
+        let recorded = events
+            .append(&command, chrono::Utc::now())
+            .await
+            .expect("an append of a valid event");
+        log.push(recorded);
+    }
+    log
+}
+
 /// A name no other test, run or process uses: `<label>-<pid>-<time>-<n>`.
 /// Tests that share one emulator name everything they create with it.
 pub fn unique_name(label: &str) -> String {
