@@ -177,8 +177,8 @@ mod tests {
 
     use domain::replay::PAGE_SIZE;
     use domain::{
-        Amount, AppendCommand, ApplyMode, ApplyOutcome, EventId, ItemChange, ItemId, ItemPage,
-        ListQuery, RecordedEvent, ReplayState, StoredItem, StreamFold, StreamId,
+        AppendCommand, ApplyMode, ApplyOutcome, EventId, ItemChange, ItemId, ItemPage, ListQuery,
+        RecordedEvent, ReplayState, StoredItem, StreamFold, StreamId,
     };
 
     use super::*;
@@ -425,15 +425,10 @@ mod tests {
             "the first read only what it had left, the second the whole log"
         );
         assert_eq!(store.held_replays().await, Ok(Vec::new()));
-        let listed: Vec<(ItemId, Amount)> = store
-            .list(&ListQuery::first_page(s))
-            .await
-            .unwrap()
-            .items
-            .into_iter()
-            .map(|view| (view.item_id, view.amount))
-            .collect();
-        assert_eq!(listed, StreamFold::of(&log).items());
+        assert_eq!(
+            testkit::listed(&store, &s).await,
+            StreamFold::of(&log).items()
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -227,7 +227,7 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use super::*;
-    use domain::{Amount, EventId, ItemId, ListQuery, ReplayState, StreamFold, StreamId};
+    use domain::{EventId, ItemId, ListQuery, ReplayState, StreamFold, StreamId};
     use testkit::memory::MemoryStore;
 
     fn request(id: &str, stream: &StreamId) -> ReplayRequest {
@@ -282,15 +282,10 @@ mod tests {
         };
         assert_eq!(job.state, ReplayState::Done);
         assert_eq!(job.events_applied, log.len() as u64, "no event twice");
-        let listed: Vec<(ItemId, Amount)> = store
-            .list(&ListQuery::first_page(stream))
-            .await
-            .unwrap()
-            .items
-            .into_iter()
-            .map(|view| (view.item_id, view.amount))
-            .collect();
-        assert_eq!(listed, StreamFold::of(&log).items());
+        assert_eq!(
+            testkit::listed(&store, &stream).await,
+            StreamFold::of(&log).items()
+        );
     }
 
     /// A read model whose every read fails as corrupt data does.

@@ -44,6 +44,41 @@ pub async fn seed_amount_changes(
     log
 }
 
+/// The stream's live items as (id, amount), read in pages of 3 so that
+/// every caller also exercises the cursor; each page is checked against
+/// its limit. What the tests compare with `StreamFold::items`.
+pub async fn listed(
+    read_model: &dyn domain::ReadModel,
+    stream: &domain::StreamId,
+) -> Vec<(domain::ItemId, domain::Amount)> {
+    use domain::{ItemView, ListQuery, PageSize};
+    const LIMIT: usize = 3;
+    let mut all = Vec::new();
+    let mut query = ListQuery {
+        stream_id: stream.clone(),
+        after: None,
+        limit: PageSize::new(LIMIT).expect("a page size"),
+    };
+    loop {
+        let page = read_model.list(&query).await.expect("list");
+        assert!(page.items.len() <= LIMIT, "a page holds at most its limit");
+        assert!(
+            !page.more || page.items.len() == LIMIT,
+            "a page short of its limit is the last"
+        );
+        let next = page.next_cursor();
+        all.extend(
+            page.items
+                .into_iter()
+                .map(|ItemView { item_id, amount }| (item_id, amount)),
+        );
+        match next {
+            Some(cursor) => query.after = Some(cursor.into_item_id()),
+            None => return all,
+        }
+    }
+}
+
 /// A name no other test, run or process uses: `<label>-<pid>-<time>-<n>`.
 /// Tests that share one emulator name everything they create with it.
 pub fn unique_name(label: &str) -> String {

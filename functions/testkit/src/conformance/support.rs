@@ -7,8 +7,8 @@ pub(super) use domain::event::format_timestamp;
 pub(super) use domain::replay::{self, ReplayTarget};
 pub(super) use domain::{
     Amount, AppendCommand, AppendError, ApplyMode, ApplyOutcome, DomainEvent, EventId, EventStore,
-    EventType, ItemChange, ItemId, ItemState, ItemView, ListQuery, PageSize, RecordedEvent,
-    Rejection, StoreError, StoredItem, StreamFold, StreamId, Version, coalesce,
+    EventType, ItemChange, ItemId, ItemState, ListQuery, PageSize, RecordedEvent, Rejection,
+    StoreError, StoredItem, StreamFold, StreamId, Version, coalesce,
 };
 
 // Typed empties to compare results with.
@@ -175,33 +175,9 @@ pub(super) fn ids(events: &[RecordedEvent]) -> Vec<u64> {
 }
 
 /// The stream's live items, read in small pages so that every case also
-/// exercises the cursor; each page is checked against its limit.
+/// exercises the cursor (see [`crate::listed`]).
 pub(super) async fn listed(stores: &Stores, stream: &StreamId) -> Vec<(ItemId, Amount)> {
-    const LIMIT: usize = 3;
-    let mut all = Vec::new();
-    let mut query = ListQuery {
-        stream_id: stream.clone(),
-        after: None,
-        limit: PageSize::new(LIMIT).expect("a page size"),
-    };
-    loop {
-        let page = stores.read_model.list(&query).await.expect("list");
-        assert!(page.items.len() <= LIMIT, "a page holds at most its limit");
-        assert!(
-            !page.more || page.items.len() == LIMIT,
-            "a page short of its limit is the last"
-        );
-        let next = page.next_cursor();
-        all.extend(
-            page.items
-                .into_iter()
-                .map(|ItemView { item_id, amount }| (item_id, amount)),
-        );
-        match next {
-            Some(cursor) => query.after = Some(cursor.into_item_id()),
-            None => return all,
-        }
-    }
+    crate::listed(stores.read_model.as_ref(), stream).await
 }
 
 /// Every stored row of the stream, tombstones included, in pages of 2.
