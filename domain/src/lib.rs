@@ -7,13 +7,15 @@
 //!
 //! The modules read bottom-up, each using only those before it
 //! ([`MODULES_BOTTOM_UP`], checked by a test): `error` and `limits`; `json`,
-//! strict reading of request JSON; `ids`; `paging` (page sizes and cursors); `event`; `rules` (`decide`);
+//! strict reading of request JSON; `ids`; `paging` (page sizes and cursors); `event`; `idempotency` (keys and
+//! what a store remembers under one); `rules` (`decide`, `recall`);
 //! `projection`; `ports`; `replay`; `jobs` (replay status and the
 //! one-replay-per-stream lane); `validate`, which turns request bodies
 //! into commands.
 
 pub mod error;
 pub mod event;
+pub mod idempotency;
 pub mod ids;
 pub mod jobs;
 pub mod json;
@@ -27,6 +29,7 @@ pub mod validate;
 
 pub use error::{ErrorCode, Invalid};
 pub use event::{Amount, DomainEvent, EventType, RecordedEvent};
+pub use idempotency::{Fingerprint, Idempotency, IdempotencyKey, RememberedAppend};
 pub use ids::{EventId, ItemId, StreamId, Version};
 pub use jobs::{Admission, Claim, ReplayJob, ReplayJobs, ReplayLane, ReplayState, StoredLane};
 pub use limits::{MAX_AMOUNT, MAX_BODY_BYTES, MAX_ID_BYTES, MAX_PAGE_ITEMS, MAX_STRING_CHARS};
@@ -37,16 +40,17 @@ pub use ports::{
 };
 pub use projection::{ItemChange, ItemState, StreamFold, coalesce};
 pub use replay::{ReplayPhase, ReplayProgress, ReplayRequest, ReplayTarget};
-pub use rules::{AppendCommand, DecisionState, Rejection, decide};
+pub use rules::{AppendCommand, DecisionState, Rejection, decide, recall};
 
 /// The modules in reading order: each uses only modules before it.
-pub const MODULES_BOTTOM_UP: [&str; 12] = [
+pub const MODULES_BOTTOM_UP: [&str; 13] = [
     "error",
     "limits",
     "json",
     "ids",
     "paging",
     "event",
+    "idempotency",
     "rules",
     "projection",
     "ports",

@@ -18,5 +18,11 @@ pub const TOMBSTONE_RETENTION_SECS: i64 = 7 * 24 * 60 * 60;
 /// How long `GET /replayStatus` knows a replay after its last change, in
 /// seconds: a day at least, as the API promises, and a week in fact.
 pub const REPLAY_STATUS_RETENTION_SECS: i64 = 7 * 24 * 60 * 60;
+/// The longest `Idempotency-Key`, in characters.
+pub const MAX_IDEMPOTENCY_KEY_CHARS: usize = 128;
+/// How long an `Idempotency-Key` keeps answering with its first append, in
+/// seconds: the day the API promises. A client retrying later is not
+/// retrying a lost answer.
+pub const IDEMPOTENCY_KEY_RETENTION_SECS: i64 = 24 * 60 * 60;
 /// The largest amount: the largest integer JSON numbers carry exactly.
 pub const MAX_AMOUNT: u64 = (1 << 53) - 1;

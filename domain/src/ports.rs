@@ -41,6 +41,14 @@ pub trait EventStore: Send + Sync {
     /// [`crate::decide`] accepted it against the stream's state, atomically:
     /// ids are contiguous and unique whatever the concurrency, and an event
     /// that is returned is durable.
+    ///
+    /// With an idempotency key, the key is looked up in the same atomic
+    /// read and goes through [`crate::recall`] first: a repeat of the key's
+    /// request returns its event again and stores nothing. Otherwise the key
+    /// is stored with the event, in the same atomic write, so concurrent
+    /// requests with one key append one event. A refused append stores
+    /// nothing, its key included. `recorded_at` is also the time the key's
+    /// expiry is judged at.
     async fn append(
         &self,
         command: &AppendCommand,

@@ -2,7 +2,12 @@
 
 use std::fmt;
 
-use crate::event::{DomainEvent, EventType};
+use chrono::{DateTime, Utc};
+
+use crate::event::{DomainEvent, EventType, RecordedEvent};
+use crate::idempotency::{
+    Fingerprint, IDEMPOTENCY_KEY_HEADER, Idempotency, IdempotencyKey, RememberedAppend,
+};
 use crate::ids::{EventId, ItemId, StreamId, Version};
 
 /// A validated request to append one event.
@@ -12,6 +17,41 @@ pub struct AppendCommand {
     pub event: DomainEvent,
     /// Optimistic concurrency: the version the caller believes current.
     pub expected_version: Option<Version>,
+    /// The client's key for this request, if it sent one: the store keeps
+    /// it with the event, atomically, and answers a repeat with [`recall`].
+    pub idempotency: Option<Idempotency>,
+}
+
+impl AppendCommand {
+    pub fn new(stream_id: StreamId, event: DomainEvent, expected_version: Option<Version>) -> Self {
+        AppendCommand {
+            stream_id,
+            event,
+            expected_version,
+            idempotency: None,
+        }
+    }
+
+    /// The same request, named by `key`.
+    pub fn with_idempotency_key(mut self, key: IdempotencyKey) -> Self {
+        let fingerprint =
+            Fingerprint::of_append(&self.stream_id, &self.event, self.expected_version);
+        self.idempotency = Some(Idempotency { key, fingerprint });
+        self
+    }
+
+    /// What the store keeps under the key once the append `recorded` is
+    /// stored; `None` without a key.
+    pub fn remembered(&self, recorded: &RecordedEvent) -> Option<RememberedAppend> {
+        self.idempotency.as_ref().map(|idempotency| {
+            RememberedAppend::of(
+                idempotency.fingerprint,
+                recorded.stream_id.clone(),
+                recorded.event_id,
+                recorded.recorded_at,
+            )
+        })
+    }
 }
 
 /// What a store must know about a stream to decide on an event: its version
@@ -36,6 +76,10 @@ pub enum Rejection {
         expected: Version,
         current: Version,
     },
+    /// The key named another request (HTTP 422).
+    IdempotencyKeyReused {
+        key: IdempotencyKey,
+    },
 }
 
 impl Rejection {
@@ -44,6 +88,7 @@ impl Rejection {
             Rejection::ItemAlreadyExists { .. } => "ITEM_ALREADY_EXISTS",
             Rejection::ItemNotFound { .. } => "ITEM_NOT_FOUND",
             Rejection::VersionConflict { .. } => "VERSION_CONFLICT",
+            Rejection::IdempotencyKeyReused { .. } => "IDEMPOTENCY_KEY_REUSED",
         }
     }
 
@@ -51,6 +96,7 @@ impl Rejection {
         match self {
             Rejection::ItemAlreadyExists { .. } | Rejection::ItemNotFound { .. } => "data.itemId",
             Rejection::VersionConflict { .. } => "expectedVersion",
+            Rejection::IdempotencyKeyReused { .. } => IDEMPOTENCY_KEY_HEADER,
         }
     }
 }
@@ -72,6 +118,10 @@ impl fmt::Display for Rejection {
             Rejection::VersionConflict { expected, current } => write!(
                 f,
                 "expectedVersion is {expected} but the stream is at version {current}; read the stream again and retry"
+            ),
+            Rejection::IdempotencyKeyReused { key } => write!(
+                f,
+                "{IDEMPOTENCY_KEY_HEADER} `{key}` was sent with another request in the last day; use a new key for a new request"
             ),
         }
     }
@@ -105,6 +155,37 @@ pub fn decide(state: &DecisionState, command: &AppendCommand) -> Result<EventId,
     }
 }
 
+/// What the store found under the command's key (`remembered`, read in
+/// the append's transaction) makes of an append at `now`: `None` when
+/// there is nothing standing to recall (no key, never used, or expired),
+/// so the append goes on to [`decide`]; the event the key's first request
+/// appended, when `command` is that request again; a refusal when the key
+/// named another request. Nothing new is stored in the last two cases.
+pub fn recall(
+    command: &AppendCommand,
+    remembered: Option<&RememberedAppend>,
+    now: DateTime<Utc>,
+) -> Result<Option<RecordedEvent>, Rejection> {
+    let (Some(idempotency), Some(remembered)) = (&command.idempotency, remembered) else {
+        return Ok(None);
+    };
+    if !remembered.stands_at(now) {
+        return Ok(None);
+    }
+    if idempotency.fingerprint != remembered.fingerprint {
+        return Err(Rejection::IdempotencyKeyReused {
+            key: idempotency.key.clone(),
+        });
+    }
+    Ok(Some(RecordedEvent {
+        stream_id: remembered.stream_id.clone(),
+        event_id: remembered.event_id,
+        recorded_at: remembered.recorded_at,
+        // The same fingerprint: the same event.
+        event: command.event.clone(),
+    }))
+}
+
 /// Whether an item is live after `event` (about that item) is applied.
 pub fn live_after(event: &DomainEvent) -> bool {
     !matches!(event, DomainEvent::ItemDeleted { .. })
@@ -120,6 +201,7 @@ mod tests {
             stream_id: StreamId::parse("s", "streamId").unwrap(),
             event,
             expected_version: expected.map(|v| Version::new(v).unwrap()),
+            idempotency: None,
         }
     }
 
@@ -161,6 +243,37 @@ mod tests {
             decide(&empty, &command(deleted, None)),
             Err(Rejection::ItemNotFound { .. })
         ));
+    }
+
+    #[test]
+    fn a_remembered_key_answers_its_own_request_and_refuses_another_for_a_day() {
+        let at = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let key = IdempotencyKey::parse("retry-1").unwrap();
+        let first = command(created(), None).with_idempotency_key(key.clone());
+        let recorded = RecordedEvent {
+            stream_id: first.stream_id.clone(),
+            event_id: EventId::new(7),
+            recorded_at: at,
+            event: first.event.clone(),
+        };
+        let remembered = first.remembered(&recorded).unwrap();
+        let later = at + chrono::Duration::hours(23);
+
+        assert_eq!(recall(&first, None, later), Ok(None));
+        assert_eq!(recall(&first, Some(&remembered), later), Ok(Some(recorded)));
+        let other = command(DomainEvent::ItemDeleted { item_id: item() }, None)
+            .with_idempotency_key(key.clone());
+        assert_eq!(
+            recall(&other, Some(&remembered), later),
+            Err(Rejection::IdempotencyKeyReused { key })
+        );
+        let a_day_on = at + chrono::Duration::hours(24);
+        assert_eq!(recall(&other, Some(&remembered), a_day_on), Ok(None));
+        // No key: nothing to recall, whatever is stored.
+        assert_eq!(
+            recall(&command(created(), None), Some(&remembered), later),
+            Ok(None)
+        );
     }
 
     #[test]

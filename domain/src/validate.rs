@@ -3,6 +3,7 @@
 
 use crate::error::{ErrorCode, Invalid};
 use crate::event::DomainEvent;
+use crate::idempotency::{IDEMPOTENCY_KEY_HEADER, IdempotencyKey};
 use crate::ids::{EventId, StreamId, Version};
 use crate::json::{ObjectReader, integer_in_range, json_object};
 use crate::limits::MAX_AMOUNT;
@@ -33,7 +34,34 @@ pub fn append_command(body: &[u8]) -> Result<AppendCommand, Invalid> {
         stream_id,
         event,
         expected_version,
+        idempotency: None,
     })
+}
+
+/// The `Idempotency-Key` header of `POST /addEvent`, given as its raw
+/// values: absent, or sent once with a valid key.
+pub fn idempotency_key(values: &[&[u8]]) -> Result<Option<IdempotencyKey>, Invalid> {
+    match values {
+        [] => Ok(None),
+        [value] => {
+            let text = std::str::from_utf8(value).map_err(|_| {
+                Invalid::field(
+                    ErrorCode::InvalidValue,
+                    IDEMPOTENCY_KEY_HEADER,
+                    format!("{IDEMPOTENCY_KEY_HEADER} is not printable ASCII"),
+                )
+            })?;
+            IdempotencyKey::parse(text).map(Some)
+        }
+        _ => Err(Invalid::field(
+            ErrorCode::InvalidValue,
+            IDEMPOTENCY_KEY_HEADER,
+            format!(
+                "{IDEMPOTENCY_KEY_HEADER} is sent {} times; send it once",
+                values.len()
+            ),
+        )),
+    }
 }
 
 /// `POST /triggerReplay`: `{"streamId", "fromEventId"}`.
@@ -117,6 +145,16 @@ mod tests {
 
     fn refused(body: Value) -> Invalid {
         append_command(body.to_string().as_bytes()).unwrap_err()
+    }
+
+    #[test]
+    fn an_idempotency_key_header_is_absent_or_sent_once_and_valid() {
+        assert_eq!(idempotency_key(&[]), Ok(None));
+        assert_eq!(idempotency_key(&[b"k-1"]).unwrap().unwrap().as_str(), "k-1");
+        for bad in [&[b"a" as &[u8], b"b"] as &[&[u8]], &[b"\xff"], &[b""]] {
+            let err = idempotency_key(bad).unwrap_err();
+            assert_eq!(err.field.as_deref(), Some("Idempotency-Key"), "{bad:?}");
+        }
     }
 
     #[test]

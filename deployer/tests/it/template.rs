@@ -440,6 +440,12 @@ fn the_tables_have_the_adapters_key_schema() {
         "replay statuses expire"
     );
     assert_eq!(
+        Table::StreamIndex.ttl_attribute(),
+        Some(schema::EXPIRES_AT),
+        "idempotency keys expire"
+    );
+    assert_eq!(Table::Events.ttl_attribute(), None, "events never expire");
+    assert_eq!(
         StreamViewType::NewImage.as_str(),
         schema::EVENTS_STREAM_VIEW
     );

@@ -252,6 +252,14 @@ async fn purge_expired(store: SqliteStore, mut shutdown: watch::Receiver<bool>) 
             Ok(purged) => tracing::info!(purged, "purged expired replay jobs"),
             Err(err) => tracing::warn!(error = %err, "cannot purge expired replay jobs"),
         }
+        match store
+            .purge_expired_idempotency_keys(chrono::Utc::now())
+            .await
+        {
+            Ok(0) => {}
+            Ok(purged) => tracing::info!(purged, "purged expired idempotency keys"),
+            Err(err) => tracing::warn!(error = %err, "cannot purge expired idempotency keys"),
+        }
         tokio::select! {
             _ = tokio::time::sleep(PURGE_EVERY) => {}
             _ = follow::stopped(&mut shutdown) => return,

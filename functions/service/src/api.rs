@@ -13,7 +13,8 @@ use domain::{AppendError, EventStore, ReadModel, ReplayJobs, ReplayRequest, Stre
 use serde_json::{Map, json};
 
 use crate::http::{
-    body_bytes, error_response, invalid, json_response, query_param, rejected, store_failure,
+    body_bytes, error_response, header_values, invalid, json_response, query_param, rejected,
+    store_failure,
 };
 use crate::replay::ReplayDispatcher;
 
@@ -86,9 +87,17 @@ impl Api {
         }
     }
 
-    /// `POST /addEvent`
+    /// `POST /addEvent`, with an optional `Idempotency-Key` header.
     pub async fn add_event(&self, request: &ApiGatewayProxyRequest) -> ApiGatewayProxyResponse {
-        let command = match body_bytes(request).and_then(|body| validate::append_command(&body)) {
+        let command = match body_bytes(request)
+            .and_then(|body| validate::append_command(&body))
+            .and_then(|command| {
+                let key = validate::idempotency_key(&header_values(request, "idempotency-key"))?;
+                Ok(match key {
+                    Some(key) => command.with_idempotency_key(key),
+                    None => command,
+                })
+            }) {
             Ok(command) => command,
             Err(err) => return invalid(&err),
         };

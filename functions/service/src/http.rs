@@ -56,14 +56,21 @@ pub fn invalid(err: &Invalid) -> ApiGatewayProxyResponse {
     )
 }
 
-/// 409 for an event the stream's state refuses.
+/// 409 for an event the stream's state refuses; 422 for an idempotency
+/// key sent with another request.
 pub fn rejected(rejection: &Rejection) -> ApiGatewayProxyResponse {
     let mut extra = Map::new();
     if let Rejection::VersionConflict { current, .. } = rejection {
         extra.insert("currentVersion".into(), json!(current));
     }
+    let status = match rejection {
+        Rejection::IdempotencyKeyReused { .. } => 422,
+        Rejection::ItemAlreadyExists { .. }
+        | Rejection::ItemNotFound { .. }
+        | Rejection::VersionConflict { .. } => 409,
+    };
     error_response(
-        409,
+        status,
         rejection.code(),
         &rejection.to_string(),
         Some(rejection.field()),
@@ -118,6 +125,26 @@ pub fn body_bytes(request: &ApiGatewayProxyRequest) -> Result<Vec<u8>, Invalid> 
     } else {
         Ok(body.as_bytes().to_vec())
     }
+}
+
+/// Every value of the header `name`: API Gateway puts them all in
+/// `multiValueHeaders`, and only the last in `headers`.
+pub fn header_values<'a>(request: &'a ApiGatewayProxyRequest, name: &str) -> Vec<&'a [u8]> {
+    let all: Vec<&[u8]> = request
+        .multi_value_headers
+        .get_all(name)
+        .iter()
+        .map(HeaderValue::as_bytes)
+        .collect();
+    if !all.is_empty() {
+        return all;
+    }
+    request
+        .headers
+        .get_all(name)
+        .iter()
+        .map(HeaderValue::as_bytes)
+        .collect()
 }
 
 /// A query-string parameter (API Gateway passes the last value given).

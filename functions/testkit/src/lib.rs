@@ -34,6 +34,7 @@ pub async fn seed_amount_changes(
             stream_id: stream.clone(),
             event,
             expected_version: None,
+            idempotency: None,
         };
         let recorded = events
             .append(&command, chrono::Utc::now())

@@ -9,9 +9,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, SubsecRound, Utc};
 use domain::{
     AppendCommand, AppendError, ApplyMode, ApplyOutcome, Checkpoints, EventId, EventStore,
-    ItemChange, ItemId, ItemPage, ItemState, ItemView, ListQuery, ReadModel, RecordedEvent,
-    ReplayJob, ReplayJobs, ReplayLane, StoreError, StoredItem, StoredLane, StreamFold, StreamId,
-    decide,
+    IdempotencyKey, ItemChange, ItemId, ItemPage, ItemState, ItemView, ListQuery, ReadModel,
+    RecordedEvent, RememberedAppend, ReplayJob, ReplayJobs, ReplayLane, StoreError, StoredItem,
+    StoredLane, StreamFold, StreamId, decide, recall,
 };
 
 /// The event log, the read model and the checkpoints behind one lock.
@@ -28,6 +28,7 @@ struct State {
     checkpoints: BTreeMap<String, String>,
     lanes: BTreeMap<StreamId, StoredLane>,
     jobs: BTreeMap<String, ReplayJob>,
+    idempotency_keys: BTreeMap<IdempotencyKey, RememberedAppend>,
 }
 
 /// A stream's log, and its fold: what `decide` needs.
@@ -57,6 +58,13 @@ impl EventStore for MemoryStore {
         recorded_at: DateTime<Utc>,
     ) -> Result<RecordedEvent, AppendError> {
         let mut state = self.state();
+        let remembered = command
+            .idempotency
+            .as_ref()
+            .and_then(|idempotency| state.idempotency_keys.get(&idempotency.key));
+        if let Some(original) = recall(command, remembered, recorded_at)? {
+            return Ok(original);
+        }
         let stream = state.streams.entry(command.stream_id.clone()).or_default();
         let event_id = decide(
             &stream.fold.decision_state(command.event.item_id()),
@@ -71,6 +79,13 @@ impl EventStore for MemoryStore {
         };
         stream.fold.apply(&recorded);
         stream.events.push(recorded.clone());
+        if let (Some(idempotency), Some(remembered)) =
+            (&command.idempotency, command.remembered(&recorded))
+        {
+            state
+                .idempotency_keys
+                .insert(idempotency.key.clone(), remembered);
+        }
         Ok(recorded)
     }
 

@@ -97,5 +97,6 @@ fn command(stream: &StreamId, event: DomainEvent) -> AppendCommand {
         stream_id: stream.clone(),
         event,
         expected_version: None,
+        idempotency: None,
     }
 }

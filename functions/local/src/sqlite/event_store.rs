@@ -7,11 +7,12 @@ use chrono::{DateTime, Utc};
 use domain::event::{format_timestamp, parse_timestamp};
 use domain::{
     AppendCommand, AppendError, DecisionState, EventId, EventStore, EventType, ItemId,
-    RecordedEvent, StoreError, StreamId, Version, decide,
+    RecordedEvent, StoreError, StreamId, Version, decide, recall,
 };
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
 use super::codec::{EVENT_COLUMNS, corrupt_row, db_error, decode_event, event_id_param, sql_limit};
+use super::idempotency_keys::{remember, remembered};
 use super::{Inner, SqliteStore};
 
 fn append_blocking(
@@ -29,7 +30,9 @@ fn append_blocking(
     let (recorded, seq) = append_in(&tx, command, recorded_at)?;
     tx.commit().map_err(db_error)?;
     // Still under the writer lock, so followers see positions only grow.
-    inner.feed.send_replace(seq);
+    if let Some(seq) = seq {
+        inner.feed.send_replace(seq);
+    }
     Ok(recorded)
 }
 
@@ -47,7 +50,7 @@ fn append_all_blocking(
     for command in commands {
         let (event, seq) = append_in(&tx, command, recorded_at)?;
         recorded.push(event);
-        last_seq = Some(seq);
+        last_seq = seq.or(last_seq);
     }
     tx.commit().map_err(db_error)?;
     if let Some(seq) = last_seq {
@@ -57,12 +60,19 @@ fn append_all_blocking(
 }
 
 /// Decides and inserts one event inside `tx`; returns it and its feed
-/// position.
+/// position, or, for a repeat of an idempotent request, the event it
+/// appended first and no position.
 fn append_in(
     tx: &rusqlite::Transaction<'_>,
     command: &AppendCommand,
     recorded_at: DateTime<Utc>,
-) -> Result<(RecordedEvent, i64), AppendError> {
+) -> Result<(RecordedEvent, Option<i64>), AppendError> {
+    if let Some(idempotency) = &command.idempotency {
+        let remembered = remembered(tx, &idempotency.key)?;
+        if let Some(original) = recall(command, remembered.as_ref(), recorded_at)? {
+            return Ok((original, None));
+        }
+    }
     let stream = command.stream_id.as_str();
     let item = command.event.item_id().as_str();
     let last: Option<i64> = tx
@@ -116,7 +126,12 @@ fn append_in(
         recorded_at: parse_timestamp(&timestamp).unwrap_or(recorded_at),
         event: command.event.clone(),
     };
-    Ok((recorded, seq))
+    if let (Some(idempotency), Some(remembered)) =
+        (&command.idempotency, command.remembered(&recorded))
+    {
+        remember(tx, &idempotency.key, &remembered)?;
+    }
+    Ok((recorded, Some(seq)))
 }
 
 impl SqliteStore {
@@ -232,6 +247,7 @@ mod tests {
                 amount: Amount::new(1).unwrap(),
             },
             expected_version: None,
+            idempotency: None,
         }
     }
 

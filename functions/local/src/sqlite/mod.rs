@@ -9,6 +9,7 @@
 //! blocking pool.
 //!
 //! The tables are in `schema`; each port has its module (`event_store`,
+//! with the keys of idempotent appends in `idempotency_keys`,
 //! `read_model`, `checkpoints`, `replay_jobs`), the follower's change feed
 //! is in `feed`, and `codec` decodes rows and maps SQLite's errors.
 
@@ -16,6 +17,7 @@ mod checkpoints;
 mod codec;
 mod event_store;
 mod feed;
+mod idempotency_keys;
 mod read_model;
 mod replay_jobs;
 mod schema;
@@ -254,6 +256,7 @@ mod tests {
                 amount: domain::Amount::new(1).unwrap(),
             },
             expected_version: None,
+            idempotency: None,
         }
     }
 

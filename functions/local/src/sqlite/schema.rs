@@ -19,7 +19,12 @@ pub(super) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 /// What takes a database from version `i` to `i + 1`.
 type Migration = fn(&Transaction<'_>) -> Result<(), rusqlite::Error>;
 
-const MIGRATIONS: [Migration; 3] = [v1_tables, v2_tombstone_expiry, v3_replay_jobs];
+const MIGRATIONS: [Migration; 4] = [
+    v1_tables,
+    v2_tombstone_expiry,
+    v3_replay_jobs,
+    v4_idempotency_keys,
+];
 
 /// Version 1: the event log, the read model, checkpoints, parked records.
 fn v1_tables(tx: &Transaction<'_>) -> Result<(), rusqlite::Error> {
@@ -101,6 +106,28 @@ CREATE TABLE replay_jobs (
     expires_at INTEGER NOT NULL
 );
 CREATE INDEX replay_jobs_expiry ON replay_jobs (expires_at);
+",
+    )
+}
+
+/// Version 4: the keys of idempotent appends.
+///
+/// - `idempotency_keys`: per key, the fingerprint of the request it named
+///   (SHA-256 hex) and the event that request appended; `expires_at`
+///   (epoch seconds) is when the key is forgotten, found for the purge
+///   through `idempotency_keys_expiry`.
+fn v4_idempotency_keys(tx: &Transaction<'_>) -> Result<(), rusqlite::Error> {
+    tx.execute_batch(
+        "
+CREATE TABLE idempotency_keys (
+    key         TEXT PRIMARY KEY,
+    fingerprint TEXT NOT NULL,
+    stream_id   TEXT NOT NULL,
+    event_id    INTEGER NOT NULL,
+    recorded_at TEXT NOT NULL,
+    expires_at  INTEGER NOT NULL
+);
+CREATE INDEX idempotency_keys_expiry ON idempotency_keys (expires_at);
 ",
     )
 }

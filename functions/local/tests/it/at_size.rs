@@ -288,6 +288,7 @@ async fn append_log(
             stream_id: s.clone(),
             event,
             expected_version: None,
+            idempotency: None,
         };
         log.push(store.append(&command, Utc::now()).await.expect("append"));
     }

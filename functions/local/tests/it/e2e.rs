@@ -512,6 +512,70 @@ async fn concurrent_appends_get_contiguous_ids(mode: Mode) {
     h.eventually_lists(&stream, &Value::Array(expected)).await;
 }
 
+/// `POST /addEvent` with `Idempotency-Key` headers (each value given).
+async fn post_keyed(h: &Harness, keys: &[&str], body: &str) -> (StatusCode, Value) {
+    let mut request = h
+        .http
+        .post(format!("{}/addEvent", h.base))
+        .header("x-api-key", API_KEY)
+        .header("content-type", "application/json")
+        .body(body.to_owned());
+    for key in keys {
+        request = request.header("Idempotency-Key", *key);
+    }
+    h.send(request).await
+}
+
+async fn a_retry_with_its_idempotency_key_stores_one_event(mode: Mode) {
+    let h = std::sync::Arc::new(Harness::start(mode).await);
+    let stream = unique_name("idempotent");
+    let key = unique_name("key");
+    let body = format!(
+        r#"{{"streamId":"{stream}","type":"ITEM_CREATED","data":{{"itemId":"a","amount":5}}}}"#
+    );
+    let (status, first) = post_keyed(&h, &[&key], &body).await;
+    assert_eq!(status, StatusCode::CREATED, "{first}");
+    // The same request, spaced and ordered otherwise, and at once from 8
+    // clients: the first answer each time, and no event stored.
+    let same = format!(
+        r#"{{ "data": {{ "amount": 5, "itemId": "a" }}, "type": "ITEM_CREATED", "streamId": "{stream}" }}"#
+    );
+    let retries: Vec<_> = (0..8)
+        .map(|_| {
+            let (h, key, same) = (h.clone(), key.clone(), same.clone());
+            tokio::spawn(async move { post_keyed(&h, &[&key], &same).await })
+        })
+        .collect();
+    for retry in retries {
+        assert_eq!(
+            retry.await.expect("the retry task"),
+            (StatusCode::CREATED, first.clone())
+        );
+    }
+    // Another request under the key: 422, naming the header.
+    let other = format!(
+        r#"{{"streamId":"{stream}","type":"ITEM_AMOUNT_CHANGED","data":{{"itemId":"a","amount":6}}}}"#
+    );
+    let (status, refused) = post_keyed(&h, &[&key], &other).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+    assert_eq!(refused["error"]["code"], "IDEMPOTENCY_KEY_REUSED");
+    assert_eq!(refused["error"]["field"], "Idempotency-Key");
+    // A malformed key, or two: 400, naming the header.
+    let too_long = "k".repeat(129);
+    for keys in [&[too_long.as_str()] as &[&str], &["one", "two"]] {
+        let (status, refused) = post_keyed(&h, keys, &other).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{keys:?}: {refused}");
+        assert_eq!(refused["error"]["field"], "Idempotency-Key");
+    }
+    // Nothing of the above was stored: the next event is 1.
+    assert_eq!(
+        h.append(&stream, "ITEM_AMOUNT_CHANGED", "a", Some(7)).await,
+        1
+    );
+    h.eventually_lists(&stream, &json!([{"itemId": "a", "amount": 7}]))
+        .await;
+}
+
 async fn replays_converge_to_the_fold_while_appends_continue(mode: Mode) {
     let h = std::sync::Arc::new(Harness::start(mode).await);
     let stream = unique_name("replay");
@@ -681,6 +745,7 @@ in_both_modes!(
     bad_input_is_refused_and_stores_nothing,
     pages_follow_the_cursor_to_the_end,
     concurrent_appends_get_contiguous_ids,
+    a_retry_with_its_idempotency_key_stores_one_event,
     replays_converge_to_the_fold_while_appends_continue,
     replay_status_follows_triggered_replays_to_done,
     a_restart_loses_nothing_and_catches_up,

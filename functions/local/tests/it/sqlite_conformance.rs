@@ -41,6 +41,7 @@ fn created(stream: &StreamId, item: &str, amount: u64) -> AppendCommand {
             amount: Amount::new(amount).expect("amount"),
         },
         expected_version: None,
+        idempotency: None,
     }
 }
 

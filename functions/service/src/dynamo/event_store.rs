@@ -1,6 +1,8 @@
 //! The `EventStore` port: an append reads the stream index's HEAD and item
-//! rows in one TransactGetItems and writes the event, HEAD and the item row
-//! in one conditional TransactWriteItems, retried on conflict.
+//! rows (and its idempotency key's row) in one TransactGetItems and writes
+//! the event, HEAD and the item row (and the key's row) in one conditional
+//! TransactWriteItems, retried on conflict: two requests per append, with
+//! or without a key.
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::SdkError;
@@ -14,17 +16,22 @@ use aws_sdk_dynamodb::types::{
     AttributeValue, Get, KeysAndAttributes, Put, TransactGetItem, TransactWriteItem,
 };
 use chrono::{DateTime, SubsecRound, Utc};
+use domain::event::{format_timestamp, parse_timestamp};
 use domain::{
-    AppendCommand, AppendError, DecisionState, EventId, EventStore, ItemId, RecordedEvent,
-    StoreError, StreamId, Version, decide,
+    AppendCommand, AppendError, DecisionState, EventId, EventStore, Fingerprint, IdempotencyKey,
+    ItemId, RecordedEvent, RememberedAppend, StoreError, StreamId, Version, decide, recall,
 };
 
 use super::DynamoStore;
 use super::backoff::{backoff, pause};
-use super::codec::{boolean, event_from_item, event_to_item, index_key, n, number, s, string};
+use super::codec::{
+    Item, boolean, event_from_item, event_to_item, index_key, n, number, s, string,
+};
 use super::errors::{built, invalid_transaction, unavailable};
 use super::schema::{
-    ENTRY, EVENT_ID, HEAD_ENTRY, ITEM_ENTRY_PREFIX, LAST_EVENT_ID, LIVE, STREAM_ID, VERSION,
+    APPENDED_TO, ENTRY, EVENT_ID, EXPIRES_AT, FINGERPRINT, HEAD_ENTRY, IDEMPOTENCY_KEY_ENTRY,
+    IDEMPOTENCY_KEY_PARTITION_PREFIX, ITEM_ENTRY_PREFIX, LAST_EVENT_ID, LIVE, RECORDED_AT,
+    STREAM_ID, VERSION,
 };
 use crate::deadline;
 
@@ -46,6 +53,10 @@ impl EventStore for DynamoStore {
         let recorded_at = recorded_at.trunc_subsecs(3);
         let stream = command.stream_id.as_str();
         let item_entry = item_entry(command.event.item_id());
+        let key = command
+            .idempotency
+            .as_ref()
+            .map(|idempotency| &idempotency.key);
         let mut last_try = std::time::Duration::ZERO;
         for attempt in 0..APPEND_ATTEMPTS {
             if attempt > 0 {
@@ -61,10 +72,14 @@ impl EventStore for DynamoStore {
                 tokio::time::sleep(pause).await;
             }
             let try_started = std::time::Instant::now();
-            let Some(state) = self.decision_state(stream, &item_entry).await? else {
+            let Some((state, remembered)) = self.decision_state(stream, &item_entry, key).await?
+            else {
                 last_try = try_started.elapsed();
                 continue;
             };
+            if let Some(original) = recall(command, remembered.as_ref(), recorded_at)? {
+                return Ok(original);
+            }
             // A stale expectedVersion shows up here, on the freshly read state.
             let event_id = decide(&state, command)?;
             let recorded = RecordedEvent {
@@ -73,8 +88,9 @@ impl EventStore for DynamoStore {
                 recorded_at,
                 event: command.event.clone(),
             };
+            let remember = key.zip(command.remembered(&recorded));
             if self
-                .write_append(&recorded, state.version, &item_entry)
+                .write_append(&recorded, state.version, &item_entry, remember)
                 .await?
             {
                 return Ok(recorded);
@@ -208,31 +224,41 @@ impl EventStore for DynamoStore {
 }
 
 impl DynamoStore {
-    /// The stream's version and whether the item is live, read together;
-    /// `None` when the read collided with a write in flight (retry).
+    /// The stream's version, whether the item is live, and what `key`
+    /// holds, read together; `None` when the read collided with a write in
+    /// flight (retry).
     async fn decision_state(
         &self,
         stream: &str,
         item_entry: &str,
-    ) -> Result<Option<DecisionState>, StoreError> {
-        let get = |entry: &str| -> Result<TransactGetItem, StoreError> {
+        key: Option<&IdempotencyKey>,
+    ) -> Result<Option<(DecisionState, Option<RememberedAppend>)>, StoreError> {
+        let get = |key: Item| -> Result<TransactGetItem, StoreError> {
             let get = built(
                 Get::builder()
                     .table_name(&self.tables.stream_index)
-                    .set_key(Some(index_key(stream, entry)))
+                    .set_key(Some(key))
                     .build(),
             )?;
             Ok(TransactGetItem::builder().get(get).build())
         };
-        let result = self
+        let mut read = self
             .client
             .transact_get_items()
-            .transact_items(get(HEAD_ENTRY)?)
-            .transact_items(get(item_entry)?)
-            .send()
-            .await;
-        let err = match result {
-            Ok(output) => return self.read_decision_state(stream, item_entry, &output),
+            .transact_items(get(index_key(stream, HEAD_ENTRY))?)
+            .transact_items(get(index_key(stream, item_entry))?);
+        if let Some(key) = key {
+            read = read.transact_items(get(key_row_key(key))?);
+        }
+        let err = match read.send().await {
+            Ok(output) => {
+                let state = self.read_decision_state(stream, item_entry, &output)?;
+                let remembered = match key {
+                    Some(key) => self.read_remembered(key, &output)?,
+                    None => None,
+                };
+                return Ok(Some((state, remembered)));
+            }
             Err(err) => err,
         };
         let what = format!("reading the state of stream `{stream}`");
@@ -255,7 +281,7 @@ impl DynamoStore {
         stream: &str,
         item_entry: &str,
         output: &TransactGetItemsOutput,
-    ) -> Result<Option<DecisionState>, StoreError> {
+    ) -> Result<DecisionState, StoreError> {
         let responses = output.responses();
         let row = |i: usize| responses.get(i).and_then(|r| r.item());
         let corrupt = |entry: &str, problem: String| {
@@ -276,16 +302,52 @@ impl DynamoStore {
             None => false,
             Some(item) => boolean(item, LIVE).map_err(|p| corrupt(item_entry, p))?,
         };
-        Ok(Some(DecisionState { version, item_live }))
+        Ok(DecisionState { version, item_live })
     }
 
-    /// Writes the event, the new HEAD and the item row at once, if HEAD is
-    /// still at `previous`. `false`: another append got there first.
+    /// The key's row that TransactGetItems read third, expired or not.
+    fn read_remembered(
+        &self,
+        key: &IdempotencyKey,
+        output: &TransactGetItemsOutput,
+    ) -> Result<Option<RememberedAppend>, StoreError> {
+        let Some(row) = output.responses().get(2).and_then(|r| r.item()) else {
+            return Ok(None);
+        };
+        let decode = || -> Result<RememberedAppend, String> {
+            let fingerprint = string(row, FINGERPRINT)?;
+            let recorded_at = string(row, RECORDED_AT)?;
+            let expires_at: i64 = number(row, EXPIRES_AT)?;
+            Ok(RememberedAppend {
+                fingerprint: Fingerprint::from_hex(fingerprint)
+                    .ok_or_else(|| format!("`{FINGERPRINT}` {fingerprint:?} is not SHA-256 hex"))?,
+                stream_id: StreamId::parse(string(row, APPENDED_TO)?, APPENDED_TO)
+                    .map_err(|err| err.message)?,
+                event_id: EventId::new(number(row, EVENT_ID)?),
+                recorded_at: parse_timestamp(recorded_at).ok_or_else(|| {
+                    format!("`{RECORDED_AT}` {recorded_at:?} is not an RFC 3339 timestamp")
+                })?,
+                expires_at: DateTime::from_timestamp(expires_at, 0)
+                    .ok_or_else(|| format!("`{EXPIRES_AT}` {expires_at} is out of range"))?,
+            })
+        };
+        decode().map(Some).map_err(|problem| {
+            StoreError::Corrupt(format!(
+                "{} row of idempotency key {key:?}: {problem}",
+                self.tables.stream_index
+            ))
+        })
+    }
+
+    /// Writes the event, the new HEAD, the item row and the key's row (if
+    /// `remember`) at once, if HEAD is still at `previous` and the key is
+    /// free. `false`: another append got there first.
     async fn write_append(
         &self,
         recorded: &RecordedEvent,
         previous: Version,
         item_entry: &str,
+        remember: Option<(&IdempotencyKey, RememberedAppend)>,
     ) -> Result<bool, StoreError> {
         let stream = recorded.stream_id.as_str();
         let event_id = recorded.event_id.get();
@@ -320,14 +382,20 @@ impl DynamoStore {
                 .item(LAST_EVENT_ID, n(event_id))
                 .build(),
         )?;
-        let result = self
+        let mut write = self
             .client
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().put(event).build())
             .transact_items(TransactWriteItem::builder().put(head).build())
-            .transact_items(TransactWriteItem::builder().put(item).build())
-            .send()
-            .await;
+            .transact_items(TransactWriteItem::builder().put(item).build());
+        if let Some((key, remembered)) = remember {
+            write = write.transact_items(
+                TransactWriteItem::builder()
+                    .put(self.key_row(key, &remembered, recorded.recorded_at)?)
+                    .build(),
+            );
+        }
+        let result = write.send().await;
         let err = match result {
             Ok(_) => return Ok(true),
             Err(err) => err,
@@ -335,12 +403,14 @@ impl DynamoStore {
         if let SdkError::ServiceError(service) = &err
             && let TransactWriteItemsError::TransactionCanceledException(cancel) = service.err()
         {
-            // Reasons are positional: event, HEAD, item row.
+            // Reasons are positional: event, HEAD, item row, key row.
             let codes: Vec<Option<&str>> = cancel
                 .cancellation_reasons()
                 .iter()
                 .map(|r| r.code())
                 .collect();
+            let only_the_event_clashed = codes.first() == Some(&Some("ConditionalCheckFailed"))
+                && codes[1..].iter().all(|code| *code == Some("None"));
             // HEAD unchanged yet the event id taken: the tables disagree, and
             // retrying would only spin until `Contention`.
             if let Some(invalid) = invalid_transaction(
@@ -349,7 +419,7 @@ impl DynamoStore {
             ) {
                 return Err(invalid);
             }
-            if codes == [Some("ConditionalCheckFailed"), Some("None"), Some("None")] {
+            if only_the_event_clashed {
                 return Err(StoreError::Corrupt(format!(
                     "stream `{stream}`: {} is at version {previous} but {} already holds event {event_id}",
                     self.tables.stream_index, self.tables.events
@@ -367,6 +437,41 @@ impl DynamoStore {
             &err,
         ))
     }
+}
+
+impl DynamoStore {
+    /// The put of `key`'s row: over no row, or over an expired one only, so
+    /// of two requests with one key, one appends.
+    fn key_row(
+        &self,
+        key: &IdempotencyKey,
+        remembered: &RememberedAppend,
+        now: DateTime<Utc>,
+    ) -> Result<Put, StoreError> {
+        built(
+            Put::builder()
+                .table_name(&self.tables.stream_index)
+                .set_item(Some(key_row_key(key)))
+                .item(FINGERPRINT, s(&remembered.fingerprint.to_hex()))
+                .item(APPENDED_TO, s(remembered.stream_id.as_str()))
+                .item(EVENT_ID, n(remembered.event_id.get()))
+                .item(RECORDED_AT, s(&format_timestamp(remembered.recorded_at)))
+                .item(EXPIRES_AT, n(remembered.expires_at.timestamp()))
+                .condition_expression("attribute_not_exists(#f) OR #x <= :now")
+                .expression_attribute_names("#f", FINGERPRINT)
+                .expression_attribute_names("#x", EXPIRES_AT)
+                .expression_attribute_values(":now", n(now.timestamp()))
+                .build(),
+        )
+    }
+}
+
+/// The key of `key`'s row in the stream index: a partition of its own.
+fn key_row_key(key: &IdempotencyKey) -> Item {
+    index_key(
+        &format!("{IDEMPOTENCY_KEY_PARTITION_PREFIX}{key}"),
+        IDEMPOTENCY_KEY_ENTRY,
+    )
 }
 
 fn item_entry(item_id: &ItemId) -> String {

@@ -28,6 +28,18 @@ pub const ITEM_ENTRY_PREFIX: &str = "ITEM#";
 pub const CHECKPOINT_ENTRY_PREFIX: &str = "CHECKPOINT#";
 /// Stream index: the hash key all checkpoint rows share.
 pub const CHECKPOINTS_STREAM: &str = "checkpoints";
+/// Stream index: prefix of an idempotency key's hash key, followed by the
+/// key: each key in a partition of its own.
+pub const IDEMPOTENCY_KEY_PARTITION_PREFIX: &str = "idempotency-key#";
+/// Stream index: the range key of an idempotency key's row, which no
+/// stream's row has.
+pub const IDEMPOTENCY_KEY_ENTRY: &str = "IDEMPOTENCY_KEY";
+/// Idempotency key rows: the SHA-256 hex of the request the key named, S.
+pub const FINGERPRINT: &str = "fingerprint";
+/// Idempotency key rows: the stream the request appended to, S. Its event
+/// id and time are in [`EVENT_ID`] and [`RECORDED_AT`], and the row
+/// expires at [`EXPIRES_AT`].
+pub const APPENDED_TO: &str = "appendedTo";
 /// HEAD rows: the stream's last event id, N. Read model: the event id
 /// that set the row, N.
 pub const VERSION: &str = "version";
@@ -44,8 +56,9 @@ pub const ITEM_ID: &str = "itemId";
 pub const AMOUNT: &str = "amount";
 /// Read model: whether the row is a tombstone, BOOL.
 pub const DELETED: &str = "deleted";
-/// Read model: when a tombstone may go, epoch seconds, N; the table's TTL
-/// attribute (absent on live rows, which never expire).
+/// Read model: when a tombstone may go; stream index: when an idempotency
+/// key may go. Epoch seconds, N; the tables' TTL attribute (absent on the
+/// rows that never expire).
 pub const EXPIRES_AT: &str = "expiresAt";
 
 /// Replays table: the hash key, S: [`LANE_KEY_PREFIX`] + a stream id, or
@@ -172,12 +185,12 @@ impl Table {
     }
 
     /// The attribute DynamoDB's TTL deletes rows by ([`EXPIRES_AT`]): the
-    /// read model's tombstones, and replay jobs a week after they last
-    /// changed.
+    /// read model's tombstones, idempotency keys a day after their append,
+    /// and replay jobs a week after they last changed.
     pub const fn ttl_attribute(self) -> Option<&'static str> {
         match self {
-            Table::ReadModel | Table::Replays => Some(EXPIRES_AT),
-            Table::Events | Table::StreamIndex => None,
+            Table::StreamIndex | Table::ReadModel | Table::Replays => Some(EXPIRES_AT),
+            Table::Events => None,
         }
     }
 

@@ -412,6 +412,7 @@ async fn append_read_list_and_checkpoints_smoke() {
             stream_id: stream.clone(),
             event,
             expected_version: None,
+            idempotency: None,
         };
         appended.push(store.append(&command, at).await.expect("append"));
     }
@@ -471,6 +472,7 @@ async fn append_read_list_and_checkpoints_smoke() {
             amount: Amount::new(1).unwrap(),
         },
         expected_version: None,
+        idempotency: None,
     };
     store
         .append(&command, at)
@@ -547,6 +549,7 @@ async fn an_event_the_stream_index_does_not_know_is_corrupt_not_contention() {
             amount: Amount::new(1).unwrap(),
         },
         expected_version: None,
+        idempotency: None,
     };
     match store.append(&command, Utc::now()).await {
         Err(AppendError::Store(StoreError::Corrupt(message))) => {
@@ -643,6 +646,7 @@ async fn appends_past_their_deadline_try_once_then_answer_contention() {
             amount: Amount::new(n).unwrap(),
         },
         expected_version: None,
+        idempotency: None,
     };
     let past = tokio::time::Instant::now();
     let alone = service::deadline::within(past, store.append(&created(100), Utc::now())).await;

@@ -80,6 +80,7 @@ fn create() -> AppendCommand {
             amount: Amount::new(1).unwrap(),
         },
         expected_version: None,
+        idempotency: None,
     }
 }
 

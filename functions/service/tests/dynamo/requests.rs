@@ -1,9 +1,10 @@
 //! The adapter's cost contract, counted at the wire: an uncontended append
-//! is one read and one write, and a projected batch is at most one write per
+//! is one read and one write, with an idempotency key or without, and its
+//! repeat one read; and a projected batch is at most one write per
 //! touched item.
 
 use chrono::Utc;
-use domain::{Amount, AppendCommand, DomainEvent, EventStore, ItemId, StreamId};
+use domain::{Amount, AppendCommand, DomainEvent, EventStore, IdempotencyKey, ItemId, StreamId};
 use service::dynamo::DynamoStore;
 use service::projector::project;
 use testkit::aws_calls::{RequestLog, counted_dynamodb};
@@ -27,6 +28,7 @@ fn create(stream: &StreamId, item: &str, amount: u64) -> AppendCommand {
             amount: Amount::new(amount).unwrap(),
         },
         expected_version: None,
+        idempotency: None,
     }
 }
 
@@ -44,6 +46,25 @@ async fn an_append_is_one_read_and_one_write() {
             ["TransactGetItems", "TransactWriteItems"],
             "append {i}"
         );
+    }
+}
+
+#[tokio::test]
+async fn an_append_with_a_key_is_one_read_and_one_write_and_its_repeat_one_read() {
+    let (store, log) = counted_store().await;
+    let stream = StreamId::parse("requests-keyed", "streamId").unwrap();
+    for i in 0..3u64 {
+        let key = IdempotencyKey::parse(&testkit::unique_name("requests")).unwrap();
+        let command = create(&stream, &format!("i{i}"), i).with_idempotency_key(key);
+        let first = store.append(&command, Utc::now()).await.unwrap();
+        assert_eq!(
+            log.take(),
+            ["TransactGetItems", "TransactWriteItems"],
+            "append {i}"
+        );
+        let again = store.append(&command, Utc::now()).await.unwrap();
+        assert_eq!(again, first);
+        assert_eq!(log.take(), ["TransactGetItems"], "repeat of append {i}");
     }
 }
 
@@ -69,6 +90,7 @@ async fn a_batch_is_one_write_per_touched_item() {
                     amount: Amount::new(100 * round + i).unwrap(),
                 },
                 expected_version: None,
+                idempotency: None,
             };
             events.push(store.append(&change, Utc::now()).await.unwrap());
         }

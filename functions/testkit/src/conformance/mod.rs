@@ -79,6 +79,11 @@ macro_rules! conformance_tests {
             remove_takes_a_row_only_at_the_version_read,
             repeated_split_and_reordered_batches_converge_to_the_fold,
             latest_event_ids_name_each_items_last_event,
+            a_repeat_with_its_key_answers_the_first_event_and_stores_nothing,
+            a_key_sent_with_another_request_is_refused_and_stores_nothing,
+            concurrent_requests_with_one_key_append_one_event,
+            a_refused_append_leaves_its_key_unused,
+            a_key_is_forgotten_a_day_after_its_append,
             replay_from_zero_over_a_corrupted_read_model_equals_the_fold,
             replay_from_k_repairs_the_items_touched_since_k,
             a_replay_never_shows_a_reader_a_missing_or_intermediate_item,
@@ -106,6 +111,7 @@ macro_rules! conformance_tests {
 
 mod checkpoints;
 mod event_store;
+mod idempotency;
 mod jobs;
 mod read_model;
 mod replay;
@@ -113,6 +119,7 @@ mod support;
 
 pub use checkpoints::*;
 pub use event_store::*;
+pub use idempotency::*;
 pub use jobs::*;
 pub use read_model::*;
 pub use replay::*;

@@ -7,8 +7,8 @@ pub(super) use domain::event::format_timestamp;
 pub(super) use domain::replay::{self, ReplayTarget};
 pub(super) use domain::{
     Amount, AppendCommand, AppendError, ApplyMode, ApplyOutcome, DomainEvent, EventId, EventStore,
-    EventType, ItemChange, ItemId, ItemState, ListQuery, PageSize, RecordedEvent, Rejection,
-    StoreError, StoredItem, StreamFold, StreamId, Version, coalesce,
+    EventType, IdempotencyKey, ItemChange, ItemId, ItemState, ListQuery, PageSize, RecordedEvent,
+    Rejection, StoreError, StoredItem, StreamFold, StreamId, Version, coalesce,
 };
 
 // Typed empties to compare results with.
@@ -68,6 +68,7 @@ pub(super) fn command(stream: &StreamId, event: DomainEvent) -> AppendCommand {
         stream_id: stream.clone(),
         event,
         expected_version: None,
+        idempotency: None,
     }
 }
 
@@ -261,4 +262,15 @@ pub(super) async fn append_mixed_log(stores: &Stores, s: &StreamId) -> Vec<Recor
         items(&[("a", 100), ("b", 200), ("e", 5), ("f", 6)])
     );
     log
+}
+
+/// A key no other case, run or process uses: keys are global, and the
+/// DynamoDB tables are shared.
+pub(super) fn unique_key(label: &str) -> IdempotencyKey {
+    IdempotencyKey::parse(&unique_name(&format!("key-{label}"))).expect("a valid key")
+}
+
+/// `command`, sent with `key`.
+pub(super) fn keyed(command: AppendCommand, key: &IdempotencyKey) -> AppendCommand {
+    command.with_idempotency_key(key.clone())
 }
