@@ -35,8 +35,8 @@ pub use jobs::{Admission, Claim, ReplayJob, ReplayJobs, ReplayLane, ReplayState,
 pub use limits::{MAX_AMOUNT, MAX_BODY_BYTES, MAX_ID_BYTES, MAX_PAGE_ITEMS, MAX_STRING_CHARS};
 pub use paging::{Cursor, ListQuery, PageSize};
 pub use ports::{
-    AppendError, ApplyMode, ApplyOutcome, Checkpoints, EventStore, ItemPage, ItemView, ReadModel,
-    StoreError, StoredItem,
+    AppendError, ApplyMode, ApplyOutcome, Checkpoints, EventStore, ItemPage, ItemView,
+    ParkedRecord, ParkedRecords, ReadModel, StoreError, StoredItem,
 };
 pub use projection::{ItemChange, ItemState, StreamFold, coalesce};
 pub use replay::{ReplayPhase, ReplayProgress, ReplayRequest, ReplayTarget};

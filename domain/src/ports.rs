@@ -168,3 +168,59 @@ pub trait Checkpoints: Send + Sync {
     async fn load(&self, name: &str) -> Result<Option<String>, StoreError>;
     async fn save(&self, name: &str, position: &str) -> Result<(), StoreError>;
 }
+
+/// A change-feed record the projector can never project (it does not
+/// decode), kept where an operator sees it so that it blocks nothing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParkedRecord {
+    /// Where the record came from, unique per record: its stream and
+    /// sequence number, or its feed position.
+    pub source: String,
+    /// Why it cannot be projected.
+    pub reason: String,
+    /// The record as received (JSON), cut at [`PARKED_RECORD_MAX_BYTES`].
+    pub record: String,
+    /// Milliseconds, as the stores keep it.
+    pub parked_at: DateTime<Utc>,
+}
+
+/// The most of a parked record's text a store keeps: a DynamoDB item
+/// holds 400 KB, and the source is enough to find the whole record.
+pub const PARKED_RECORD_MAX_BYTES: usize = 64 * 1024;
+
+impl ParkedRecord {
+    /// `record` cut to [`PARKED_RECORD_MAX_BYTES`] at a character boundary.
+    pub fn new(
+        source: impl Into<String>,
+        reason: impl Into<String>,
+        record: &str,
+        parked_at: DateTime<Utc>,
+    ) -> Self {
+        let mut end = record.len().min(PARKED_RECORD_MAX_BYTES);
+        while !record.is_char_boundary(end) {
+            end -= 1;
+        }
+        ParkedRecord {
+            source: source.into(),
+            reason: reason.into(),
+            record: record[..end].to_owned(),
+            parked_at,
+        }
+    }
+}
+
+/// Records parked by the projector.
+#[async_trait]
+pub trait ParkedRecords: Send + Sync {
+    /// Keeps `record`. Parking a source again (a redelivered batch) keeps
+    /// the first record of it.
+    async fn park(&self, record: &ParkedRecord) -> Result<(), StoreError>;
+
+    /// Up to `limit` parked records whose source sorts after `after`, in
+    /// source order.
+    async fn parked(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<ParkedRecord>, StoreError>;
+}

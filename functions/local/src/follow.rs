@@ -6,21 +6,22 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use aws_sdk_dynamodbstreams::types::{Record, ShardIteratorType};
-use domain::{Checkpoints, RecordedEvent};
+use domain::{Checkpoints, ParkedRecord, ParkedRecords, RecordedEvent};
 use serde_json::json;
 use service::aws_lambda_events::dynamodb::Event as StreamEvent;
 use service::dynamo::DynamoStore;
 use service::projector::{compare_sequence_numbers, handle_stream_batch, project};
 use tokio::sync::watch;
 
-use crate::sqlite::SqliteStore;
+use crate::sqlite::{SqliteStore, feed_source};
 
 const FEED_CHECKPOINT: &str = "projector";
 const FEED_BATCH: usize = 500;
 /// How often a follower looks again when nothing woke it.
 const IDLE_POLL: Duration = Duration::from_millis(250);
-/// Tries of one batch before its failed records are skipped and reported,
-/// as the event source mapping's `MaximumRetryAttempts` does.
+/// Tries of one batch before the follower pauses and reads it again: like
+/// the event source mapping with no retry limit, it never skips a record
+/// that may yet be projected.
 const MAX_BATCH_ATTEMPTS: u32 = 4;
 
 fn backoff(attempt: u32) -> Duration {
@@ -65,20 +66,35 @@ pub async fn follow_sqlite(store: SqliteStore, mut shutdown: watch::Receiver<boo
             continue;
         };
         let mut events: Vec<RecordedEvent> = Vec::with_capacity(entries.len());
+        let mut unparked = 0;
         for entry in entries {
             match entry.event {
                 Ok(event) => events.push(event),
                 Err(err) => {
                     // It will never decode: park it and go on, so one bad row
                     // does not block every stream behind it.
-                    tracing::error!(seq = entry.seq, error = %err, "poisoned change-feed row parked");
-                    if let Err(err) = store.park_poisoned(entry.seq, &err.to_string()).await {
-                        tracing::error!(seq = entry.seq, error = %err, "cannot park a poisoned row");
+                    tracing::error!(seq = entry.seq, error = %err, "undecodable change-feed row parked");
+                    let parked = ParkedRecord::new(
+                        feed_source(entry.seq),
+                        err.to_string(),
+                        "",
+                        chrono::Utc::now(),
+                    );
+                    if let Err(err) = store.park(&parked).await {
+                        tracing::error!(seq = entry.seq, error = %err, "cannot park an undecodable row");
+                        unparked += 1;
                     }
                 }
             }
         }
         let failed = project(&store, &events).await;
+        if unparked > 0 {
+            // Moving past a row that is neither projected nor parked would
+            // lose it: try the batch again.
+            attempt += 1;
+            sleep_or_stop(backoff(attempt), &mut shutdown).await;
+            continue;
+        }
         if !failed.is_empty() {
             // A write failure here is the disk's, not the data's: retry the
             // batch until it lands rather than skip events.
@@ -140,6 +156,10 @@ pub async fn follow_dynamodb_stream(
             match poll_shard(&streams, &store, &stream_arn, &shard_id, &mut cursors).await {
                 Ok(Poll::Records) => progressed = true,
                 Ok(Poll::Empty) => {}
+                Ok(Poll::Failing) => {
+                    attempt += 1;
+                    sleep_or_stop(backoff(attempt), &mut shutdown).await;
+                }
                 Ok(Poll::Closed) => {
                     cursors.remove(&shard_id);
                     finished.insert(shard_id);
@@ -162,6 +182,8 @@ pub async fn follow_dynamodb_stream(
 enum Poll {
     Records,
     Empty,
+    /// Records that keep failing, to read again after a pause.
+    Failing,
     Closed,
 }
 
@@ -298,7 +320,7 @@ async fn poll_shard(
     let mut attempt = 0;
     loop {
         let batch = lambda_event(stream_arn, &pending)?;
-        let response = handle_stream_batch(store, &batch).await;
+        let response = handle_stream_batch(store, store, &batch).await;
         let Some(lowest) = response
             .batch_item_failures
             .iter()
@@ -309,8 +331,18 @@ async fn poll_shard(
         };
         attempt += 1;
         if attempt >= MAX_BATCH_ATTEMPTS {
-            tracing::error!(shard_id, sequence_number = %lowest, "records still failing after {MAX_BATCH_ATTEMPTS} attempts; skipped");
-            break;
+            // Never skipped: the follower backs off, then reads the shard
+            // again from the last record it projected (a fresh iterator,
+            // as the one held may expire meanwhile).
+            tracing::warn!(shard_id, sequence_number = %lowest, "records still failing after {MAX_BATCH_ATTEMPTS} attempts; reading them again after a pause");
+            cursor.iterator = shard_iterator(
+                streams,
+                stream_arn,
+                shard_id,
+                cursor.last_sequence.as_deref(),
+            )
+            .await?;
+            return Ok(Poll::Failing);
         }
         // Retry from the lowest failed record on, as Lambda does.
         pending.retain(|record| {

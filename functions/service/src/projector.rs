@@ -10,7 +10,11 @@ use std::collections::HashMap;
 use aws_lambda_events::dynamodb::{Event as StreamEvent, EventRecord};
 use aws_lambda_events::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use aws_sdk_dynamodb::types::AttributeValue;
-use domain::{ApplyMode, ItemId, ReadModel, RecordedEvent, StoreError, StreamId, coalesce};
+use chrono::Utc;
+use domain::{
+    ApplyMode, ItemId, ParkedRecord, ParkedRecords, ReadModel, RecordedEvent, StoreError, StreamId,
+    coalesce,
+};
 
 use crate::dynamo::event_from_item;
 
@@ -43,12 +47,15 @@ pub async fn project(read_model: &dyn ReadModel, events: &[RecordedEvent]) -> Ve
 /// The projector function's handler: a DynamoDB stream batch in, the
 /// records to retry out (`ReportBatchItemFailures`).
 ///
-/// A record that does not decode is poisoned: it is logged and reported, so
-/// the event source mapping's bounded retries and bisection isolate it and
-/// finally skip it instead of blocking its stream. A failed write reports the
-/// earliest record of its item, so the retry re-reads everything after it.
+/// A record that does not decode never will: it is parked (with the reason
+/// and its text) and acknowledged, so it blocks nothing. A failed write, or
+/// a failed parking, reports the earliest record of its item (or the record
+/// itself), so the event source mapping retries from there until it lands;
+/// only past the mapping's record age limit does a record go to its
+/// on-failure destination. Nothing is dropped silently.
 pub async fn handle_stream_batch(
     read_model: &dyn ReadModel,
+    parking: &dyn ParkedRecords,
     batch: &StreamEvent,
 ) -> DynamoDbEventResponse {
     let mut decoded: Vec<(&EventRecord, RecordedEvent)> = Vec::new();
@@ -64,8 +71,24 @@ pub async fn handle_stream_batch(
         match event_from_item(&image) {
             Ok(event) => decoded.push((record, event)),
             Err(err) => {
-                tracing::error!(sequence_number = %sequence, event_id = %record.event_id, error = %err, "poisoned stream record");
-                failures.push(sequence);
+                let parked = ParkedRecord::new(
+                    format!(
+                        "{}#{sequence}",
+                        record.event_source_arn.as_deref().unwrap_or("")
+                    ),
+                    err.to_string(),
+                    &serde_json::to_string(record).unwrap_or_default(),
+                    Utc::now(),
+                );
+                match parking.park(&parked).await {
+                    Ok(()) => {
+                        tracing::error!(sequence_number = %sequence, event_id = %record.event_id, error = %err, "undecodable stream record parked");
+                    }
+                    Err(park_err) => {
+                        tracing::error!(sequence_number = %sequence, event_id = %record.event_id, error = %err, park_error = %park_err, "undecodable stream record could not be parked; retrying it");
+                        failures.push(sequence);
+                    }
+                }
             }
         }
     }
@@ -155,48 +178,94 @@ mod tests {
         serde_json::from_value(json!({ "Records": records })).expect("a stream event")
     }
 
-    #[tokio::test]
-    async fn a_poisoned_record_is_reported_and_the_rest_projected() {
-        let store = MemoryStore::new();
-        let created = |id: u64, item: &str, amount: u64| {
-            image(
-                "s",
-                id,
-                "ITEM_CREATED",
-                json!({"itemId": {"S": item}, "amount": {"N": amount.to_string()}}),
-            )
-        };
-        let poisoned = image(
+    fn failures(response: &DynamoDbEventResponse) -> Vec<String> {
+        response
+            .batch_item_failures
+            .iter()
+            .filter_map(|failure| failure.item_identifier.clone())
+            .collect()
+    }
+
+    fn created(id: u64, item: &str, amount: u64) -> Value {
+        image(
+            "s",
+            id,
+            "ITEM_CREATED",
+            json!({"itemId": {"S": item}, "amount": {"N": amount.to_string()}}),
+        )
+    }
+
+    fn undecodable() -> Value {
+        image(
             "s",
             1,
             "ITEM_CREATED",
             json!({"itemId": {"S": "b"}, "amount": {"S": "lots"}}),
-        );
+        )
+    }
+
+    #[tokio::test]
+    async fn an_undecodable_record_is_parked_and_acknowledged_and_the_rest_projected() {
+        let store = MemoryStore::new();
         let event = batch(vec![
             record("100", "INSERT", created(0, "a", 5)),
-            record("200", "INSERT", poisoned),
+            record("200", "INSERT", undecodable()),
             record("300", "INSERT", created(2, "c", 7)),
             // The log is append-only; anything but an insert carries no event.
             record("400", "REMOVE", created(0, "a", 5)),
         ]);
-        let response = handle_stream_batch(&store, &event).await;
-        let failures: Vec<_> = response
-            .batch_item_failures
-            .iter()
-            .map(|failure| failure.item_identifier.clone())
-            .collect();
-        assert_eq!(failures, vec![Some("200".to_owned())]);
+        let response = handle_stream_batch(&store, &store, &event).await;
+        assert_eq!(failures(&response), Vec::<String>::new());
         let listed: Vec<(String, u64)> = items_of_s(&store)
             .await
             .into_iter()
             .map(|v| (v.item_id.to_string(), v.amount.get()))
             .collect();
         assert_eq!(listed, vec![("a".to_owned(), 5), ("c".to_owned(), 7)]);
+        let parked = store.parked(None, 10).await.unwrap();
+        assert_eq!(parked.len(), 1);
+        assert!(
+            parked[0]
+                .source
+                .ends_with("/stream/2026-01-01T00:00:00.000#200")
+        );
+        assert!(parked[0].reason.contains("amount"), "{}", parked[0].reason);
+        assert!(
+            parked[0].record.contains("\"lots\""),
+            "{}",
+            parked[0].record
+        );
 
         // The same batch again (at-least-once delivery) changes nothing.
-        let again = handle_stream_batch(&store, &event).await;
-        assert_eq!(again.batch_item_failures.len(), 1);
+        let again = handle_stream_batch(&store, &store, &event).await;
+        assert_eq!(failures(&again), Vec::<String>::new());
         assert_eq!(items_of_s(&store).await.len(), 2);
+        assert_eq!(store.parked(None, 10).await.unwrap(), parked);
+    }
+
+    /// Parking that fails: the record must be retried, not acknowledged.
+    struct NoParking;
+
+    #[async_trait::async_trait]
+    impl ParkedRecords for NoParking {
+        async fn park(&self, _: &ParkedRecord) -> Result<(), StoreError> {
+            Err(StoreError::Unavailable("parking is down".into()))
+        }
+
+        async fn parked(&self, _: Option<&str>, _: usize) -> Result<Vec<ParkedRecord>, StoreError> {
+            Ok(Vec::new())
+        }
+    }
+
+    #[tokio::test]
+    async fn an_undecodable_record_that_cannot_be_parked_is_retried() {
+        let store = MemoryStore::new();
+        let event = batch(vec![
+            record("100", "INSERT", created(0, "a", 5)),
+            record("200", "INSERT", undecodable()),
+        ]);
+        let response = handle_stream_batch(&store, &NoParking, &event).await;
+        assert_eq!(failures(&response), ["200"]);
     }
 
     #[tokio::test]
@@ -226,7 +295,7 @@ mod tests {
             record("3", "INSERT", changed(2, 30)),
         ]);
         assert!(
-            handle_stream_batch(&store, &event)
+            handle_stream_batch(&store, &store, &event)
                 .await
                 .batch_item_failures
                 .is_empty()

@@ -103,7 +103,12 @@ async fn serve_projector() -> Result<(), lambda_runtime::Error> {
         let store = store.clone();
         async move {
             Ok::<_, lambda_runtime::Error>(
-                crate::projector::handle_stream_batch(store.as_ref(), &event.payload).await,
+                crate::projector::handle_stream_batch(
+                    store.as_ref(),
+                    store.as_ref(),
+                    &event.payload,
+                )
+                .await,
             )
         }
     }))

@@ -9,9 +9,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, SubsecRound, Utc};
 use domain::{
     AppendCommand, AppendError, ApplyMode, ApplyOutcome, Checkpoints, EventId, EventStore,
-    IdempotencyKey, ItemChange, ItemId, ItemPage, ItemState, ItemView, ListQuery, ReadModel,
-    RecordedEvent, RememberedAppend, ReplayJob, ReplayJobs, ReplayLane, StoreError, StoredItem,
-    StoredLane, StreamFold, StreamId, decide, recall,
+    IdempotencyKey, ItemChange, ItemId, ItemPage, ItemState, ItemView, ListQuery, ParkedRecord,
+    ParkedRecords, ReadModel, RecordedEvent, RememberedAppend, ReplayJob, ReplayJobs, ReplayLane,
+    StoreError, StoredItem, StoredLane, StreamFold, StreamId, decide, recall,
 };
 
 /// The event log, the read model and the checkpoints behind one lock.
@@ -29,6 +29,7 @@ struct State {
     lanes: BTreeMap<StreamId, StoredLane>,
     jobs: BTreeMap<String, ReplayJob>,
     idempotency_keys: BTreeMap<IdempotencyKey, RememberedAppend>,
+    parked: BTreeMap<String, ParkedRecord>,
 }
 
 /// A stream's log, and its fold: what `decide` needs.
@@ -230,6 +231,35 @@ impl State {
             .skip_while(move |((stream, _), _)| stream < stream_id)
             .take_while(move |((stream, _), _)| stream == stream_id)
             .map(|((_, item_id), row)| (item_id, row))
+    }
+}
+
+#[async_trait]
+impl ParkedRecords for MemoryStore {
+    async fn park(&self, record: &ParkedRecord) -> Result<(), StoreError> {
+        let mut record = record.clone();
+        record.parked_at = record.parked_at.trunc_subsecs(3);
+        self.state()
+            .parked
+            .entry(record.source.clone())
+            .or_insert(record);
+        Ok(())
+    }
+
+    async fn parked(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<ParkedRecord>, StoreError> {
+        use std::ops::Bound::{Excluded, Unbounded};
+        let start = after.map_or(Unbounded, |after| Excluded(after.to_owned()));
+        Ok(self
+            .state()
+            .parked
+            .range((start, Unbounded))
+            .take(limit)
+            .map(|(_, record)| record.clone())
+            .collect())
     }
 }
 

@@ -1,7 +1,7 @@
 //! The embedded SQLite adapter of the storage ports, for local mode.
 //!
 //! One file holds the event log, the read model, the follower checkpoints,
-//! the parked (poisoned) feed records and the replay jobs. Writes go through one connection behind
+//! the parked records and the replay jobs. Writes go through one connection behind
 //! a mutex, so appends are serialised and `decide` runs inside the same
 //! `BEGIN IMMEDIATE` transaction as the insert: SQLite never sees a conflict.
 //! Reads use a small pool of extra connections, which WAL mode lets run
@@ -10,7 +10,7 @@
 //!
 //! The tables are in `schema`; each port has its module (`event_store`,
 //! with the keys of idempotent appends in `idempotency_keys`,
-//! `read_model`, `checkpoints`, `replay_jobs`), the follower's change feed
+//! `read_model`, `checkpoints`, `replay_jobs`, `parked`), the follower's change feed
 //! is in `feed`, and `codec` decodes rows and maps SQLite's errors.
 
 mod checkpoints;
@@ -18,6 +18,7 @@ mod codec;
 mod event_store;
 mod feed;
 mod idempotency_keys;
+mod parked;
 mod read_model;
 mod replay_jobs;
 mod schema;
@@ -37,6 +38,7 @@ use codec::{db_error, open_error};
 /// append never waits long behind it.
 pub(super) const PURGE_BATCH: usize = 1000;
 pub use feed::FeedEntry;
+pub use parked::feed_source;
 
 /// How long a connection waits for a lock held by another connection (another
 /// process on the same file, or the WAL checkpointer) before giving up.

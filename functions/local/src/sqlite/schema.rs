@@ -19,11 +19,12 @@ pub(super) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 /// What takes a database from version `i` to `i + 1`.
 type Migration = fn(&Transaction<'_>) -> Result<(), rusqlite::Error>;
 
-const MIGRATIONS: [Migration; 4] = [
+const MIGRATIONS: [Migration; 5] = [
     v1_tables,
     v2_tombstone_expiry,
     v3_replay_jobs,
     v4_idempotency_keys,
+    v5_parked_records,
 ];
 
 /// Version 1: the event log, the read model, checkpoints, parked records.
@@ -128,6 +129,26 @@ CREATE TABLE idempotency_keys (
     expires_at  INTEGER NOT NULL
 );
 CREATE INDEX idempotency_keys_expiry ON idempotency_keys (expires_at);
+",
+    )
+}
+
+/// Version 5: parked records keyed by their source, with their text, in
+/// place of `poisoned` (keyed by feed seq). A feed entry's source is
+/// `feed:` and its seq zero-padded to 20 digits, so sources sort as the
+/// feed does; its text is the events row, still at that seq.
+fn v5_parked_records(tx: &Transaction<'_>) -> Result<(), rusqlite::Error> {
+    tx.execute_batch(
+        "
+CREATE TABLE parked_records (
+    source    TEXT PRIMARY KEY,
+    reason    TEXT NOT NULL,
+    record    TEXT NOT NULL,
+    parked_at TEXT NOT NULL
+);
+INSERT INTO parked_records (source, reason, record, parked_at)
+    SELECT 'feed:' || printf('%020d', seq), reason, '', parked_at FROM poisoned;
+DROP TABLE poisoned;
 ",
     )
 }

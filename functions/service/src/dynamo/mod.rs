@@ -5,8 +5,10 @@
 //!   DynamoDB stream (NEW_IMAGE) feeds the projector.
 //! - stream index: the write side's consistent state, so an append reads
 //!   everything `decide` needs in one request: per stream a `HEAD` row (the
-//!   version) and one `ITEM#<id>` row per item (live or not). It also holds
-//!   the change-feed checkpoints, under their own key prefix.
+//!   version) and one `ITEM#<id>` row per item (live or not). It also holds,
+//!   each under hash keys no stream's rows share a range key with, the
+//!   change-feed checkpoints, the idempotency keys (a partition each, with
+//!   a TTL) and the records the projector parked.
 //! - read model: one row per (streamId, itemId) with the version (event id)
 //!   that set it; deletes leave tombstones.
 //! - replays: each replay job (`job#<id>`) and each stream's replay lane
@@ -25,6 +27,7 @@ mod checkpoints;
 mod codec;
 mod errors;
 mod event_store;
+mod parked;
 mod read_model;
 mod replay_jobs;
 pub mod schema;

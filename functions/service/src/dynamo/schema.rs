@@ -40,6 +40,16 @@ pub const FINGERPRINT: &str = "fingerprint";
 /// id and time are in [`EVENT_ID`] and [`RECORDED_AT`], and the row
 /// expires at [`EXPIRES_AT`].
 pub const APPENDED_TO: &str = "appendedTo";
+/// Stream index: the hash key all parked records share (parking is rare).
+pub const PARKED_RECORDS_STREAM: &str = "parked-records";
+/// Stream index: prefix of a parked record's row, followed by its source.
+pub const PARKED_ENTRY_PREFIX: &str = "PARKED#";
+/// Parked rows: why the record cannot be projected, S.
+pub const REASON: &str = "reason";
+/// Parked rows: the record's text, S.
+pub const RECORD: &str = "record";
+/// Parked rows: when it was parked, RFC 3339 with milliseconds, S.
+pub const PARKED_AT: &str = "parkedAt";
 /// HEAD rows: the stream's last event id, N. Read model: the event id
 /// that set the row, N.
 pub const VERSION: &str = "version";

@@ -1,5 +1,5 @@
 //! The storage conformance suite: what every adapter of the domain ports
-//! (`EventStore`, `ReadModel`, `Checkpoints`, `ReplayJobs`) must do, whatever its backend.
+//! (`EventStore`, `ReadModel`, `Checkpoints`, `ReplayJobs`, `ParkedRecords`) must do, whatever its backend.
 //!
 //! Each case is a public async function taking a fresh [`Stores`]; the
 //! [`conformance_tests!`](crate::conformance_tests) macro turns all of them
@@ -11,7 +11,7 @@
 use std::any::Any;
 use std::sync::Arc;
 
-use domain::{Checkpoints, EventStore, ReadModel, ReplayJobs};
+use domain::{Checkpoints, EventStore, ParkedRecords, ReadModel, ReplayJobs};
 
 /// A fresh, isolated set of the ports under test.
 #[derive(Clone)]
@@ -20,6 +20,7 @@ pub struct Stores {
     pub read_model: Arc<dyn ReadModel>,
     pub checkpoints: Arc<dyn Checkpoints>,
     pub replay_jobs: Arc<dyn ReplayJobs>,
+    pub parked: Arc<dyn ParkedRecords>,
     /// What must live as long as the ports (a temporary directory).
     keep_alive: Option<Arc<dyn Any + Send + Sync>>,
 }
@@ -28,14 +29,15 @@ impl Stores {
     /// The set made of one value that implements all three ports.
     pub fn from_one<S>(store: S) -> Self
     where
-        S: EventStore + ReadModel + Checkpoints + ReplayJobs + 'static,
+        S: EventStore + ReadModel + Checkpoints + ReplayJobs + ParkedRecords + 'static,
     {
         let store = Arc::new(store);
         Stores {
             events: store.clone(),
             read_model: store.clone(),
             checkpoints: store.clone(),
-            replay_jobs: store,
+            replay_jobs: store.clone(),
+            parked: store,
             keep_alive: None,
         }
     }
@@ -90,6 +92,7 @@ macro_rules! conformance_tests {
             a_replay_resumes_from_its_saved_progress,
             a_replay_and_the_live_projection_do_not_undo_each_other,
             checkpoints_start_empty_then_save_and_overwrite,
+            parked_records_list_in_source_order_and_a_source_parks_once,
             a_lane_commits_only_at_the_revision_read,
             a_job_is_unknown_until_written_then_reads_back_intact,
             triggers_start_on_a_free_lane_then_share_one_queued_replay,
@@ -113,6 +116,7 @@ mod checkpoints;
 mod event_store;
 mod idempotency;
 mod jobs;
+mod parked;
 mod read_model;
 mod replay;
 mod support;
@@ -121,6 +125,7 @@ pub use checkpoints::*;
 pub use event_store::*;
 pub use idempotency::*;
 pub use jobs::*;
+pub use parked::*;
 pub use read_model::*;
 pub use replay::*;
 pub use support::unique_stream;
