@@ -18,6 +18,18 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// Every code, in declaration order.
+    pub const ALL: [ErrorCode; 8] = [
+        ErrorCode::MalformedJson,
+        ErrorCode::PayloadTooLarge,
+        ErrorCode::MissingField,
+        ErrorCode::WrongType,
+        ErrorCode::InvalidValue,
+        ErrorCode::UnknownField,
+        ErrorCode::DuplicateField,
+        ErrorCode::UnknownEventType,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorCode::MalformedJson => "MALFORMED_JSON",
@@ -64,3 +76,28 @@ impl fmt::Display for Invalid {
 }
 
 impl std::error::Error for Invalid {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn all_lists_every_code_once() {
+        let names: std::collections::BTreeSet<&str> =
+            ErrorCode::ALL.iter().map(|code| code.as_str()).collect();
+        assert_eq!(names.len(), ErrorCode::ALL.len());
+        for code in ErrorCode::ALL {
+            // A new variant stops this compiling: list it in ALL as well.
+            match code {
+                ErrorCode::MalformedJson
+                | ErrorCode::PayloadTooLarge
+                | ErrorCode::MissingField
+                | ErrorCode::WrongType
+                | ErrorCode::InvalidValue
+                | ErrorCode::UnknownField
+                | ErrorCode::DuplicateField
+                | ErrorCode::UnknownEventType => {}
+            }
+        }
+    }
+}

@@ -212,6 +212,10 @@ impl PinnedXtask {
         }
         Ok(PinnedXtask { path })
     }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
 }
 
 impl Drop for PinnedXtask {

@@ -27,7 +27,7 @@ pub enum XtaskCmd {
     /// Run the whole service on 127.0.0.1 (embedded store; no AWS account needed).
     Local(Local),
     /// Run every check: rustfmt, clippy, every test (each with a time limit) against an AWS
-    /// emulator it starts, the arm64 artifacts and the deploy commands.
+    /// emulator it starts, the API contract, the arm64 artifacts and the deploy commands.
     Test(Test),
     /// Build the Lambda functions (arm64 by default) and package bootstrap zips.
     Build(Build),
@@ -78,6 +78,10 @@ pub struct Test {
     /// and nothing else: no lint, no arm64 step.
     #[arg(long, value_name = "N")]
     repeat: Option<u32>,
+    /// Run only the API contract check: schemathesis from openapi.yaml
+    /// against local mode, which it starts on a free port.
+    #[arg(long, conflicts_with_all = ["repeat", "nextest_args"])]
+    contract_only: bool,
     /// Extra arguments for `cargo nextest run`, e.g. a filter:
     /// `-- -E 'package(deployer)'`.
     #[arg(last = true)]
@@ -241,6 +245,7 @@ impl From<Test> for test::TestConfig {
             lint: !flags.no_lint,
             arm64: !flags.no_arm64,
             repeat: flags.repeat,
+            contract_only: flags.contract_only,
             nextest_args: flags.nextest_args,
         }
     }

@@ -6,6 +6,7 @@ use std::process::{Command, ExitCode};
 use anyhow::{Context, bail};
 use clap::Parser;
 
+mod api_contract;
 mod arm64;
 mod bench;
 mod deadline;

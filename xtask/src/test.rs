@@ -1,6 +1,7 @@
 //! `cargo xtask test`: rustfmt, clippy, every test through cargo-nextest
 //! (each with a time limit, `.config/nextest.toml`) against one AWS
-//! emulator, then the arm64 artifacts and the deploy commands. Ends with a
+//! emulator, the API contract (schemathesis from `openapi.yaml` against
+//! local mode), then the arm64 artifacts and the deploy commands. Ends with a
 //! table of its steps and their times, also written as JSON for the bench.
 
 use std::path::Path;
@@ -10,7 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 
-use crate::{arm64, cargo, deploy_check, run};
+use crate::{api_contract, arm64, cargo, deploy_check, run};
 
 /// The cargo-nextest `.ci/run` and this command install when it is
 /// missing; stress runs (`--repeat`) need 0.9.103 or later.
@@ -25,9 +26,14 @@ pub struct TestConfig {
     /// Run the tests this many times in a row (nextest's stress mode),
     /// and nothing else: no lint, no arm64 step.
     pub repeat: Option<u32>,
+    /// Run the API contract check and nothing else.
+    pub contract_only: bool,
     /// Passed on to `cargo nextest run`.
     pub nextest_args: Vec<String>,
 }
+
+/// The step that checks the answers of local mode against `openapi.yaml`.
+const CONTRACT_STEP: &str = "API contract (schemathesis)";
 
 /// One step's name, time and outcome.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -127,6 +133,10 @@ pub fn test(config: TestConfig, root: &Path) -> anyhow::Result<()> {
 }
 
 fn all_steps(config: &TestConfig, root: &Path, steps: &mut Steps) -> anyhow::Result<()> {
+    if config.contract_only {
+        let xtask = deploy_check::PinnedXtask::pin(root)?;
+        return steps.time(CONTRACT_STEP, || api_contract::run(root, xtask.path()));
+    }
     let lint = config.lint && config.repeat.is_none();
     let arm64 = config.arm64 && config.repeat.is_none();
     // Started first and at the lowest priority: it compiles on the CPU the
@@ -136,9 +146,10 @@ fn all_steps(config: &TestConfig, root: &Path, steps: &mut Steps) -> anyhow::Res
     } else {
         None
     };
-    // The deploy commands run last, through this binary: held now, before
-    // the test build can replace the file.
-    let xtask = if arm64 {
+    // Local mode for the API contract and the deploy commands run through
+    // this binary: held now, before the test build can replace the file.
+    let contract = config.repeat.is_none();
+    let xtask = if arm64 || contract {
         Some(deploy_check::PinnedXtask::pin(root)?)
     } else {
         None
@@ -188,6 +199,9 @@ fn all_steps(config: &TestConfig, root: &Path, steps: &mut Steps) -> anyhow::Res
         tests.args(&config.nextest_args);
         run("cargo nextest run --workspace", tests)
     })?;
+    if contract && let Some(xtask) = &xtask {
+        steps.time(CONTRACT_STEP, || api_contract::run(root, xtask.path()))?;
+    }
     let (Some(arm64_build), Some(xtask)) = (arm64_build, xtask) else {
         if !config.arm64 {
             eprintln!("==> arm64 artifacts: skipped (--no-arm64)");

@@ -1,5 +1,6 @@
 //! The project's Python tools, pinned, in one project-local venv: moto
-//! (the AWS emulator) and cfn-lint (the template linter).
+//! (the AWS emulator), cfn-lint (the template linter) and schemathesis
+//! (the API contract check from `openapi.yaml`).
 
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
@@ -17,9 +18,18 @@ pub const MOTO_REQUIREMENT: &str = "moto[server]==5.2.5";
 /// new rules, so bump it deliberately too.
 pub const CFN_LINT_VERSION: &str = "1.58.0";
 pub const CFN_LINT_REQUIREMENT: &str = "cfn-lint==1.58.0";
+/// The schemathesis release `cargo xtask test` checks the API with; its
+/// checks and data generation change between releases, so bump it
+/// deliberately as well.
+pub const SCHEMATHESIS_VERSION: &str = "4.32.5";
+pub const SCHEMATHESIS_REQUIREMENT: &str = "schemathesis==4.32.5";
 /// Everything the venv holds, installed together so pip resolves one
 /// consistent set (moto also depends on cfn-lint).
-pub const REQUIREMENTS: [&str; 2] = [MOTO_REQUIREMENT, CFN_LINT_REQUIREMENT];
+pub const REQUIREMENTS: [&str; 3] = [
+    MOTO_REQUIREMENT,
+    CFN_LINT_REQUIREMENT,
+    SCHEMATHESIS_REQUIREMENT,
+];
 /// Overrides the venv location (default `<project root>/.local/venv`).
 pub const VENV_ENV: &str = "EVS_VENV";
 
@@ -27,7 +37,7 @@ pub const VENV_ENV: &str = "EVS_VENV";
 /// requirement set, so changing any pin triggers a reinstall.
 const MARKER_FILE: &str = ".evs-requirements";
 /// The executables the requirements must have installed.
-const EXECUTABLES: [&str; 2] = ["moto_server", "cfn-lint"];
+const EXECUTABLES: [&str; 3] = ["moto_server", "cfn-lint", "schemathesis"];
 
 /// The workspace root, from this crate's location (functions/testkit).
 pub fn project_root() -> PathBuf {
@@ -60,6 +70,13 @@ pub fn cfn_lint(project_root: &Path) -> anyhow::Result<PathBuf> {
     let venv = venv_dir(project_root);
     ensure_installed(&venv)?;
     Ok(venv.join("bin").join("cfn-lint"))
+}
+
+/// The venv's `schemathesis`, installed if needed like [`venv_python`].
+pub fn schemathesis(project_root: &Path) -> anyhow::Result<PathBuf> {
+    let venv = venv_dir(project_root);
+    ensure_installed(&venv)?;
+    Ok(venv.join("bin").join("schemathesis"))
 }
 
 fn marker_content() -> String {
@@ -113,7 +130,7 @@ fn ensure_installed(venv: &Path) -> anyhow::Result<()> {
         .args(REQUIREMENTS);
     run(
         &mut install,
-        "installing moto and cfn-lint into the venv",
+        "installing moto, cfn-lint and schemathesis into the venv",
         &by_hand,
     )?;
 
@@ -163,6 +180,10 @@ mod tests {
         assert_eq!(
             CFN_LINT_REQUIREMENT,
             format!("cfn-lint=={CFN_LINT_VERSION}")
+        );
+        assert_eq!(
+            SCHEMATHESIS_REQUIREMENT,
+            format!("schemathesis=={SCHEMATHESIS_VERSION}")
         );
         assert!(REQUIREMENTS.iter().all(|r| marker_content().contains(r)));
     }

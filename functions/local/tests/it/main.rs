@@ -1,7 +1,8 @@
 //! Local mode's tests, in one binary so the AWS SDK is linked once: the
 //! server end to end over HTTP, the projector through injected failures,
-//! the API key kept out of the logs, the
-//! projector's convergence property on SQLite, the SQLite adapter against
+//! the API key kept out of the logs, the projector's convergence property
+//! on SQLite, `openapi.yaml` against the routes and error codes, the
+//! SQLite adapter against
 //! the conformance suite, and local mode at size (100,000 items, replays
 //! of 20,000 events).
 
@@ -9,6 +10,7 @@ mod at_size;
 mod e2e;
 mod failures;
 mod logs;
+mod openapi;
 mod projection_props;
 mod sqlite_conformance;
 
