@@ -7,6 +7,7 @@
 pub mod build;
 pub mod cfn;
 pub mod deploy;
+pub mod partition;
 pub mod settings;
 pub mod stack;
 

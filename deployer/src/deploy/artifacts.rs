@@ -74,10 +74,23 @@ pub async fn upload_packages(
     Ok(uploads)
 }
 
+/// Whether `key` is in `bucket`. A caller without `s3:ListBucket` gets 403,
+/// not 404, for a missing key (S3 API reference, HeadObject: "If you don't
+/// have the s3:ListBucket permission, Amazon S3 returns an HTTP status
+/// code 403 Forbidden error"): read as "not known to be there", so the
+/// upload (content-addressed, so harmless to repeat) goes ahead, and a
+/// real lack of access shows on the PutObject.
 async fn exists(s3: &Client, bucket: &str, key: &str) -> anyhow::Result<bool> {
     match s3.head_object().bucket(bucket).key(key).send().await {
         Ok(_) => Ok(true),
         Err(err) if err.as_service_error().is_some_and(|e| e.is_not_found()) => Ok(false),
+        Err(err)
+            if err
+                .raw_response()
+                .is_some_and(|raw| raw.status().as_u16() == 403) =>
+        {
+            Ok(false)
+        }
         Err(err) => Err(err).with_sdk_context(|| format!("cannot look for s3://{bucket}/{key}")),
     }
 }
@@ -105,7 +118,10 @@ pub async fn upload_template(
             .await
             .with_sdk_context(|| format!("cannot upload the template to s3://{bucket}/{key}"))?;
     }
-    Ok(format!("https://{bucket}.s3.{region}.amazonaws.com/{key}"))
+    Ok(format!(
+        "https://{bucket}.s3.{region}.{}/{key}",
+        crate::partition::dns_suffix(region)
+    ))
 }
 
 /// Deletes every object in `bucket`; returns how many there were.

@@ -21,9 +21,12 @@ pub const STAGE_NAME: &str = "prod";
 pub const API_ID: &str = "Api";
 
 /// What the [`API_URL_OUTPUT`](super::API_URL_OUTPUT) output resolves to, for the REST API
-/// `rest_api_id` in `region` (in the `aws` partition).
+/// `rest_api_id` in `region`, in whichever partition that is.
 pub fn api_url(rest_api_id: &str, region: &str) -> String {
-    format!("https://{rest_api_id}.execute-api.{region}.amazonaws.com/{STAGE_NAME}")
+    format!(
+        "https://{rest_api_id}.execute-api.{region}.{}/{STAGE_NAME}",
+        crate::partition::dns_suffix(region)
+    )
 }
 
 /// Lambda proxy integrations always call the function with POST.

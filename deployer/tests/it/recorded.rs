@@ -621,3 +621,39 @@ async fn emptying_a_bucket_whose_objects_never_go_stops_after_rounds_without_pro
     );
     assert_eq!(replay.actual_requests().count(), 7);
 }
+
+/// HeadObject answers 403 for a missing key to a caller without
+/// `s3:ListBucket` (S3 API reference, HeadObject, "Permissions"): the
+/// upload goes ahead instead of failing the deploy. The URL carries the
+/// region's partition suffix.
+#[tokio::test]
+async fn a_key_hidden_by_a_missing_list_permission_is_uploaded() {
+    let forbidden = http::Response::builder()
+        .status(403)
+        .header("content-length", "0");
+    let stored = http::Response::builder()
+        .status(200)
+        .header("etag", "\"abc\"");
+    let replay = StaticReplayClient::new(vec![
+        reply(forbidden, SdkBody::empty()),
+        reply(stored, SdkBody::empty()),
+    ]);
+    let aws = aws(&replay).await;
+    let url = deployer::deploy::artifacts::upload_template(
+        &aws.s3,
+        "recorded-bucket",
+        "cn-north-1",
+        "Resources: {}\n",
+    )
+    .await
+    .expect("the upload goes ahead");
+    assert!(
+        url.starts_with("https://recorded-bucket.s3.cn-north-1.amazonaws.com.cn/"),
+        "{url}"
+    );
+    let methods: Vec<String> = replay
+        .actual_requests()
+        .map(|request| request.method().to_owned())
+        .collect();
+    assert_eq!(methods, ["HEAD", "PUT"]);
+}
