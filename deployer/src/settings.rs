@@ -1,6 +1,7 @@
 //! The settings only deploy reads, from the same `.env` and environment as
 //! the service's (`service::settings::RawSettings`): `STACK_NAME`,
-//! `TRACING` and the throttle. One definition each, with its one limit.
+//! `TRACING`, the throttle and `REPLAY_CONCURRENCY`. One definition each,
+//! with its one limit.
 
 use service::settings::{RawSettings, SettingError};
 
@@ -115,6 +116,59 @@ pub fn throttle(settings: &RawSettings) -> Result<Throttle, SettingError> {
     })
 }
 
+/// How many replay runs may execute at once (`REPLAY_CONCURRENCY`): a
+/// reservation of the account's Lambda concurrency for the replay
+/// function, which is also its cap, or none.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReplayConcurrency {
+    /// Reserve (and cap at) this many concurrent executions.
+    Reserved(u32),
+    /// `none`: no reservation, no cap. For accounts that cannot reserve
+    /// any (Lambda keeps 100 unreserved, and new accounts have 10 in all).
+    Unreserved,
+}
+
+impl ReplayConcurrency {
+    /// Replays are background work: a few at a time leave the account's
+    /// concurrency to the API and the projector.
+    pub const DEFAULT: ReplayConcurrency = ReplayConcurrency::Reserved(5);
+    /// An account's default concurrency limit: no more can be reserved.
+    pub const MAX: u32 = 1000;
+    /// The setting's name, for the messages that point at it.
+    pub const SETTING: &'static str = "REPLAY_CONCURRENCY";
+
+    /// The executions reserved, if any.
+    pub fn reserved(self) -> Option<u32> {
+        match self {
+            ReplayConcurrency::Reserved(n) => Some(n),
+            ReplayConcurrency::Unreserved => None,
+        }
+    }
+}
+
+/// `REPLAY_CONCURRENCY`: a whole number from 1 to 1000 (default 5), or
+/// `none`.
+pub fn replay_concurrency(settings: &RawSettings) -> Result<ReplayConcurrency, SettingError> {
+    let Some(raw) = settings.get(ReplayConcurrency::SETTING) else {
+        return Ok(ReplayConcurrency::DEFAULT);
+    };
+    if raw.trim().eq_ignore_ascii_case("none") {
+        return Ok(ReplayConcurrency::Unreserved);
+    }
+    raw.trim()
+        .parse::<u32>()
+        .ok()
+        .filter(|n| (1..=ReplayConcurrency::MAX).contains(n))
+        .map(ReplayConcurrency::Reserved)
+        .ok_or_else(|| SettingError {
+            name: ReplayConcurrency::SETTING,
+            problem: format!(
+                "{raw:?} is neither a whole number from 1 to {} nor none",
+                ReplayConcurrency::MAX
+            ),
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -205,6 +259,30 @@ mod tests {
         ] {
             let err = throttle(&settings(&[(name, bad)])).unwrap_err();
             assert_eq!(err.name, name, "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_replay_concurrency_is_a_number_or_none_defaulting_to_five() {
+        assert_eq!(
+            replay_concurrency(&settings(&[])).unwrap(),
+            ReplayConcurrency::Reserved(5)
+        );
+        for (raw, expected) in [
+            ("1", ReplayConcurrency::Reserved(1)),
+            ("1000", ReplayConcurrency::Reserved(1000)),
+            ("none", ReplayConcurrency::Unreserved),
+            ("NONE", ReplayConcurrency::Unreserved),
+        ] {
+            assert_eq!(
+                replay_concurrency(&settings(&[("REPLAY_CONCURRENCY", raw)])).unwrap(),
+                expected,
+                "{raw}"
+            );
+        }
+        for bad in ["0", "1001", "-1", "2.5", "off"] {
+            let err = replay_concurrency(&settings(&[("REPLAY_CONCURRENCY", bad)])).unwrap_err();
+            assert_eq!(err.name, "REPLAY_CONCURRENCY", "{bad}");
         }
     }
 }

@@ -139,6 +139,28 @@ pub struct Stage {
     pub description: Option<String>,
     /// X-Ray active tracing.
     pub tracing_enabled: bool,
+    /// One log line per request, written by API Gateway itself.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access_log_setting: Option<AccessLogSetting>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AccessLogSetting {
+    /// The ARN of the CloudWatch Logs group the lines go to.
+    pub destination_arn: Expr,
+    /// The line, with `$context` variables.
+    pub format: String,
+}
+
+/// The region's API Gateway settings for the whole account: the role API
+/// Gateway uses to write logs to CloudWatch Logs. There is one per
+/// account and region; the last stack to set it wins, and deleting the
+/// resource does not reset it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Account {
+    pub cloud_watch_role_arn: Expr,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]

@@ -10,6 +10,9 @@ pub struct Role {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     pub assume_role_policy_document: PolicyDocument,
+    /// ARNs of managed policies attached to the role.
+    #[serde(rename = "ManagedPolicyArns", skip_serializing_if = "Vec::is_empty")]
+    pub managed_policy_arns: Vec<Expr>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub policies: Vec<InlinePolicy>,
 }

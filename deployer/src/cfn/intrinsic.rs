@@ -136,11 +136,24 @@ impl ResourceId<super::apigateway::RestApi> {
     }
 }
 
+impl ResourceId<super::sqs::Queue> {
+    /// `{"Ref": id}`: a queue's `Ref` is its URL, what senders address.
+    pub fn url<T>(&self) -> Value<T> {
+        self.id.reference()
+    }
+
+    /// `{"Fn::GetAtt": [id, "QueueName"]}`.
+    pub fn queue_name<T>(&self) -> Value<T> {
+        self.id.get_att(Attribute::QueueName)
+    }
+}
+
 impl HasArn for super::dynamodb::Table {}
 impl HasArn for super::iam::Role {}
 impl HasArn for super::lambda::Function {}
 impl HasArn for super::logs::LogGroup {}
 impl HasArn for super::s3::Bucket {}
+impl HasArn for super::sqs::Queue {}
 
 impl fmt::Display for LogicalId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -201,6 +214,8 @@ pub enum Attribute {
     StreamArn,
     /// `AWS::ApiGateway::RestApi`: the id of the `/` resource.
     RootResourceId,
+    /// `AWS::SQS::Queue`: the queue's name.
+    QueueName,
 }
 
 impl Attribute {
@@ -209,6 +224,7 @@ impl Attribute {
             Attribute::Arn => "Arn",
             Attribute::StreamArn => "StreamArn",
             Attribute::RootResourceId => "RootResourceId",
+            Attribute::QueueName => "QueueName",
         }
     }
 }

@@ -1,4 +1,5 @@
-//! `AWS::Lambda::Function`, `Permission` and `EventSourceMapping`.
+//! `AWS::Lambda::Function`, `Permission`, `EventSourceMapping` and
+//! `EventInvokeConfig`.
 
 use std::collections::BTreeMap;
 
@@ -30,6 +31,10 @@ pub struct Function {
     pub environment: Option<Environment>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tracing_config: Option<TracingConfig>,
+    /// Concurrent executions set aside for this function, which are also
+    /// the most it may run at once. Absent: none reserved, no cap.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reserved_concurrent_executions: Option<u32>,
 }
 
 fn one_element_list<S: Serializer, T: Serialize>(
@@ -129,6 +134,74 @@ pub struct EventSourceMapping {
     pub maximum_record_age_in_seconds: Option<i32>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub function_response_types: Vec<FunctionResponseType>,
+    /// Where Lambda sends a record of each batch it discards.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub destination_config: Option<DestinationConfig>,
+}
+
+/// Where Lambda reports what it gave up on: discarded stream batches (an
+/// event source mapping) or failed asynchronous invocations (an
+/// [`EventInvokeConfig`]).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DestinationConfig {
+    pub on_failure: OnFailure,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct OnFailure {
+    /// The ARN of the destination (here, a standard SQS queue).
+    pub destination: Expr,
+}
+
+/// How Lambda handles a function's asynchronous invocations: retries,
+/// how long an event may wait, and where failures go.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct EventInvokeConfig {
+    pub function_name: Expr,
+    pub qualifier: Qualifier,
+    /// Retries after a function error: 0 to 2 (Lambda's default is 2).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub maximum_retry_attempts: Option<AsyncRetries>,
+    /// How long an event may wait in Lambda's queue: 60 to 21,600 seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub maximum_event_age_in_seconds: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub destination_config: Option<DestinationConfig>,
+}
+
+/// The version or alias an [`EventInvokeConfig`] applies to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum Qualifier {
+    /// The unpublished version, which is what this project invokes.
+    #[serde(rename = "$LATEST")]
+    Latest,
+}
+
+/// The retries Lambda allows for an asynchronous invocation (0 to 2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AsyncRetries {
+    Zero,
+    One,
+    Two,
+}
+
+impl AsyncRetries {
+    pub fn count(self) -> u32 {
+        match self {
+            AsyncRetries::Zero => 0,
+            AsyncRetries::One => 1,
+            AsyncRetries::Two => 2,
+        }
+    }
+}
+
+impl Serialize for AsyncRetries {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_u32(self.count())
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]

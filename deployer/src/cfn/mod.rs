@@ -13,6 +13,7 @@ pub mod intrinsic;
 pub mod lambda;
 pub mod logs;
 pub mod s3;
+pub mod sqs;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -291,6 +292,7 @@ macro_rules! resource_types {
 }
 
 resource_types! {
+    ApiGatewayAccount(apigateway::Account) => "AWS::ApiGateway::Account",
     ApiGatewayApiKey(apigateway::ApiKey) => "AWS::ApiGateway::ApiKey",
     ApiGatewayDeployment(apigateway::Deployment) => "AWS::ApiGateway::Deployment",
     ApiGatewayMethod(apigateway::Method) => "AWS::ApiGateway::Method",
@@ -301,11 +303,13 @@ resource_types! {
     ApiGatewayUsagePlanKey(apigateway::UsagePlanKey) => "AWS::ApiGateway::UsagePlanKey",
     DynamoDbTable(dynamodb::Table) => "AWS::DynamoDB::Table",
     IamRole(iam::Role) => "AWS::IAM::Role",
+    LambdaEventInvokeConfig(lambda::EventInvokeConfig) => "AWS::Lambda::EventInvokeConfig",
     LambdaEventSourceMapping(lambda::EventSourceMapping) => "AWS::Lambda::EventSourceMapping",
     LambdaFunction(lambda::Function) => "AWS::Lambda::Function",
     LambdaPermission(lambda::Permission) => "AWS::Lambda::Permission",
     LogsLogGroup(logs::LogGroup) => "AWS::Logs::LogGroup",
     S3Bucket(s3::Bucket) => "AWS::S3::Bucket",
+    SqsQueue(sqs::Queue) => "AWS::SQS::Queue",
 }
 
 #[cfg(test)]

@@ -5,6 +5,9 @@
 //! ([`crate::stack::bootstrap_stack`]), then, with the packages uploaded to
 //! it, the whole app through a change set. Later deploys are one change set.
 //!
+//! Before it changes anything, a deploy checks that the account can make
+//! the replay function's concurrency reservation ([`concurrency`]).
+//!
 //! [`deploy`], [`diff`] and [`destroy::destroy`] are made of the steps in
 //! `session.rs`, which call CloudFormation through [`stacks`],
 //! [`change_sets`] and [`operation`]; [`status`] says what a stack's
@@ -13,6 +16,7 @@
 pub mod artifacts;
 mod aws;
 pub mod change_sets;
+pub mod concurrency;
 pub mod destroy;
 mod hotswap;
 mod in_flight;
@@ -136,6 +140,8 @@ pub async fn deploy(
 ) -> anyhow::Result<Outcome> {
     let session = Session::new(aws, request.stack_name, options, progress, in_flight);
     let rendered = request.render()?;
+    concurrency::check_replay_concurrency(aws, request.stack_name, request.template, progress)
+        .await?;
     let stack = session.ready_stack().await?;
     if options.hotswap {
         match hotswap::try_hotswap(&session, &stack, request.manifest, &rendered).await? {

@@ -1,7 +1,7 @@
 //! The REST API: one resource and method per route, each a Lambda proxy
 //! integration behind the API key, the permissions that let API Gateway
-//! invoke the functions, and a deployment named after a fingerprint of
-//! the routes so that changing them deploys them.
+//! invoke the functions, a deployment named after a fingerprint of the
+//! routes so that changing them deploys them, and the stage's access log.
 
 use std::collections::BTreeMap;
 
@@ -11,9 +11,11 @@ use sha2::{Digest, Sha256};
 use super::parameters::Parameters;
 use super::{Function, StackOptions};
 use crate::cfn::apigateway::{self, HttpMethod};
+use crate::cfn::iam::{self, PolicyDocument, Statement};
 use crate::cfn::lambda;
-use crate::cfn::{Expr, LogicalId, Pseudo, Resource, Template};
-use crate::stack::FunctionResources;
+use crate::cfn::logs;
+use crate::cfn::{Expr, LogicalId, Pseudo, Resource, ResourceId, Template};
+use crate::stack::{FunctionResources, LOG_RETENTION};
 
 /// The API's only stage; part of the URL.
 pub const STAGE_NAME: &str = "prod";
@@ -27,6 +29,33 @@ pub fn api_url(rest_api_id: &str, region: &str) -> String {
         "https://{rest_api_id}.execute-api.{region}.{}/{STAGE_NAME}",
         crate::partition::dns_suffix(region)
     )
+}
+
+/// The fields of an access log line and the `$context` variables they hold
+/// (API Gateway's "Variables for access logging"). The caller's key is
+/// named by its id, never its value: `$context.identity.apiKey` is the key
+/// itself and must not reach a log.
+const ACCESS_LOG_FIELDS: [(&str, &str); 10] = [
+    ("requestId", "$context.requestId"),
+    ("ip", "$context.identity.sourceIp"),
+    ("requestTime", "$context.requestTime"),
+    ("httpMethod", "$context.httpMethod"),
+    ("resourcePath", "$context.resourcePath"),
+    ("status", "$context.status"),
+    ("protocol", "$context.protocol"),
+    ("responseLength", "$context.responseLength"),
+    ("integrationLatency", "$context.integrationLatency"),
+    ("apiKeyId", "$context.identity.apiKeyId"),
+];
+
+/// The stage's access log line: one JSON object per request, on one line.
+fn access_log_format() -> String {
+    let fields: serde_json::Map<String, serde_json::Value> = ACCESS_LOG_FIELDS
+        .iter()
+        .map(|(name, variable)| ((*name).to_owned(), (*variable).into()))
+        .collect();
+    // A map of strings always serializes.
+    serde_json::to_string(&fields).expect("a JSON object of strings")
 }
 
 /// Lambda proxy integrations always call the function with POST.
@@ -206,15 +235,35 @@ pub(super) fn add_api(
         })
         .depends_on(methods),
     );
+    let account = add_logging_role(template);
+    let access_logs = ResourceId::<logs::LogGroup>::new("ApiAccessLogGroup");
+    template.resource(
+        access_logs.as_str(),
+        // Kept as long as the functions' logs, and gone with the stack.
+        Resource::from(logs::LogGroup {
+            log_group_name: Some(Expr::sub(format!(
+                "/aws/apigateway/${{{}}}/access",
+                Pseudo::StackName.name()
+            ))),
+            retention_in_days: Some(LOG_RETENTION),
+        })
+        .deleted(),
+    );
     let stage = template.resource(
         "ApiStage",
-        apigateway::Stage {
+        // A stage that logs needs the account's CloudWatch role in place.
+        Resource::from(apigateway::Stage {
             rest_api_id: api.reference(),
             deployment_id: deployment.reference(),
             stage_name: STAGE_NAME.to_owned(),
             description: None,
             tracing_enabled: options.tracing,
-        },
+            access_log_setting: Some(apigateway::AccessLogSetting {
+                destination_arn: access_logs.arn(),
+                format: access_log_format(),
+            }),
+        })
+        .depends_on([account]),
     );
     let key = template.resource(
         "ApiKey",
@@ -248,6 +297,39 @@ pub(super) fn add_api(
             usage_plan_id: plan.reference(),
         },
     );
+}
+
+/// API Gateway writes logs to CloudWatch with a role set for the whole
+/// account (`AWS::ApiGateway::Account`), not per API: this sets it to a
+/// role of this stack. It is a per-region account setting: one role per
+/// account and region, the last stack to set it wins, and deleting this
+/// stack does not reset it (it then names a deleted role until something
+/// sets it again; a new deploy of any stack that sets it repairs it).
+fn add_logging_role(template: &mut Template) -> LogicalId {
+    let role = template.resource(
+        "ApiCloudWatchRole",
+        iam::Role {
+            description: Some(
+                "Lets API Gateway write this region's API logs to CloudWatch Logs".to_owned(),
+            ),
+            assume_role_policy_document: PolicyDocument::new(vec![
+                Statement::service_may_assume_role("apigateway.amazonaws.com"),
+            ]),
+            managed_policy_arns: vec![Expr::sub(format!(
+                "arn:${{{}}}:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs",
+                Pseudo::Partition.name()
+            ))],
+            policies: Vec::new(),
+        },
+    );
+    template
+        .resource(
+            "ApiAccount",
+            apigateway::Account {
+                cloud_watch_role_arn: role.arn(),
+            },
+        )
+        .into()
 }
 
 /// A short hash of the API's resources and methods as serialized: it
@@ -299,6 +381,7 @@ mod tests {
                 rate_limit: 1,
                 burst_limit: 1,
             },
+            replay_concurrency: crate::settings::ReplayConcurrency::Unreserved,
         };
         assert_eq!(deployment_id(&other, &routes), base);
 

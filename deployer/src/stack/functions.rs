@@ -6,7 +6,9 @@
 use std::collections::BTreeMap;
 
 use service::functions::Function;
+use service::projector::FAILURE_QUEUE_URL_ENV;
 
+use super::failures::{failure_queue, on_failure_to_queue};
 use super::parameters::Parameters;
 use super::{StackOptions, Table};
 use crate::cfn::iam::{self, PolicyDocument, Statement};
@@ -28,11 +30,21 @@ const REPLAY_FUNCTION_NAME_ENV: &str = "REPLAY_FUNCTION_NAME";
 
 /// The event source mapping's batch size (records per invocation).
 const PROJECTOR_BATCH_SIZE: u32 = 100;
-/// Retries of a failing batch before its records are discarded, so one
-/// poisoned record cannot block its shard; bisecting isolates it first.
-const PROJECTOR_MAX_RETRIES: i32 = 10;
-/// The stream keeps records for 24 hours: this bound only matters when
-/// the retries have not discarded a record first.
+/// A failing batch is retried without a count limit (-1): a write that
+/// fails now (throttling, an outage) succeeds later, and giving up on it
+/// would leave the read model behind the log. A record that can never
+/// succeed does not block its shard: the projector parks what it cannot
+/// decode in the failure queue and reports it done, and bisection narrows
+/// any other failure down to the records that cause it. See "Lambda
+/// parameters for Amazon DynamoDB event source mappings",
+/// <https://docs.aws.amazon.com/lambda/latest/dg/services-ddb-params.html>:
+/// -1 means "failed records are retried until the record expires".
+const PROJECTOR_MAX_RETRIES: i32 = -1;
+/// ... and the age limit is the stream's retention, 24 hours (same page:
+/// "The data retention limit for DynamoDB Streams is 24 hours"), set
+/// explicitly so that a batch still failing then is discarded through the
+/// on-failure destination, which records its shard and sequence numbers,
+/// rather than expiring from the stream unreported.
 const PROJECTOR_MAX_RECORD_AGE_SECONDS: i32 = 86_400;
 
 /// What the template makes of each of the app's functions
@@ -113,13 +125,19 @@ impl FunctionResources for Function {
     ///   Invoke of the replay function.
     /// - replay-status: GetItem on the replays table.
     /// - projector: conditional PutItem on the read model; Lambda reads the
-    ///   events table's stream with the function's role.
+    ///   events table's stream with the function's role; SendMessage to the
+    ///   failure queue, for the records it cannot decode and for Lambda,
+    ///   which sends the mapping's failure records with the function's role.
     /// - replay: Query on the events table; BatchGetItem on the stream
     ///   index (each item's latest event); Query, PutItem and DeleteItem on
     ///   the read model; GetItem and TransactWriteItems (Puts) on the
     ///   replays table; an asynchronous Invoke of itself, to hand a long
     ///   replay over to a fresh run before its time limit and to start the
-    ///   replay queued behind it.
+    ///   replay queued behind it; SendMessage to the failure queue, for
+    ///   Lambda: an asynchronous invocation's failure destination is written
+    ///   with the function's execution role, which must be allowed to
+    ///   (<https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-retain-records.html>,
+    ///   "Destination-specific permissions": `sqs:SendMessage` for SQS).
     fn grants(self, tracing: bool) -> Vec<Grant> {
         let mut grants = vec![Grant {
             target: Target::OwnLogGroup,
@@ -173,6 +191,10 @@ impl FunctionResources for Function {
                     target: Target::AnyResource,
                     actions: &["dynamodb:ListStreams"],
                 },
+                Grant {
+                    target: Target::FailureQueue,
+                    actions: &["sqs:SendMessage"],
+                },
             ],
             Function::Replay => &[
                 Grant {
@@ -194,6 +216,10 @@ impl FunctionResources for Function {
                 Grant {
                     target: Target::OwnFunction,
                     actions: &["lambda:InvokeFunction"],
+                },
+                Grant {
+                    target: Target::FailureQueue,
+                    actions: &["sqs:SendMessage"],
                 },
             ],
         });
@@ -230,6 +256,8 @@ pub enum Target {
     /// The function itself, by the name it is deployed under: its ARN would
     /// make the role depend on the function, which depends on the role.
     OwnFunction,
+    /// The stack's failure queue.
+    FailureQueue,
     /// `*`, for actions without resource-level permissions.
     AnyResource,
 }
@@ -252,6 +280,7 @@ fn grant_resource(function: Function, target: Target) -> Expr {
             Pseudo::StackName.name(),
             function.name()
         )),
+        Target::FailureQueue => failure_queue().arn(),
         Target::AnyResource => "*".into(),
     }
 }
@@ -291,6 +320,7 @@ pub(super) fn add_function(
             assume_role_policy_document: PolicyDocument::new(vec![
                 Statement::service_may_assume_role("lambda.amazonaws.com"),
             ]),
+            managed_policy_arns: Vec::new(),
             policies: vec![iam::InlinePolicy {
                 policy_name: function.name().to_owned(),
                 policy_document: PolicyDocument::new(statements),
@@ -318,7 +348,10 @@ pub(super) fn add_function(
                 Function::Replay.logical_id().reference(),
             );
         }
-        Function::AddEvent | Function::ReplayStatus | Function::Projector | Function::Replay => {}
+        Function::Projector => {
+            variables.insert(FAILURE_QUEUE_URL_ENV.to_owned(), failure_queue().url());
+        }
+        Function::AddEvent | Function::ReplayStatus | Function::Replay => {}
     }
 
     template.resource(
@@ -340,6 +373,13 @@ pub(super) fn add_function(
             tracing_config: options.tracing.then_some(lambda::TracingConfig {
                 mode: lambda::TracingMode::Active,
             }),
+            reserved_concurrent_executions: match function {
+                // Replays are background work: capped (and guaranteed)
+                // by REPLAY_CONCURRENCY, so many at once cannot starve the
+                // API and the projector of the account's concurrency.
+                Function::Replay => options.replay_concurrency.reserved(),
+                _ => None,
+            },
         },
     );
 }
@@ -357,6 +397,9 @@ pub(super) fn add_projector_source(template: &mut Template) {
             maximum_retry_attempts: Some(PROJECTOR_MAX_RETRIES),
             maximum_record_age_in_seconds: Some(PROJECTOR_MAX_RECORD_AGE_SECONDS),
             function_response_types: vec![lambda::FunctionResponseType::ReportBatchItemFailures],
+            // A record of each discarded batch (its shard and sequence
+            // numbers, not the records) goes to the failure queue.
+            destination_config: Some(on_failure_to_queue()),
         },
     );
 }

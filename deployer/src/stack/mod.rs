@@ -1,6 +1,7 @@
 //! The app's stack: the tables, the functions with one
 //! least-privilege role and one log group each, the projector's stream
-//! mapping, and the REST API behind an API key.
+//! mapping, the failure queue, and the REST API behind an API key with
+//! its access log.
 //!
 //! The template names things after `AWS::StackName` and takes everything
 //! deploy-specific (code location, API key, test stream) as parameters, so
@@ -8,17 +9,19 @@
 //!
 //! `build` puts the parts together: the artifact bucket, the parameters
 //! (`parameters.rs`), the tables (`tables.rs`), the functions with their
-//! roles and log groups (`functions.rs`), the REST API (`api.rs`), then
-//! the outputs.
+//! roles and log groups (`functions.rs`), the failure queue and the
+//! replay's asynchronous invocation settings (`failures.rs`), the REST API
+//! (`api.rs`), then the outputs.
 
 mod api;
+mod failures;
 mod functions;
 mod parameters;
 mod tables;
 
 use service::settings::{RawSettings, SettingError};
 
-use crate::settings::{self, DEFAULT_STACK_NAME, Throttle};
+use crate::settings::{self, DEFAULT_STACK_NAME, ReplayConcurrency, Throttle};
 
 use crate::cfn::lambda::Architecture;
 use crate::cfn::s3;
@@ -26,6 +29,7 @@ use crate::cfn::{Expr, LogicalId, Output, Template};
 
 pub(crate) use api::ApiRoute;
 pub use api::{API_ID, STAGE_NAME, api_url};
+pub use failures::{FAILURE_QUEUE_ARN_OUTPUT, FAILURE_QUEUE_ID, FAILURE_QUEUE_URL_OUTPUT};
 pub use functions::{FUNCTION_NAME_MAX_LEN, FunctionResources, Grant, LOG_RETENTION, Target};
 pub use parameters::{API_KEY_PARAMETER, TEST_STREAM_ID_PARAMETER};
 pub use service::dynamo::schema::Table;
@@ -52,6 +56,8 @@ pub struct StackOptions {
     pub architecture: Architecture,
     /// What the usage plan lets the API key do.
     pub throttle: Throttle,
+    /// The replay function's reserved concurrency (its cap), if any.
+    pub replay_concurrency: ReplayConcurrency,
 }
 
 impl Default for StackOptions {
@@ -61,12 +67,14 @@ impl Default for StackOptions {
             tracing: false,
             architecture: Architecture::Arm64,
             throttle: Throttle::DEFAULT,
+            replay_concurrency: ReplayConcurrency::DEFAULT,
         }
     }
 }
 
 impl StackOptions {
-    /// `STACK_NAME`, `TRACING` and the throttle; the architecture stays arm64. Never
+    /// `STACK_NAME`, `TRACING`, the throttle and `REPLAY_CONCURRENCY`; the
+    /// architecture stays arm64. Never
     /// reads `API_KEY`: the key is a deploy-time parameter.
     pub fn from_settings(settings: &RawSettings) -> Result<Self, SettingError> {
         Ok(StackOptions {
@@ -74,6 +82,7 @@ impl StackOptions {
             tracing: settings::tracing(settings)?,
             architecture: Architecture::Arm64,
             throttle: settings::throttle(settings)?,
+            replay_concurrency: settings::replay_concurrency(settings)?,
         })
     }
 }
@@ -136,10 +145,12 @@ pub(crate) fn build(options: &StackOptions, routes: &[ApiRoute]) -> Template {
     for table in Table::ALL {
         template.resource(table.logical_id().as_str(), table.definition());
     }
+    failures::add_failure_queue(&mut template);
     for function in Function::ALL {
         functions::add_function(&mut template, function, options, &parameters);
     }
     functions::add_projector_source(&mut template);
+    failures::add_replay_invoke_config(&mut template);
     api::add_api(&mut template, options, routes, &parameters);
     add_outputs(&mut template);
     template

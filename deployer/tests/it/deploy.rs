@@ -1,7 +1,13 @@
-//! The deployer against moto's CloudFormation, S3, Lambda, DynamoDB, API
-//! Gateway and CloudWatch Logs: what deploy creates, that an unchanged
+//! The deployer against moto's CloudFormation, S3, Lambda, DynamoDB, SQS,
+//! API Gateway and CloudWatch Logs: what deploy creates, that an unchanged
 //! deploy touches nothing, code updates (through the stack and hotswapped),
 //! diff, and destroy with and without the data.
+//!
+//! moto 5.2.5 accepts AWS::Lambda::EventInvokeConfig and
+//! AWS::ApiGateway::Account in a template but does not create them, and
+//! skips AWS::ApiGateway::Stage (so the stage's access log setting too):
+//! the replay's failure destination and the access log are checked on the
+//! template (`template.rs`, and cfn-lint in `external.rs`), not here.
 //!
 //! The packages are small zips of made-up bytes: moto stores code without
 //! running it, and the real binaries are deployed by `cargo xtask test`'s
@@ -18,11 +24,14 @@ use deployer::deploy::progress::Progress;
 use deployer::deploy::stacks;
 use deployer::deploy::wait::Waits;
 use deployer::deploy::{Aws, DeployOptions, DeployRequest, InFlight, Outcome, deploy, diff};
-use deployer::stack::{API_URL_OUTPUT, ARTIFACT_BUCKET_ID, Function, STAGE_NAME, Table};
+use deployer::stack::{
+    API_URL_OUTPUT, ARTIFACT_BUCKET_ID, FAILURE_QUEUE_ID, Function, STAGE_NAME, Table,
+};
 use deployer::stack::{FunctionResources, TableResources};
 use deployer::{StackOptions, app_stack};
 use service::api::DEFAULT_TEST_STREAM_ID;
 use service::dynamo::{TableNames, ensure_tables};
+use service::projector::FAILURE_QUEUE_URL_ENV;
 use tempfile::TempDir;
 
 const API_KEY: &str = "deploy-test-key-0123456789abcdef";
@@ -197,6 +206,34 @@ async fn function_code_sha(aws: &Aws, name: &str) -> String {
         .to_owned()
 }
 
+/// SQS `GetQueueAttributes` (all of them) of the queue at `url`, through
+/// SQS's JSON protocol (the deployer itself never calls SQS); `None` when
+/// there is no such queue.
+async fn queue_attributes(url: &str) -> Option<BTreeMap<String, String>> {
+    let endpoint = testkit::moto::shared_endpoint();
+    let response = reqwest::Client::new()
+        .post(endpoint)
+        .header("x-amz-target", "AmazonSQS.GetQueueAttributes")
+        .header("content-type", "application/x-amz-json-1.0")
+        // moto routes by the credential scope and checks no signature.
+        .header(
+            "authorization",
+            "AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/sqs/aws4_request, SignedHeaders=host, Signature=0",
+        )
+        .body(serde_json::json!({"QueueUrl": url, "AttributeNames": ["All"]}).to_string())
+        .send()
+        .await
+        .expect("SQS answers");
+    if !response.status().is_success() {
+        let body = response.text().await.unwrap_or_default();
+        // The JSON protocol's name for AWS.SimpleQueueService.NonExistentQueue.
+        assert!(body.contains("QueueDoesNotExist"), "{body}");
+        return None;
+    }
+    let body: serde_json::Value = response.json().await.expect("JSON");
+    serde_json::from_value(body["Attributes"].clone()).ok()
+}
+
 /// The physical names of the tables the template keeps.
 fn retained_tables(ids: &BTreeMap<String, String>) -> Vec<String> {
     Table::ALL
@@ -328,6 +365,73 @@ async fn deploy_update_hotswap_diff_and_destroy_keeping_the_data() {
         .collect();
     assert_eq!(sources, vec![stream_arn.as_str()]);
 
+    // The failure queue: 14 days, encrypted, and where the mapping sends
+    // what it gives up on, after retrying until the stream's 24 hours.
+    let queue_url = &ids[FAILURE_QUEUE_ID];
+    let queue = queue_attributes(queue_url)
+        .await
+        .expect("the failure queue exists");
+    assert_eq!(queue["MessageRetentionPeriod"], "1209600", "{queue:?}");
+    assert_eq!(queue["SqsManagedSseEnabled"], "true", "{queue:?}");
+    let queue_arn = &queue["QueueArn"];
+    let uuid = mappings.event_source_mappings()[0]
+        .uuid()
+        .expect("the mapping's id");
+    let mapping = aws
+        .lambda
+        .get_event_source_mapping()
+        .uuid(uuid)
+        .send()
+        .await
+        .expect("the mapping");
+    assert_eq!(
+        mapping
+            .destination_config()
+            .and_then(|d| d.on_failure())
+            .and_then(|f| f.destination()),
+        Some(queue_arn.as_str()),
+        "{mapping:?}"
+    );
+    assert_eq!(mapping.maximum_retry_attempts(), Some(-1));
+    assert_eq!(mapping.maximum_record_age_in_seconds(), Some(86_400));
+    assert_eq!(mapping.bisect_batch_on_function_error(), Some(true));
+    assert_eq!(
+        mapping
+            .function_response_types()
+            .iter()
+            .map(|t| t.as_str())
+            .collect::<Vec<_>>(),
+        ["ReportBatchItemFailures"]
+    );
+    // The projector knows where to park what it cannot decode.
+    let projector_variables = aws
+        .lambda
+        .get_function_configuration()
+        .function_name(projector)
+        .send()
+        .await
+        .expect("the projector")
+        .environment()
+        .and_then(|e| e.variables())
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        projector_variables.get(FAILURE_QUEUE_URL_ENV),
+        Some(queue_url),
+        "{projector_variables:?}"
+    );
+
+    // Replays are capped at REPLAY_CONCURRENCY's default.
+    let replay = &ids[Function::Replay.logical_id().as_str()];
+    let concurrency = aws
+        .lambda
+        .get_function_concurrency()
+        .function_name(replay)
+        .send()
+        .await
+        .expect("the replay's concurrency");
+    assert_eq!(concurrency.reserved_concurrent_executions(), Some(5));
+
     // API Gateway may invoke each API function.
     for function in [
         Function::AddEvent,
@@ -367,6 +471,24 @@ async fn deploy_update_hotswap_diff_and_destroy_keeping_the_data() {
             .and_then(|g| g.retention_in_days());
         assert_eq!(retention, Some(30), "{group}");
     }
+    // The stage's access log group, kept as long (moto creates the group,
+    // though not the stage that writes to it).
+    let access_group = format!("/aws/apigateway/{stack}/access");
+    let found = logs
+        .describe_log_groups()
+        .log_group_name_prefix(&access_group)
+        .send()
+        .await
+        .expect("log groups");
+    assert_eq!(
+        found
+            .log_groups()
+            .iter()
+            .find(|g| g.log_group_name() == Some(access_group.as_str()))
+            .and_then(|g| g.retention_in_days()),
+        Some(30),
+        "{access_group}"
+    );
 
     // The REST API: three routes, each a Lambda proxy integration.
     let apigateway = aws_sdk_apigateway::Client::new(&sdk);
@@ -531,6 +653,22 @@ async fn deploy_update_hotswap_diff_and_destroy_keeping_the_data() {
             .await
             .is_err(),
         "the artifact bucket survived"
+    );
+    assert_eq!(
+        queue_attributes(&ids[FAILURE_QUEUE_ID]).await,
+        None,
+        "the failure queue survived"
+    );
+    let left = logs
+        .describe_log_groups()
+        .log_group_name_prefix(&access_group)
+        .send()
+        .await
+        .expect("log groups");
+    assert!(
+        left.log_groups().is_empty(),
+        "the access log group survived: {:?}",
+        left.log_groups()
     );
     let read_model = &ids[Table::ReadModel.logical_id().as_str()];
     assert!(

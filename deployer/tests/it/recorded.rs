@@ -1,6 +1,7 @@
 //! The deployer's handling of what moto cannot produce (per-resource
-//! events, rollbacks, throttling), tested with recorded CloudFormation and
-//! S3 responses replayed in order by the SDK's own test client.
+//! events, rollbacks, throttling, an account's Lambda concurrency), tested
+//! with recorded CloudFormation, S3 and Lambda responses replayed in order
+//! by the SDK's own test client.
 
 use std::time::Duration;
 
@@ -12,12 +13,14 @@ use aws_smithy_types::body::SdkBody;
 use deployer::build::{Arch, Artifact, Manifest};
 use deployer::cfn::Template;
 use deployer::deploy::change_sets::ResourceChange;
+use deployer::deploy::concurrency::ReservationRefused;
 use deployer::deploy::progress::Progress;
 use deployer::deploy::status::StackStatus;
 use deployer::deploy::wait::{Expiry, Limits, WaitExpired, Waits};
 use deployer::deploy::{
     Aws, DeployOptions, DeployRequest, InFlight, Outcome, StackFailed, deploy, diff,
 };
+use deployer::settings::ReplayConcurrency;
 use deployer::stack::{ARTIFACT_BUCKET_OUTPUT, Function};
 use deployer::{StackOptions, app_stack};
 
@@ -96,6 +99,37 @@ fn events(events: &[(&str, &str, &str, &str, &str)]) -> ReplayEvent {
         "DescribeStackEvents",
         &format!("<StackEvents>{members}</StackEvents>"),
     )
+}
+
+/// A Lambda (REST-JSON) answer.
+fn lambda(status: u16, error_type: Option<&str>, body: &str) -> ReplayEvent {
+    let mut response = http::Response::builder()
+        .status(status)
+        .header("content-type", "application/json");
+    if let Some(error_type) = error_type {
+        response = response.header("x-amzn-errortype", error_type);
+    }
+    reply(response, SdkBody::from(body.to_owned()))
+}
+
+/// `GetAccountSettings`: the account's concurrency limit and what of it
+/// is unreserved.
+fn account_settings(limit: u32, unreserved: u32) -> ReplayEvent {
+    lambda(
+        200,
+        None,
+        &format!(
+            "{{\"AccountLimit\":{{\"ConcurrentExecutions\":{limit},\"UnreservedConcurrentExecutions\":{unreserved},\
+             \"CodeSizeUnzipped\":262144000,\"CodeSizeZipped\":52428800,\"TotalCodeSize\":80530636800}},\
+             \"AccountUsage\":{{\"FunctionCount\":0,\"TotalCodeSize\":0}}}}"
+        ),
+    )
+}
+
+/// The check a deploy starts with, on an account with the default limit
+/// and a replay function that reserves nothing yet.
+fn concurrency_affordable() -> Vec<ReplayEvent> {
+    vec![account_settings(1000, 1000), lambda(200, None, "{}")]
 }
 
 fn head_object_found() -> ReplayEvent {
@@ -236,7 +270,8 @@ fn forms(replay: &StaticReplayClient) -> Vec<Vec<(String, String)>> {
 /// The start of an update that reaches ExecuteChangeSet: the stack, the
 /// packages already uploaded, a change set with one change.
 fn update_until_execute() -> Vec<ReplayEvent> {
-    let mut replay = vec![stack("UPDATE_COMPLETE")];
+    let mut replay = concurrency_affordable();
+    replay.push(stack("UPDATE_COMPLETE"));
     replay.extend((0..Function::ALL.len()).map(|_| head_object_found()));
     replay.extend([
         ok(
@@ -361,7 +396,8 @@ async fn a_failed_update_reports_the_first_failed_resource_and_the_final_status(
 #[tokio::test]
 async fn a_stack_left_rolled_back_by_a_failed_create_is_deleted_and_created_again() {
     let stack_event = "AWS::CloudFormation::Stack";
-    let recorded = Recorded::new(vec![
+    let mut replay = concurrency_affordable();
+    replay.extend([
         stack("ROLLBACK_COMPLETE"),
         events(&[("e1", STACK, stack_event, "ROLLBACK_COMPLETE", "")]),
         ok("DeleteStack", ""),
@@ -372,8 +408,8 @@ async fn a_stack_left_rolled_back_by_a_failed_create_is_deleted_and_created_agai
         ]),
         // The recreation's first step; the test ends there.
         error("ValidationError", "recorded: the test stops here"),
-    ])
-    .await;
+    ]);
+    let recorded = Recorded::new(replay).await;
     let err = recorded
         .deploy(&options())
         .await
@@ -409,6 +445,63 @@ async fn a_stack_left_rolled_back_by_a_failed_create_is_deleted_and_created_agai
         })
         .unwrap_or_default();
     assert!(create.contains("ChangeSetType=CREATE"), "{create}");
+}
+
+/// A new account (limit 10) cannot reserve the replay function's
+/// concurrency: the deploy stops before any CloudFormation call, saying
+/// which setting to change and what the account has.
+#[tokio::test]
+async fn a_reservation_the_account_cannot_make_stops_the_deploy_before_any_change() {
+    let recorded = Recorded::new(vec![
+        account_settings(10, 10),
+        lambda(
+            404,
+            Some("ResourceNotFoundException"),
+            "{\"Type\":\"User\",\"message\":\"Function not found\"}",
+        ),
+    ])
+    .await;
+    let err = recorded
+        .deploy(&options())
+        .await
+        .expect_err("a refused reservation");
+    let refused = err
+        .downcast_ref::<ReservationRefused>()
+        .expect("a refused reservation");
+    assert_eq!((refused.wanted, refused.most), (5, 0));
+    let message = err.to_string();
+    assert!(
+        message.contains("REPLAY_CONCURRENCY=5")
+            && message.contains("limit is 10")
+            && message.contains("REPLAY_CONCURRENCY=none")
+            && message.contains("Service Quotas"),
+        "{message}"
+    );
+    assert_eq!(recorded.replay.actual_requests().count(), 2);
+    assert!(recorded.actions().is_empty(), "{:?}", recorded.actions());
+}
+
+/// `REPLAY_CONCURRENCY=none`: nothing to reserve, nothing asked of Lambda.
+#[tokio::test]
+async fn without_a_reservation_the_deploy_asks_lambda_nothing() {
+    let mut recorded = Recorded::new(vec![error(
+        "ValidationError",
+        "recorded: the test stops here",
+    )])
+    .await;
+    recorded.template = app_stack(&StackOptions {
+        replay_concurrency: ReplayConcurrency::Unreserved,
+        ..StackOptions::default()
+    });
+    let err = recorded
+        .deploy(&options())
+        .await
+        .expect_err("the recorded run ends early");
+    assert!(
+        format!("{err:#}").contains("the test stops here"),
+        "{err:#}"
+    );
+    assert_eq!(recorded.actions(), ["DescribeStacks"]);
 }
 
 #[tokio::test]

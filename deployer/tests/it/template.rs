@@ -7,16 +7,20 @@ use std::path::PathBuf;
 use deployer::cfn::apigateway::{AuthorizationType, HttpMethod, IntegrationType};
 use deployer::cfn::dynamodb::{AttributeType, BillingMode, KeyType, StreamViewType};
 use deployer::cfn::iam::Effect;
-use deployer::cfn::lambda::{Architecture, FunctionResponseType, Runtime, StartingPosition};
+use deployer::cfn::lambda::{
+    Architecture, AsyncRetries, FunctionResponseType, Qualifier, Runtime, StartingPosition,
+};
 use deployer::cfn::{
     Expr, Intrinsic, LogicalId, Policy, Properties, RefTarget, ResourceId, Template, Value,
 };
 use deployer::cfn::{apigateway, dynamodb, lambda};
-use deployer::stack::{Function, Table};
+use deployer::settings::ReplayConcurrency;
+use deployer::stack::{FAILURE_QUEUE_ID, Function, LOG_RETENTION, Table};
 use deployer::stack::{FunctionResources, TableResources};
 use deployer::{Format, StackOptions, app_stack};
 use service::api::Route;
 use service::dynamo::schema;
+use service::projector::FAILURE_QUEUE_URL_ENV;
 use service::settings::RawSettings;
 
 fn default_stack() -> Template {
@@ -230,6 +234,8 @@ fn expected_grants(function: Function, tracing: bool) -> Vec<(String, Vec<String
                 ],
             ),
             ("*".to_owned(), vec!["dynamodb:ListStreams"]),
+            // Undecodable records, and the mapping's failure records.
+            ("FailureQueue.Arn".to_owned(), vec!["sqs:SendMessage"]),
         ],
         Function::Replay => vec![
             ("EventsTable.Arn".to_owned(), vec!["dynamodb:Query"]),
@@ -251,6 +257,8 @@ fn expected_grants(function: Function, tracing: bool) -> Vec<(String, Vec<String
                     .to_owned(),
                 vec!["lambda:InvokeFunction"],
             ),
+            // Lambda writes the failed invocations' records with this role.
+            ("FailureQueue.Arn".to_owned(), vec!["sqs:SendMessage"]),
         ],
     });
     if tracing {
@@ -299,11 +307,229 @@ fn each_role_allows_exactly_what_its_function_does() {
             ),
         "{deployed}"
     );
-    let roles = resources_of(&template, |p| match p {
+    let roles: Vec<String> = resources_of(&template, |p| match p {
         Properties::IamRole(r) => Some(r),
         _ => None,
+    })
+    .into_iter()
+    .map(|(id, _)| id.to_string())
+    .collect();
+    let mut expected: Vec<String> = Function::ALL
+        .iter()
+        .map(|f| f.role_id().to_string())
+        .collect();
+    // API Gateway's own, to write the access log.
+    expected.push("ApiCloudWatchRole".to_owned());
+    expected.sort();
+    assert_eq!(roles, expected, "one role per function, and API Gateway's");
+}
+
+/// The failure queue takes messages from the projector and the replay
+/// function's roles, and from no other; no role may send anywhere else.
+#[test]
+fn only_the_projector_and_the_replay_may_send_to_the_failure_queue() {
+    for template in [default_stack(), traced_stack()] {
+        let mut senders = Vec::new();
+        for (id, role) in resources_of(&template, |p| match p {
+            Properties::IamRole(r) => Some(r),
+            _ => None,
+        }) {
+            for statement in role
+                .policies
+                .iter()
+                .flat_map(|p| &p.policy_document.statement)
+            {
+                if !statement.action.iter().any(|a| a.starts_with("sqs:")) {
+                    continue;
+                }
+                assert_eq!(statement.action, ["sqs:SendMessage"], "{id}");
+                let resources: Vec<String> = statement.resource.iter().map(show).collect();
+                assert_eq!(resources, [format!("{FAILURE_QUEUE_ID}.Arn")], "{id}");
+                senders.push(id.to_string());
+            }
+        }
+        senders.sort();
+        assert_eq!(senders, ["ProjectorRole", "ReplayRole"]);
+    }
+}
+
+#[test]
+fn the_failure_queue_keeps_its_records_fourteen_days_encrypted_and_goes_with_the_stack() {
+    let template = default_stack();
+    let resource = &template.resources[&LogicalId::new(FAILURE_QUEUE_ID)];
+    let Properties::SqsQueue(queue) = &resource.properties else {
+        panic!("{FAILURE_QUEUE_ID} is not a queue");
+    };
+    assert_eq!(
+        queue.message_retention_period.map(|r| r.seconds()),
+        Some(14 * 24 * 3600)
+    );
+    assert_eq!(queue.sqs_managed_sse_enabled, Some(true));
+    assert_eq!(resource.deletion_policy, Some(Policy::Delete));
+    assert_eq!(resource.update_replace_policy, Some(Policy::Delete));
+    let output = |id: &str| show(&template.outputs[&LogicalId::new(id)].value);
+    // A queue's Ref is its URL.
+    assert_eq!(output("FailureQueueUrl"), FAILURE_QUEUE_ID);
+    assert_eq!(output("FailureQueueArn"), format!("{FAILURE_QUEUE_ID}.Arn"));
+}
+
+#[test]
+fn failed_replay_invocations_are_retried_twice_then_sent_to_the_failure_queue() {
+    let template = default_stack();
+    let configs = resources_of(&template, |p| match p {
+        Properties::LambdaEventInvokeConfig(c) => Some(c),
+        _ => None,
     });
-    assert_eq!(roles.len(), Function::ALL.len(), "one role per function");
+    assert_eq!(
+        configs.len(),
+        1,
+        "only the replay is invoked asynchronously"
+    );
+    let config = configs[0].1;
+    assert_eq!(show(&config.function_name), "ReplayFunction");
+    assert_eq!(config.qualifier, Qualifier::Latest);
+    assert_eq!(config.maximum_retry_attempts, Some(AsyncRetries::Two));
+    assert!(
+        config
+            .maximum_event_age_in_seconds
+            .is_some_and(|age| (60..=21_600).contains(&age)),
+        "{:?}",
+        config.maximum_event_age_in_seconds
+    );
+    let destination = config
+        .destination_config
+        .as_ref()
+        .map(|d| show(&d.on_failure.destination));
+    assert_eq!(destination, Some(format!("{FAILURE_QUEUE_ID}.Arn")));
+    let json = serde_json::to_value(&template).expect("serializable");
+    assert_eq!(
+        json["Resources"][configs[0].0.as_str()]["Properties"]["Qualifier"],
+        "$LATEST"
+    );
+}
+
+#[test]
+fn the_replay_function_is_capped_as_replay_concurrency_says() {
+    let reservations = |replay_concurrency| {
+        let template = app_stack(&StackOptions {
+            replay_concurrency,
+            ..StackOptions::default()
+        });
+        resources_of(&template, |p| match p {
+            Properties::LambdaFunction(f) => Some(f),
+            _ => None,
+        })
+        .into_iter()
+        .filter_map(|(id, f)| {
+            f.reserved_concurrent_executions
+                .map(|n| (id.to_string(), n))
+        })
+        .collect::<Vec<_>>()
+    };
+    let replay = Function::Replay.logical_id().to_string();
+    assert_eq!(
+        reservations(ReplayConcurrency::DEFAULT),
+        [(replay.clone(), 5)]
+    );
+    assert_eq!(
+        reservations(ReplayConcurrency::Reserved(40)),
+        [(replay, 40)]
+    );
+    assert!(reservations(ReplayConcurrency::Unreserved).is_empty());
+    // `none` leaves the property out of the template altogether.
+    let text = deployer::synth(&settings(&[("REPLAY_CONCURRENCY", "none")]), Format::Yaml)
+        .expect("synthesizes");
+    assert!(!text.contains("ReservedConcurrentExecutions"), "{text}");
+    let err = deployer::synth(&settings(&[("REPLAY_CONCURRENCY", "0")]), Format::Yaml)
+        .expect_err("0 reserves nothing and stops every replay");
+    assert!(err.to_string().contains("REPLAY_CONCURRENCY"), "{err}");
+}
+
+#[test]
+fn the_stage_logs_each_request_as_one_json_line_naming_the_key_by_its_id() {
+    let template = default_stack();
+    let stages = resources_of(&template, |p| match p {
+        Properties::ApiGatewayStage(s) => Some(s),
+        _ => None,
+    });
+    assert_eq!(stages.len(), 1);
+    let (stage_id, stage) = stages[0];
+    let setting = stage.access_log_setting.as_ref().expect("access logging");
+    assert_eq!(show(&setting.destination_arn), "ApiAccessLogGroup.Arn");
+    assert!(!setting.format.contains('\n'), "{}", setting.format);
+    let line: BTreeMap<String, String> =
+        serde_json::from_str(&setting.format).expect("the format is a JSON object of strings");
+    let fields: Vec<&str> = line.keys().map(String::as_str).collect();
+    assert_eq!(
+        fields,
+        [
+            "apiKeyId",
+            "httpMethod",
+            "integrationLatency",
+            "ip",
+            "protocol",
+            "requestId",
+            "requestTime",
+            "resourcePath",
+            "responseLength",
+            "status"
+        ]
+    );
+    assert_eq!(line["apiKeyId"], "$context.identity.apiKeyId");
+    // The key's id, never the key.
+    assert!(
+        line.values().all(|v| v != "$context.identity.apiKey"),
+        "{line:?}"
+    );
+    assert!(!setting.format.contains("apiKey\""), "{}", setting.format);
+    assert!(
+        !setting.format.contains("$context.identity.apiKey\""),
+        "{}",
+        setting.format
+    );
+
+    // The log group: kept as long as the functions' logs, gone with the stack.
+    let group = &template.resources[&LogicalId::new("ApiAccessLogGroup")];
+    let Properties::LogsLogGroup(definition) = &group.properties else {
+        panic!("ApiAccessLogGroup is not a log group");
+    };
+    assert_eq!(definition.retention_in_days, Some(LOG_RETENTION));
+    assert_eq!(group.deletion_policy, Some(Policy::Delete));
+
+    // API Gateway writes it with the account's CloudWatch role, which the
+    // stage waits for.
+    let stage_resource = &template.resources[stage_id];
+    assert_eq!(
+        stage_resource.depends_on,
+        BTreeSet::from([LogicalId::new("ApiAccount")])
+    );
+    let Properties::ApiGatewayAccount(account) =
+        &template.resources[&LogicalId::new("ApiAccount")].properties
+    else {
+        panic!("ApiAccount is not the API Gateway account setting");
+    };
+    assert_eq!(show(&account.cloud_watch_role_arn), "ApiCloudWatchRole.Arn");
+    let Properties::IamRole(role) =
+        &template.resources[&LogicalId::new("ApiCloudWatchRole")].properties
+    else {
+        panic!("ApiCloudWatchRole is not a role");
+    };
+    let trusted: Vec<&str> = role
+        .assume_role_policy_document
+        .statement
+        .iter()
+        .flat_map(|s| s.principal.iter().flat_map(|p| p.service.iter()))
+        .map(String::as_str)
+        .collect();
+    assert_eq!(trusted, ["apigateway.amazonaws.com"]);
+    let managed: Vec<String> = role.managed_policy_arns.iter().map(show).collect();
+    assert_eq!(
+        managed,
+        [
+            "Sub arn:${AWS::Partition}:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"
+        ]
+    );
+    assert!(role.policies.is_empty(), "nothing but the managed policy");
 }
 
 #[test]
@@ -497,10 +723,19 @@ fn the_functions_get_the_table_names_the_wiring_reads() {
             function == Function::TriggerReplay
         );
     }
+    // Only the projector parks records, in the failure queue (its Ref: the URL).
+    for function in Function::ALL {
+        assert_eq!(
+            env(function, FAILURE_QUEUE_URL_ENV),
+            (function == Function::Projector).then(|| FAILURE_QUEUE_ID.to_owned()),
+            "{}",
+            function.name()
+        );
+    }
 }
 
 #[test]
-fn the_projector_reads_the_event_stream_with_bounded_retries() {
+fn the_projector_reads_the_event_stream_retrying_until_records_age_out_then_reports_them() {
     let template = default_stack();
     let mappings = resources_of(&template, |p| match p {
         Properties::LambdaEventSourceMapping(m) => Some(m),
@@ -517,12 +752,14 @@ fn the_projector_reads_the_event_stream_with_bounded_retries() {
         mapping.function_response_types,
         [FunctionResponseType::ReportBatchItemFailures]
     );
-    assert!(mapping.maximum_retry_attempts.is_some_and(|n| n >= 0));
-    assert!(
-        mapping
-            .maximum_record_age_in_seconds
-            .is_some_and(|n| n >= 60)
-    );
+    // Retried without a count limit, until the stream's 24 hours are up.
+    assert_eq!(mapping.maximum_retry_attempts, Some(-1));
+    assert_eq!(mapping.maximum_record_age_in_seconds, Some(86_400));
+    let destination = mapping
+        .destination_config
+        .as_ref()
+        .map(|d| show(&d.on_failure.destination));
+    assert_eq!(destination, Some(format!("{FAILURE_QUEUE_ID}.Arn")));
 }
 
 #[test]
