@@ -9,8 +9,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use deployer::build::BuildOptions;
 use deployer::build::toolchain::LinkerChoice;
 use deployer::cfn::lambda::Architecture;
+use deployer::logs::{LogsOptions, Since, function_named};
+use service::functions::Function;
 
-use crate::{bench, deploy, setup, synth, test};
+use crate::{bench, deploy, logs, setup, synth, test};
 
 #[derive(Parser)]
 #[command(
@@ -39,6 +41,8 @@ pub enum XtaskCmd {
     Diff(Diff),
     /// Delete the stack; the event store is kept unless --delete-data.
     Destroy(Destroy),
+    /// Show the deployed functions' log lines, merged in time order (reads .env).
+    Logs(Logs),
     /// Measure the project and print a performance report.
     Bench(Bench),
 }
@@ -149,6 +153,27 @@ pub struct Destroy {
     #[arg(long)]
     delete_data: bool,
     /// The settings file, relative to the project root.
+    #[arg(long, default_value = ".env")]
+    env_file: PathBuf,
+}
+
+#[derive(Args)]
+pub struct Logs {
+    /// Only these functions' lines (all by default): add-event, list-items,
+    /// trigger-replay, replay-status, projector, replay.
+    #[arg(value_name = "FUNCTION", value_parser = function_named)]
+    functions: Vec<Function>,
+    /// Where the lines start: an age (30s, 10m, 2h, 1d) or an RFC 3339 time
+    /// (2024-05-01T12:00:00Z).
+    #[arg(long, value_name = "AGE|TIME", default_value = "10m", value_parser = Since::parse)]
+    since: Since,
+    /// Keep showing new lines (every 2 s) until Ctrl-C.
+    #[arg(long, short = 'f')]
+    follow: bool,
+    /// Only the lines matching this CloudWatch Logs filter pattern, e.g. ERROR.
+    #[arg(long, value_name = "TEXT")]
+    filter: Option<String>,
+    /// The settings file (STACK_NAME), relative to the project root.
     #[arg(long, default_value = ".env")]
     env_file: PathBuf,
 }
@@ -303,6 +328,20 @@ impl From<Destroy> for deploy::DestroyConfig {
     }
 }
 
+impl From<Logs> for logs::LogsConfig {
+    fn from(flags: Logs) -> logs::LogsConfig {
+        logs::LogsConfig {
+            options: LogsOptions {
+                functions: flags.functions,
+                since: flags.since,
+                filter: flags.filter,
+                follow: flags.follow,
+            },
+            env_file: flags.env_file,
+        }
+    }
+}
+
 impl From<Bench> for bench::BenchConfig {
     fn from(flags: Bench) -> bench::BenchConfig {
         bench::BenchConfig {
@@ -327,5 +366,74 @@ mod tests {
     #[test]
     fn the_command_line_is_well_formed() {
         Xtask::command().debug_assert();
+    }
+
+    fn logs(args: &[&str]) -> Result<logs::LogsConfig, clap::Error> {
+        let args = ["cargo xtask", "logs"].iter().chain(args);
+        match Xtask::try_parse_from(args)?.command {
+            XtaskCmd::Logs(flags) => Ok(flags.into()),
+            _ => unreachable!("the logs command"),
+        }
+    }
+
+    #[test]
+    fn logs_reads_functions_since_filter_and_follow() {
+        let config = logs(&[]).expect("the defaults");
+        assert_eq!(config.options, LogsOptions::default());
+        assert_eq!(config.env_file, PathBuf::from(".env"));
+
+        let config = logs(&[
+            "projector",
+            "add-event",
+            "--since",
+            "2h",
+            "--filter",
+            "ERROR",
+            "-f",
+        ])
+        .expect("valid flags");
+        assert_eq!(
+            config.options,
+            LogsOptions {
+                functions: vec![Function::Projector, Function::AddEvent],
+                since: Since::Ago(std::time::Duration::from_secs(7200)),
+                filter: Some("ERROR".to_owned()),
+                follow: true,
+            }
+        );
+    }
+
+    #[test]
+    fn the_logs_help_names_every_function() {
+        let help = Xtask::command()
+            .find_subcommand_mut("logs")
+            .expect("the logs command")
+            .render_help()
+            .to_string();
+        for function in Function::ALL {
+            assert!(help.contains(function.name()), "{function} missing: {help}");
+        }
+    }
+
+    #[test]
+    fn logs_refuses_unknown_functions_and_start_times_naming_what_is_accepted() {
+        let err = logs(&["add_event"])
+            .err()
+            .expect("not a function")
+            .to_string();
+        assert!(
+            err.contains("add_event") && err.contains("add-event, list-items"),
+            "{err}"
+        );
+        let err = logs(&["--since", "10 minutes"])
+            .err()
+            .expect("not a start")
+            .to_string();
+        assert!(
+            err.contains("--since")
+                && err.contains("30s, 10m, 2h or 1d")
+                && err.contains("RFC 3339"),
+            "{err}"
+        );
     }
 }

@@ -13,6 +13,7 @@ mod deadline;
 mod deploy;
 mod deploy_check;
 mod flags;
+mod logs;
 mod setup;
 mod synth;
 mod test;
@@ -40,6 +41,7 @@ fn main() -> ExitCode {
         XtaskCmd::Deploy(flags) => deploy::deploy(flags.into(), &root),
         XtaskCmd::Diff(flags) => deploy::diff(flags.into(), &root),
         XtaskCmd::Destroy(flags) => deploy::destroy(flags.into(), &root),
+        XtaskCmd::Logs(flags) => logs::run(flags.into(), &root),
         XtaskCmd::Bench(flags) => bench::run(flags.into(), &root),
     };
     match result {

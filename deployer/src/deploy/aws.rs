@@ -14,6 +14,7 @@ pub struct Aws {
     pub s3: aws_sdk_s3::Client,
     pub lambda: aws_sdk_lambda::Client,
     pub dynamodb: aws_sdk_dynamodb::Client,
+    pub logs: aws_sdk_cloudwatchlogs::Client,
     pub region: String,
 }
 
@@ -35,6 +36,7 @@ impl Aws {
             s3: aws_sdk_s3::Client::from_conf(s3_config),
             lambda: aws_sdk_lambda::Client::new(config),
             dynamodb: aws_sdk_dynamodb::Client::new(config),
+            logs: aws_sdk_cloudwatchlogs::Client::new(config),
             region,
         })
     }
