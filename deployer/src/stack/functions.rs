@@ -6,7 +6,6 @@
 use std::collections::BTreeMap;
 
 use service::functions::Function;
-use service::projector::FAILURE_QUEUE_URL_ENV;
 
 use super::failures::{failure_queue, on_failure_to_queue};
 use super::parameters::Parameters;
@@ -124,10 +123,11 @@ impl FunctionResources for Function {
     ///   replays table (the stream's lane and the job); an asynchronous
     ///   Invoke of the replay function.
     /// - replay-status: GetItem on the replays table.
-    /// - projector: conditional PutItem on the read model; Lambda reads the
-    ///   events table's stream with the function's role; SendMessage to the
-    ///   failure queue, for the records it cannot decode and for Lambda,
-    ///   which sends the mapping's failure records with the function's role.
+    /// - projector: conditional PutItem on the read model; conditional
+    ///   PutItem on the stream index, parking the records it cannot decode;
+    ///   Lambda reads the events table's stream with the function's role;
+    ///   SendMessage to the failure queue, for Lambda, which sends the
+    ///   mapping's failure records with the function's role.
     /// - replay: Query on the events table; BatchGetItem on the stream
     ///   index (each item's latest event); Query, PutItem and DeleteItem on
     ///   the read model; GetItem and TransactWriteItems (Puts) on the
@@ -175,6 +175,10 @@ impl FunctionResources for Function {
             Function::Projector => &[
                 Grant {
                     target: Target::ReadModelTable,
+                    actions: &["dynamodb:PutItem"],
+                },
+                Grant {
+                    target: Target::StreamIndexTable,
                     actions: &["dynamodb:PutItem"],
                 },
                 Grant {
@@ -348,10 +352,7 @@ pub(super) fn add_function(
                 Function::Replay.logical_id().reference(),
             );
         }
-        Function::Projector => {
-            variables.insert(FAILURE_QUEUE_URL_ENV.to_owned(), failure_queue().url());
-        }
-        Function::AddEvent | Function::ReplayStatus | Function::Replay => {}
+        Function::AddEvent | Function::ReplayStatus | Function::Replay | Function::Projector => {}
     }
 
     template.resource(

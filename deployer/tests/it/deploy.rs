@@ -31,7 +31,6 @@ use deployer::stack::{FunctionResources, TableResources};
 use deployer::{StackOptions, app_stack};
 use service::api::DEFAULT_TEST_STREAM_ID;
 use service::dynamo::{TableNames, ensure_tables};
-use service::projector::FAILURE_QUEUE_URL_ENV;
 use tempfile::TempDir;
 
 const API_KEY: &str = "deploy-test-key-0123456789abcdef";
@@ -403,24 +402,6 @@ async fn deploy_update_hotswap_diff_and_destroy_keeping_the_data() {
             .collect::<Vec<_>>(),
         ["ReportBatchItemFailures"]
     );
-    // The projector knows where to park what it cannot decode.
-    let projector_variables = aws
-        .lambda
-        .get_function_configuration()
-        .function_name(projector)
-        .send()
-        .await
-        .expect("the projector")
-        .environment()
-        .and_then(|e| e.variables())
-        .cloned()
-        .unwrap_or_default();
-    assert_eq!(
-        projector_variables.get(FAILURE_QUEUE_URL_ENV),
-        Some(queue_url),
-        "{projector_variables:?}"
-    );
-
     // Replays are capped at REPLAY_CONCURRENCY's default.
     let replay = &ids[Function::Replay.logical_id().as_str()];
     let concurrency = aws

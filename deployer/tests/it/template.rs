@@ -20,7 +20,6 @@ use deployer::stack::{FunctionResources, TableResources};
 use deployer::{Format, StackOptions, app_stack};
 use service::api::Route;
 use service::dynamo::schema;
-use service::projector::FAILURE_QUEUE_URL_ENV;
 use service::settings::RawSettings;
 
 fn default_stack() -> Template {
@@ -225,6 +224,8 @@ fn expected_grants(function: Function, tracing: bool) -> Vec<(String, Vec<String
         Function::ReplayStatus => vec![("ReplaysTable.Arn".to_owned(), vec!["dynamodb:GetItem"])],
         Function::Projector => vec![
             ("ReadModelTable.Arn".to_owned(), vec!["dynamodb:PutItem"]),
+            // Parked records.
+            ("StreamIndexTable.Arn".to_owned(), vec!["dynamodb:PutItem"]),
             (
                 "EventsTable.StreamArn".to_owned(),
                 vec![
@@ -234,7 +235,7 @@ fn expected_grants(function: Function, tracing: bool) -> Vec<(String, Vec<String
                 ],
             ),
             ("*".to_owned(), vec!["dynamodb:ListStreams"]),
-            // Undecodable records, and the mapping's failure records.
+            // The mapping's failure records, sent with the function's role.
             ("FailureQueue.Arn".to_owned(), vec!["sqs:SendMessage"]),
         ],
         Function::Replay => vec![
@@ -721,15 +722,6 @@ fn the_functions_get_the_table_names_the_wiring_reads() {
         assert_eq!(
             env(function, "REPLAY_FUNCTION_NAME").is_some(),
             function == Function::TriggerReplay
-        );
-    }
-    // Only the projector parks records, in the failure queue (its Ref: the URL).
-    for function in Function::ALL {
-        assert_eq!(
-            env(function, FAILURE_QUEUE_URL_ENV),
-            (function == Function::Projector).then(|| FAILURE_QUEUE_ID.to_owned()),
-            "{}",
-            function.name()
         );
     }
 }

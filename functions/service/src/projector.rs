@@ -18,12 +18,6 @@ use domain::{
 
 use crate::dynamo::event_from_item;
 
-/// The environment variable holding the URL of the queue where the
-/// projector parks the stream records it can never decode (on Lambda; the
-/// deployed stack's failure queue, which also receives the event source
-/// mapping's own failure records).
-pub const FAILURE_QUEUE_URL_ENV: &str = "FAILURE_QUEUE_URL";
-
 /// An item whose change could not be written.
 #[derive(Debug)]
 pub struct FailedItem {
