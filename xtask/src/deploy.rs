@@ -180,7 +180,11 @@ pub fn destroy(config: DestroyConfig, root: &Path) -> anyhow::Result<()> {
                 let kept = if retained_tables.is_empty() {
                     String::new()
                 } else {
-                    format!(" The event store is kept: {}.", retained_tables.join(", "))
+                    format!(
+                        " The event store is kept, in the stack {}: {}.",
+                        deployer::stack::data_stack_name(stack),
+                        retained_tables.join(", ")
+                    )
                 };
                 ask(&format!(
                     "Destroy the stack {stack} in {region}? This deletes its API, functions, read model and artifact bucket.{kept} [y/N] "

@@ -365,8 +365,15 @@ fn check(cli: &Cli<'_>, stack: &str) -> anyhow::Result<()> {
     let output = cli.run(&["destroy"], "y\n")?;
     let text = transcript(&output);
     ensure!(
-        output.status.success() && text.contains("kept the table"),
+        output.status.success() && text.contains("kept the data stack"),
         "destroy failed or did not say what it kept:\n{text}"
+    );
+    // The kept event store goes only when asked, with its own confirmation.
+    let output = cli.run(&["destroy", "--yes", "--delete-data"], "delete data\n")?;
+    let text = transcript(&output);
+    ensure!(
+        output.status.success() && text.contains("deleted the data stack"),
+        "destroy --delete-data failed:\n{text}"
     );
     let output = cli.run(&["destroy", "--yes"], "")?;
     let text = transcript(&output);
@@ -374,7 +381,7 @@ fn check(cli: &Cli<'_>, stack: &str) -> anyhow::Result<()> {
         bail!("destroying a destroyed stack:\n{text}");
     }
     eprintln!(
-        "    diff (credentials from credential_process), destroy (asks first, keeps the event store): ok"
+        "    diff (credentials from credential_process), destroy (asks first, keeps the event store, deletes it when asked): ok"
     );
     println!("deploy commands: 1 passed, 0 failed");
     Ok(())

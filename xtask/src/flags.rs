@@ -120,6 +120,10 @@ pub struct Synth {
     /// The functions' architecture; must match `cargo xtask build --arch`.
     #[arg(long, value_enum, default_value_t = Arch::Arm64)]
     arch: Arch,
+    /// Print the data stack's template (the event store's tables) instead
+    /// of the app's.
+    #[arg(long)]
+    data: bool,
 }
 
 #[derive(Args)]
@@ -295,6 +299,7 @@ impl From<Synth> for synth::SynthConfig {
             out: flags.out,
             env_file: flags.env_file,
             arch: flags.arch.into(),
+            data: flags.data,
         }
     }
 }

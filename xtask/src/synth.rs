@@ -1,5 +1,5 @@
-//! `cargo xtask synth`: the template from `deployer::synth`, to stdout
-//! or a file.
+//! `cargo xtask synth`: the app's template (or with `--data`, the data
+//! stack's), to stdout or a file.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -17,6 +17,8 @@ pub struct SynthConfig {
     /// Relative to the project root.
     pub env_file: PathBuf,
     pub arch: Architecture,
+    /// The data stack's template instead of the app's.
+    pub data: bool,
 }
 
 pub fn run(config: SynthConfig, project_root: &Path) -> anyhow::Result<()> {
@@ -26,7 +28,12 @@ pub fn run(config: SynthConfig, project_root: &Path) -> anyhow::Result<()> {
         architecture: config.arch,
         ..StackOptions::from_settings(&settings)?
     };
-    let template = deployer::render(&deployer::app_stack(&options), config.format)?;
+    let template = if config.data {
+        deployer::stack::data_stack()
+    } else {
+        deployer::app_stack(&options)
+    };
+    let template = deployer::render(&template, config.format)?;
     match &config.out {
         Some(path) => std::fs::write(path, template)
             .with_context(|| format!("cannot write the template to {}", path.display()))?,

@@ -1,6 +1,9 @@
-//! `destroy`: empties the stack's artifact bucket and deletes the stack.
-//! The tables holding events are retained by the template; they go only
-//! with `--delete-data` and a second, explicit confirmation.
+//! `destroy`: empties the stack's artifact bucket and deletes the app
+//! stack. The data stack, which holds the event store, is kept; it goes
+//! (with its tables, which its template retains) only with
+//! `--delete-data` and a second, explicit confirmation.
+
+use std::collections::BTreeMap;
 
 use anyhow::bail;
 
@@ -11,7 +14,7 @@ use super::status::Standing;
 use super::wait::{Wait, Waits};
 use super::{Aws, DeployOptions, InFlight, stacks};
 use crate::stack::TableResources;
-use crate::stack::{ARTIFACT_BUCKET_ID, Table};
+use crate::stack::{ARTIFACT_BUCKET_ID, Table, data_stack_name};
 
 /// A question destroy asks before it changes anything.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -39,8 +42,9 @@ pub enum Destroyed {
     Declined,
 }
 
-/// Destroys the stack `stack_name`. `confirm` is asked before anything is
-/// changed: once for the stack, and once more for the data when
+/// Destroys the app stack `stack_name` and keeps its data stack (the
+/// event store), unless `delete_data`. `confirm` is asked before anything
+/// is changed: once for the stack, and once more for the data when
 /// `delete_data` is set.
 pub async fn destroy(
     aws: &Aws,
@@ -52,24 +56,47 @@ pub async fn destroy(
     in_flight: &InFlight,
 ) -> anyhow::Result<Destroyed> {
     let session = Session::new(aws, stack_name, options, progress, in_flight);
-    let Some(stack) = session.describe().await? else {
+    let data_name = data_stack_name(stack_name);
+    let data_session = Session::new(aws, &data_name, options, progress, in_flight);
+    let app = session.describe().await?;
+    let data = data_session.describe().await?;
+    if app.is_none() && data.is_none() {
         progress.line(format!(
             "the stack {stack_name} does not exist in {}: nothing to destroy",
             aws.region
         ));
         return Ok(Destroyed::NoStack);
-    };
-    if stack.standing() == Standing::Busy {
-        bail!(
-            "the stack {stack_name} is {}: wait for the running operation to finish, then destroy it",
-            stack.status
-        );
     }
-    let physical = stacks::physical_ids(&aws.cloudformation, &stack.id).await?;
+    for (name, info) in [(stack_name, &app), (data_name.as_str(), &data)] {
+        if let Some(info) = info
+            && info.standing() == Standing::Busy
+        {
+            bail!(
+                "the stack {name} is {}: wait for the running operation to finish, then destroy it",
+                info.status
+            );
+        }
+    }
+    let app_physical = match &app {
+        Some(info) => stacks::physical_ids(&aws.cloudformation, &info.id).await?,
+        None => BTreeMap::new(),
+    };
+    let data_physical = match &data {
+        Some(info) => stacks::physical_ids(&aws.cloudformation, &info.id).await?,
+        None => BTreeMap::new(),
+    };
+    // The event store's tables: the data stack's, or, in a stack made
+    // before the data stack existed, the app stack's retained ones.
     let retained_tables: Vec<String> = Table::ALL
         .into_iter()
         .filter(|table| table.is_retained())
-        .filter_map(|table| physical.get(table.logical_id().as_str()).cloned())
+        .filter_map(|table| {
+            let id = table.logical_id();
+            data_physical
+                .get(id.as_str())
+                .or_else(|| app_physical.get(id.as_str()))
+                .cloned()
+        })
         .collect();
 
     if !confirm(&Question::DestroyStack {
@@ -90,32 +117,47 @@ pub async fn destroy(
         return Ok(Destroyed::Declined);
     }
 
-    if let Some(bucket) = physical.get(ARTIFACT_BUCKET_ID) {
-        progress.status(format!("emptying the artifact bucket {bucket}"));
-        let deleted = super::artifacts::empty_bucket(
-            &aws.s3,
-            bucket,
-            options.waits.bucket_rounds_without_progress,
-        )
-        .await?;
-        progress.line(format!(
-            "emptied the artifact bucket {bucket} ({deleted} objects)"
-        ));
+    if let Some(app) = &app {
+        if let Some(bucket) = app_physical.get(ARTIFACT_BUCKET_ID) {
+            progress.status(format!("emptying the artifact bucket {bucket}"));
+            let deleted = super::artifacts::empty_bucket(
+                &aws.s3,
+                bucket,
+                options.waits.bucket_rounds_without_progress,
+            )
+            .await?;
+            progress.line(format!(
+                "emptied the artifact bucket {bucket} ({deleted} objects)"
+            ));
+        }
+        progress.line(format!("deleting the stack {stack_name}"));
+        session.delete(app).await?;
+        progress.line(format!("deleted the stack {stack_name}"));
     }
 
-    progress.line(format!("deleting the stack {stack_name}"));
-    session.delete(&stack).await?;
-    progress.line(format!("deleted the stack {stack_name}"));
-
     if !delete_data {
-        for table in &retained_tables {
+        if data.is_some() {
             progress.line(format!(
-                "kept the table {table}: it holds the event store (run destroy with --delete-data to delete it with the stack, or delete it in the DynamoDB console)"
+                "kept the data stack {data_name} with the event store ({}): the next deploy of {stack_name} attaches to it with every event; destroy --delete-data removes it",
+                retained_tables.join(", ")
             ));
+        } else {
+            for table in &retained_tables {
+                progress.line(format!(
+                    "kept the table {table}: it holds the event store (run destroy with --delete-data to delete it, or delete it in the DynamoDB console)"
+                ));
+            }
         }
         return Ok(Destroyed::Stack {
             kept_tables: retained_tables,
         });
+    }
+    if let Some(data) = &data {
+        // The tables are retained by the template: the stack goes, they stay
+        // until deleted below.
+        progress.line(format!("deleting the data stack {data_name}"));
+        data_session.delete(data).await?;
+        progress.line(format!("deleted the data stack {data_name}"));
     }
     for table in &retained_tables {
         delete_table(aws, table, &options.waits).await?;

@@ -1,7 +1,10 @@
 //! The deploy engine: `deploy`, `diff` and `destroy` over CloudFormation,
 //! S3 and Lambda through the AWS SDK.
 //!
-//! A new stack is made in two phases: first the artifact bucket alone
+//! The event store lives in a data stack of its own
+//! ([`crate::stack::data_stack`], `data.rs`), created or brought up to
+//! date first; the app stack takes its tables as parameters. A new app
+//! stack is made in two phases: first the artifact bucket alone
 //! ([`crate::stack::bootstrap_stack`]), then, with the packages uploaded to
 //! it, the whole app through a change set. Later deploys are one change set.
 //!
@@ -17,6 +20,7 @@ pub mod artifacts;
 mod aws;
 pub mod change_sets;
 pub mod concurrency;
+mod data;
 pub mod destroy;
 mod hotswap;
 mod in_flight;
@@ -34,7 +38,10 @@ use anyhow::Context;
 use crate::build::Manifest;
 use crate::cfn::Template;
 use crate::stack::FunctionResources;
-use crate::stack::{API_ID, API_KEY_PARAMETER, API_URL_OUTPUT, Function, TEST_STREAM_ID_PARAMETER};
+use crate::stack::{
+    API_ID, API_KEY_PARAMETER, API_URL_OUTPUT, Function, TEST_STREAM_ID_PARAMETER, Table,
+    TableResources, data_stack, data_stack_name, in_data_stack,
+};
 use change_sets::ResourceChange;
 use operation::OperationKind;
 use progress::Progress;
@@ -139,9 +146,15 @@ pub async fn deploy(
     in_flight: &InFlight,
 ) -> anyhow::Result<Outcome> {
     let session = Session::new(aws, request.stack_name, options, progress, in_flight);
-    let rendered = request.render()?;
+    let mut rendered = request.render()?;
     concurrency::check_replay_concurrency(aws, request.stack_name, request.template, progress)
         .await?;
+    refuse_tables_in_the_app_stack(&session).await?;
+    let data_name = data_stack_name(request.stack_name);
+    let data = Session::new(aws, &data_name, options, progress, in_flight)
+        .ensure_data_stack()
+        .await?;
+    rendered.parameters.extend(data.0);
     let stack = session.ready_stack().await?;
     if options.hotswap {
         match hotswap::try_hotswap(&session, &stack, request.manifest, &rendered).await? {
@@ -185,7 +198,27 @@ pub async fn diff(
     in_flight: &InFlight,
 ) -> anyhow::Result<Vec<ResourceChange>> {
     let session = Session::new(aws, request.stack_name, options, progress, in_flight);
-    let rendered = request.render()?;
+    let mut rendered = request.render()?;
+    let data_name = data_stack_name(request.stack_name);
+    let data_session = Session::new(aws, &data_name, options, progress, in_flight);
+    match data_session.describe().await? {
+        Some(info) if info.standing() == Standing::Update => {
+            rendered
+                .parameters
+                .extend(data::data_values(aws, &info).await?.0);
+        }
+        Some(info) if matches!(info.standing(), Standing::Busy | Standing::Stuck) => {
+            return Err(data_session.refusal(&info));
+        }
+        other => {
+            // Without the data stack there is nothing to attach the app
+            // to: a deploy creates both.
+            let mut changes = created_anew(&data_session, &data_stack(), other);
+            let app = session.describe().await?;
+            changes.extend(created_anew(&session, request.template, app));
+            return Ok(changes);
+        }
+    }
     let stack = match session.describe().await? {
         Some(info) if info.standing() == Standing::Update => info,
         Some(info) if matches!(info.standing(), Standing::Busy | Standing::Stuck) => {
@@ -198,6 +231,34 @@ pub async fn diff(
     };
     session.discard(&ready).await?;
     Ok(ready.changes)
+}
+
+/// Stops a deploy over an app stack made before the event store had a
+/// stack of its own: its tables are the app stack's, and a deploy would
+/// leave them behind (retained, but detached) and start an empty event
+/// store. They can be moved into the data stack with CloudFormation's
+/// resource import; until then, nothing is changed.
+async fn refuse_tables_in_the_app_stack(session: &Session<'_>) -> anyhow::Result<()> {
+    let Some(app) = session.describe().await? else {
+        return Ok(());
+    };
+    let physical = stacks::physical_ids(&session.aws.cloudformation, &app.id).await?;
+    let held: Vec<String> = Table::ALL
+        .into_iter()
+        .filter(|table| in_data_stack(*table))
+        .filter_map(|table| physical.get(table.logical_id().as_str()).cloned())
+        .collect();
+    if held.is_empty() {
+        return Ok(());
+    }
+    anyhow::bail!(
+        "the stack {} holds the event store's tables ({}) itself, as stacks made by earlier versions did; this version keeps them in a data stack, {}. Nothing was changed. To move them without losing an event: in the CloudFormation console, remove EventsTable and StreamIndexTable from {} (they are retained), then create {} by importing those two tables (Stacks > Create stack > With existing resources), using the template `cargo xtask synth --data` prints; then deploy again",
+        session.stack_name,
+        held.join(", "),
+        data_stack_name(session.stack_name),
+        session.stack_name,
+        data_stack_name(session.stack_name),
+    )
 }
 
 /// What a deploy does to a stack that is absent, or must be deleted first

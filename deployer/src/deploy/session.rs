@@ -124,7 +124,7 @@ impl<'a> Session<'a> {
 
     /// Creates a change set for the stack; a ready one is in flight until
     /// it is executed or deleted.
-    async fn create_change_set(
+    pub(super) async fn create_change_set(
         &self,
         kind: ChangeSetType,
         template: &TemplateSource,

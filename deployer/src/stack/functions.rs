@@ -9,12 +9,12 @@ use service::functions::Function;
 
 use super::failures::{failure_queue, on_failure_to_queue};
 use super::parameters::Parameters;
+use super::tables::{arn_in_app, events_stream_arn_in_app, name_in_app};
 use super::{StackOptions, Table};
 use crate::cfn::iam::{self, PolicyDocument, Statement};
 use crate::cfn::lambda;
 use crate::cfn::logs::{self, RetentionDays};
 use crate::cfn::{Expr, LogicalId, Pseudo, Resource, ResourceId, Template};
-use crate::stack::TableResources;
 
 /// How long the functions' logs are kept.
 pub const LOG_RETENTION: RetentionDays = RetentionDays::Days30;
@@ -270,11 +270,11 @@ pub enum Target {
 fn grant_resource(function: Function, target: Target) -> Expr {
     match target {
         Target::OwnLogGroup => function.log_group_id().arn(),
-        Target::EventsTable => Table::Events.logical_id().arn(),
-        Target::EventsStream => Table::Events.logical_id().stream_arn(),
-        Target::StreamIndexTable => Table::StreamIndex.logical_id().arn(),
-        Target::ReadModelTable => Table::ReadModel.logical_id().arn(),
-        Target::ReplaysTable => Table::Replays.logical_id().arn(),
+        Target::EventsTable => arn_in_app(Table::Events),
+        Target::EventsStream => events_stream_arn_in_app(),
+        Target::StreamIndexTable => arn_in_app(Table::StreamIndex),
+        Target::ReadModelTable => arn_in_app(Table::ReadModel),
+        Target::ReplaysTable => arn_in_app(Table::Replays),
         Target::ReplayFunction => Function::Replay.logical_id().arn(),
         Target::OwnFunction => Expr::sub(format!(
             "arn:${{{}}}:lambda:${{{}}}:${{{}}}:function:${{{}}}-{}",
@@ -336,7 +336,7 @@ pub(super) fn add_function(
     // every table's name (names grant nothing; the role decides access).
     let mut variables: BTreeMap<String, Expr> = Table::ALL
         .into_iter()
-        .map(|table| (table.env_var().to_owned(), table.logical_id().reference()))
+        .map(|table| (table.env_var().to_owned(), name_in_app(table)))
         .collect();
     variables.insert("RUST_LOG".to_owned(), "info".into());
     match function {
@@ -389,7 +389,7 @@ pub(super) fn add_projector_source(template: &mut Template) {
     template.resource(
         "ProjectorEventSource",
         lambda::EventSourceMapping {
-            event_source_arn: Table::Events.logical_id().stream_arn(),
+            event_source_arn: events_stream_arn_in_app(),
             function_name: Function::Projector.logical_id().reference(),
             // Everything the stream still holds: a new projector catches up.
             starting_position: lambda::StartingPosition::TrimHorizon,

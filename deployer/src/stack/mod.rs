@@ -1,4 +1,4 @@
-//! The app's stack: the tables, the functions with one
+//! The app's stack (and its data stack, `data.rs`): the tables, the functions with one
 //! least-privilege role and one log group each, the projector's stream
 //! mapping, the failure queue, and the REST API behind an API key with
 //! its access log.
@@ -8,12 +8,14 @@
 //! one synthesized template deploys under any stack name.
 //!
 //! `build` puts the parts together: the artifact bucket, the parameters
-//! (`parameters.rs`), the tables (`tables.rs`), the functions with their
+//! (`parameters.rs`, and the data stack's tables, `data.rs`), the app's
+//! own tables (`tables.rs`), the functions with their
 //! roles and log groups (`functions.rs`), the failure queue and the
 //! replay's asynchronous invocation settings (`failures.rs`), the REST API
 //! (`api.rs`), then the outputs.
 
 mod api;
+mod data;
 mod failures;
 mod functions;
 mod parameters;
@@ -29,6 +31,7 @@ use crate::cfn::{Expr, LogicalId, Output, Template};
 
 pub(crate) use api::ApiRoute;
 pub use api::{API_ID, STAGE_NAME, api_url};
+pub use data::{DATA_STACK_SUFFIX, DataOutput, data_stack, data_stack_name, in_data_stack};
 pub use failures::{FAILURE_QUEUE_ARN_OUTPUT, FAILURE_QUEUE_ID, FAILURE_QUEUE_URL_OUTPUT};
 pub use functions::{FUNCTION_NAME_MAX_LEN, FunctionResources, Grant, LOG_RETENTION, Target};
 pub use parameters::{API_KEY_PARAMETER, TEST_STREAM_ID_PARAMETER};
@@ -142,7 +145,10 @@ pub(crate) fn build(options: &StackOptions, routes: &[ApiRoute]) -> Template {
     );
     let code_bucket = add_artifact_bucket(&mut template);
     let parameters = parameters::add_parameters(&mut template, code_bucket);
-    for table in Table::ALL {
+    for output in DataOutput::ALL {
+        output.add_parameter(&mut template);
+    }
+    for table in Table::ALL.into_iter().filter(|t| !in_data_stack(*t)) {
         template.resource(table.logical_id().as_str(), table.definition());
     }
     failures::add_failure_queue(&mut template);
@@ -166,7 +172,7 @@ fn add_outputs(template: &mut Template) {
             )),
         ),
     );
-    for table in Table::ALL {
+    for table in Table::ALL.into_iter().filter(|t| !in_data_stack(*t)) {
         template.output(
             table.output_id(),
             Output::new(

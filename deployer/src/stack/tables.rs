@@ -4,8 +4,9 @@
 
 use service::dynamo::schema::{KeyKind, KeyRole, Table};
 
+use super::DataOutput;
 use crate::cfn::dynamodb::{self, AttributeType, BillingMode, KeyType, StreamViewType};
-use crate::cfn::{Policy, Resource, ResourceId};
+use crate::cfn::{Expr, Policy, Resource, ResourceId};
 
 /// What the template makes of each [`Table`]: logical IDs, outputs, and
 /// whether a table outlives the stack.
@@ -105,9 +106,34 @@ impl TableResources for Table {
     }
 }
 
-/// The log and its version index: the data nothing can rebuild.
+/// The log and its version index: the data nothing can rebuild, in the
+/// data stack.
 fn holds_the_data(table: Table) -> bool {
-    matches!(table, Table::Events | Table::StreamIndex)
+    super::in_data_stack(table)
+}
+
+/// The table's name as the app stack's resources use it: a data-stack
+/// table's from the parameter the deployer passes, an app table's by `Ref`.
+pub(crate) fn name_in_app(table: Table) -> Expr {
+    match table {
+        Table::Events => DataOutput::EventsTableName.in_app(),
+        Table::StreamIndex => DataOutput::StreamIndexTableName.in_app(),
+        Table::ReadModel | Table::Replays => table.logical_id().reference(),
+    }
+}
+
+/// The table's ARN as the app stack's resources use it.
+pub(crate) fn arn_in_app(table: Table) -> Expr {
+    match table {
+        Table::Events => DataOutput::EventsTableArn.in_app(),
+        Table::StreamIndex => DataOutput::StreamIndexTableArn.in_app(),
+        Table::ReadModel | Table::Replays => table.logical_id().arn(),
+    }
+}
+
+/// The events table's stream ARN, as the app stack's resources use it.
+pub(crate) fn events_stream_arn_in_app() -> Expr {
+    DataOutput::EventsStreamArn.in_app()
 }
 
 fn attribute_type(kind: KeyKind) -> AttributeType {

@@ -26,11 +26,13 @@ use deployer::deploy::wait::Waits;
 use deployer::deploy::{Aws, DeployOptions, DeployRequest, InFlight, Outcome, deploy, diff};
 use deployer::stack::{
     API_URL_OUTPUT, ARTIFACT_BUCKET_ID, FAILURE_QUEUE_ID, Function, STAGE_NAME, Table,
+    data_stack_name,
 };
 use deployer::stack::{FunctionResources, TableResources};
 use deployer::{StackOptions, app_stack};
+use domain::{Amount, AppendCommand, DomainEvent, EventId, EventStore, ItemId, StreamId};
 use service::api::DEFAULT_TEST_STREAM_ID;
-use service::dynamo::{TableNames, ensure_tables};
+use service::dynamo::{DynamoStore, TableNames, ensure_tables};
 use tempfile::TempDir;
 
 const API_KEY: &str = "deploy-test-key-0123456789abcdef";
@@ -121,14 +123,34 @@ impl Emulated {
         .await
     }
 
+    /// The app stack's resources, and its data stack's (the event store's
+    /// tables), by logical ID: no ID is in both.
     async fn physical_ids(&self) -> BTreeMap<String, String> {
-        stacks::physical_ids(&self.aws.cloudformation, &self.stack)
+        let mut ids = stacks::physical_ids(&self.aws.cloudformation, &self.stack)
             .await
-            .expect("stack resources")
+            .expect("stack resources");
+        let data = self.data_physical_ids().await;
+        for (id, physical) in data {
+            assert!(ids.insert(id.clone(), physical).is_none(), "{id} in both");
+        }
+        ids
+    }
+
+    async fn data_physical_ids(&self) -> BTreeMap<String, String> {
+        stacks::physical_ids(&self.aws.cloudformation, &data_stack_name(&self.stack))
+            .await
+            .expect("data stack resources")
     }
 
     async fn exists(&self) -> bool {
         stacks::describe(&self.aws.cloudformation, &self.stack)
+            .await
+            .expect("describe")
+            .is_some()
+    }
+
+    async fn data_exists(&self) -> bool {
+        stacks::describe(&self.aws.cloudformation, &data_stack_name(&self.stack))
             .await
             .expect("describe")
             .is_some()
@@ -312,6 +334,36 @@ async fn deploy_update_hotswap_diff_and_destroy_keeping_the_data() {
     ensure_tables(&aws.dynamodb, &deployed)
         .await
         .expect("the deployed tables are keyed as the adapter expects");
+    // Events that must outlive a destroy.
+    let kept = DynamoStore::new(aws.dynamodb.clone(), deployed.clone());
+    let kept_stream = StreamId::parse("kept", "streamId").expect("a stream id");
+    let item = ItemId::parse("a", "itemId").expect("an item id");
+    for (n, event) in [
+        DomainEvent::ItemCreated {
+            item_id: item.clone(),
+            amount: Amount::new(1).expect("an amount"),
+        },
+        DomainEvent::ItemAmountChanged {
+            item_id: item.clone(),
+            amount: Amount::new(2).expect("an amount"),
+        },
+        DomainEvent::ItemAmountChanged {
+            item_id: item,
+            amount: Amount::new(3).expect("an amount"),
+        },
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let appended = kept
+            .append(
+                &AppendCommand::new(kept_stream.clone(), event, None),
+                chrono::Utc::now(),
+            )
+            .await
+            .expect("an append");
+        assert_eq!(appended.event_id, EventId::new(n as u64));
+    }
 
     // Functions: code from the build, table names in the environment.
     for function in Function::ALL {
@@ -671,9 +723,79 @@ async fn deploy_update_hotswap_diff_and_destroy_keeping_the_data() {
     }
     let lines = emulated.progress.lines().join("\n");
     assert!(
-        lines.contains(&format!("kept the table {}", retained[0])),
+        lines.contains(&format!("kept the data stack {}", data_stack_name(stack))),
         "{lines}"
     );
+    assert!(emulated.data_exists().await, "the data stack survived");
+
+    // The next deploy attaches to the kept event store: the same tables,
+    // with every event, and appends go on from where they were.
+    let data_before = emulated.data_physical_ids().await;
+    let events = DynamoStore::new(aws.dynamodb.clone(), deployed.clone());
+    let stream = StreamId::parse("kept", "streamId").expect("a stream id");
+    let before_destroy = events
+        .read_stream(&stream, EventId::FIRST, 100)
+        .await
+        .expect("read the kept log");
+    assert_eq!(before_destroy.len(), 3, "{before_destroy:?}");
+    let again = emulated
+        .deploy(&second, &options())
+        .await
+        .expect("a deploy after destroy");
+    assert!(matches!(again, Outcome::Deployed { .. }), "{again:?}");
+    assert_eq!(emulated.data_physical_ids().await, data_before);
+    let ids_again = emulated.physical_ids().await;
+    for table in [Table::Events, Table::StreamIndex] {
+        assert_eq!(
+            ids_again[table.logical_id().as_str()],
+            ids[table.logical_id().as_str()],
+            "{table:?}"
+        );
+    }
+    let add_event = &ids_again[Function::AddEvent.logical_id().as_str()];
+    let environment = aws
+        .lambda
+        .get_function_configuration()
+        .function_name(add_event)
+        .send()
+        .await
+        .expect("add-event")
+        .environment()
+        .and_then(|e| e.variables())
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        environment.get(Table::Events.env_var()),
+        Some(&deployed.events),
+        "the new functions use the kept log"
+    );
+    assert_eq!(
+        events.read_stream(&stream, EventId::FIRST, 100).await,
+        Ok(before_destroy)
+    );
+    let next = events
+        .append(
+            &AppendCommand::new(
+                stream.clone(),
+                DomainEvent::ItemDeleted {
+                    item_id: ItemId::parse("a", "itemId").expect("an item id"),
+                },
+                None,
+            ),
+            chrono::Utc::now(),
+        )
+        .await
+        .expect("an append after the redeploy");
+    assert_eq!(
+        next.event_id,
+        EventId::new(3),
+        "ids go on from the kept log"
+    );
+    emulated
+        .destroy(true, &mut always(true))
+        .await
+        .expect("the final destroy");
+    assert!(!emulated.data_exists().await);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -34,6 +34,11 @@ fn cfn_lint_reports_no_error_and_no_warning() {
         write(dir.path(), "default.json", &render(&default, Format::Json)),
         write(dir.path(), "traced.yaml", &render(&variant, Format::Yaml)),
         write(dir.path(), "traced.json", &render(&variant, Format::Json)),
+        write(
+            dir.path(),
+            "data.yaml",
+            &render(&deployer::stack::data_stack(), Format::Yaml),
+        ),
     ];
     let mut command = Command::new(&cfn_lint);
     command.args(["--format", "parseable"]);

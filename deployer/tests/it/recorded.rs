@@ -132,6 +132,87 @@ fn concurrency_affordable() -> Vec<ReplayEvent> {
     vec![account_settings(1000, 1000), lambda(200, None, "{}")]
 }
 
+fn xml_escaped(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+fn table_resource(logical: &str, physical: &str) -> String {
+    format!(
+        "<member><StackName>{STACK}-data</StackName><LogicalResourceId>{logical}</LogicalResourceId>\
+         <PhysicalResourceId>{physical}</PhysicalResourceId><ResourceType>AWS::DynamoDB::Table</ResourceType>\
+         <Timestamp>2026-01-01T00:00:00Z</Timestamp><ResourceStatus>CREATE_COMPLETE</ResourceStatus></member>"
+    )
+}
+
+/// DynamoDB `DescribeTable` of the data stack's table `name`.
+fn table_described(name: &str) -> ReplayEvent {
+    let arn = format!("arn:aws:dynamodb:us-east-1:123456789012:table/{name}");
+    let response = http::Response::builder()
+        .status(200)
+        .header("content-type", "application/x-amz-json-1.0");
+    reply(
+        response,
+        SdkBody::from(format!(
+            "{{\"Table\":{{\"TableName\":\"{name}\",\"TableArn\":\"{arn}\",\"LatestStreamArn\":\"{arn}/stream/2026-01-01T00:00:00.000\"}}}}"
+        )),
+    )
+}
+
+/// What a deploy asks before it works on the app stack: whether the app
+/// stack (in `app_status`, or absent) holds the event store's tables
+/// itself, then the data stack, settled and up to date, and its tables.
+fn attached_to_the_data_stack(app_status: Option<&str>) -> Vec<ReplayEvent> {
+    let mut replay = match app_status {
+        Some(status) => vec![
+            stack(status),
+            ok(
+                "DescribeStackResources",
+                "<StackResources></StackResources>",
+            ),
+        ],
+        None => vec![error(
+            "ValidationError",
+            "Stack with id recorded does not exist",
+        )],
+    };
+    let data_template = deployer::stack::data_stack()
+        .to_yaml()
+        .expect("the data template");
+    replay.extend([
+        stack("UPDATE_COMPLETE"),
+        ok(
+            "GetTemplate",
+            &format!(
+                "<TemplateBody>{}</TemplateBody>",
+                xml_escaped(&data_template)
+            ),
+        ),
+        ok(
+            "DescribeStackResources",
+            &format!(
+                "<StackResources>{}{}</StackResources>",
+                table_resource("EventsTable", "recorded-events"),
+                table_resource("StreamIndexTable", "recorded-stream-index")
+            ),
+        ),
+        table_described("recorded-events"),
+        table_described("recorded-stream-index"),
+    ]);
+    replay
+}
+
+/// The CloudFormation actions of [`attached_to_the_data_stack`] with the
+/// app stack there.
+const ATTACHING: [&str; 5] = [
+    "DescribeStacks",
+    "DescribeStackResources",
+    "DescribeStacks",
+    "GetTemplate",
+    "DescribeStackResources",
+];
+
 fn head_object_found() -> ReplayEvent {
     let response = http::Response::builder()
         .status(200)
@@ -271,6 +352,7 @@ fn forms(replay: &StaticReplayClient) -> Vec<Vec<(String, String)>> {
 /// packages already uploaded, a change set with one change.
 fn update_until_execute() -> Vec<ReplayEvent> {
     let mut replay = concurrency_affordable();
+    replay.extend(attached_to_the_data_stack(Some("UPDATE_COMPLETE")));
     replay.push(stack("UPDATE_COMPLETE"));
     replay.extend((0..Function::ALL.len()).map(|_| head_object_found()));
     replay.extend([
@@ -377,26 +459,26 @@ async fn a_failed_update_reports_the_first_failed_resource_and_the_final_status(
             .iter()
             .any(|l| l.contains("Modify") && l.contains("AddEventFunction"))
     );
-    assert_eq!(
-        recorded.actions(),
-        [
-            "DescribeStacks",
-            "CreateChangeSet",
-            "DescribeChangeSet",
-            "DescribeStackEvents",
-            "ExecuteChangeSet",
-            "DescribeStacks",
-            "DescribeStackEvents",
-            "DescribeStacks",
-            "DescribeStackEvents",
-        ]
-    );
+    let mut expected = ATTACHING.to_vec();
+    expected.extend([
+        "DescribeStacks",
+        "CreateChangeSet",
+        "DescribeChangeSet",
+        "DescribeStackEvents",
+        "ExecuteChangeSet",
+        "DescribeStacks",
+        "DescribeStackEvents",
+        "DescribeStacks",
+        "DescribeStackEvents",
+    ]);
+    assert_eq!(recorded.actions(), expected);
 }
 
 #[tokio::test]
 async fn a_stack_left_rolled_back_by_a_failed_create_is_deleted_and_created_again() {
     let stack_event = "AWS::CloudFormation::Stack";
     let mut replay = concurrency_affordable();
+    replay.extend(attached_to_the_data_stack(Some("ROLLBACK_COMPLETE")));
     replay.extend([
         stack("ROLLBACK_COMPLETE"),
         events(&[("e1", STACK, stack_event, "ROLLBACK_COMPLETE", "")]),
@@ -423,17 +505,16 @@ async fn a_stack_left_rolled_back_by_a_failed_create_is_deleted_and_created_agai
         lines.contains("ROLLBACK_COMPLETE after a failed first create; deleting it"),
         "{lines}"
     );
-    assert_eq!(
-        recorded.actions(),
-        [
-            "DescribeStacks",
-            "DescribeStackEvents",
-            "DeleteStack",
-            "DescribeStacks",
-            "DescribeStackEvents",
-            "CreateChangeSet",
-        ]
-    );
+    let mut expected = ATTACHING.to_vec();
+    expected.extend([
+        "DescribeStacks",
+        "DescribeStackEvents",
+        "DeleteStack",
+        "DescribeStacks",
+        "DescribeStackEvents",
+        "CreateChangeSet",
+    ]);
+    assert_eq!(recorded.actions(), expected);
     let create = recorded
         .replay
         .actual_requests()
@@ -508,13 +589,24 @@ async fn without_a_reservation_the_deploy_asks_lambda_nothing() {
 async fn throttling_is_retried() {
     let recorded = Recorded::new(vec![
         error("Throttling", "Rate exceeded"),
+        error(
+            "ValidationError",
+            "Stack with id recorded-data does not exist",
+        ),
         error("ValidationError", "Stack with id recorded does not exist"),
     ])
     .await;
     let changes = recorded.diff().await.expect("diff after a throttled call");
-    assert_eq!(changes.len(), recorded.template.resources.len());
+    // Neither stack exists: a deploy creates both.
+    assert_eq!(
+        changes.len(),
+        deployer::stack::data_stack().resources.len() + recorded.template.resources.len()
+    );
     assert!(changes.iter().all(|c| c.action == "Add"));
-    assert_eq!(recorded.actions(), ["DescribeStacks", "DescribeStacks"]);
+    assert_eq!(
+        recorded.actions(),
+        ["DescribeStacks", "DescribeStacks", "DescribeStacks"]
+    );
 }
 
 /// CloudFormation scopes change-set names per stack, but an implementation
@@ -749,4 +841,42 @@ async fn a_key_hidden_by_a_missing_list_permission_is_uploaded() {
         .map(|request| request.method().to_owned())
         .collect();
     assert_eq!(methods, ["HEAD", "PUT"]);
+}
+
+/// A stack deployed before the event store had a stack of its own holds
+/// the tables itself: a deploy would detach them and start an empty
+/// store, so it stops before any change and says how to move them.
+#[tokio::test]
+async fn an_app_stack_holding_the_event_store_is_refused_before_any_change() {
+    let replay = {
+        let mut replay = concurrency_affordable();
+        replay.extend([
+            stack("UPDATE_COMPLETE"),
+            ok(
+                "DescribeStackResources",
+                &format!(
+                    "<StackResources>{}</StackResources>",
+                    table_resource("EventsTable", "recorded-EventsTable-1A2B")
+                ),
+            ),
+        ]);
+        replay
+    };
+    let recorded = Recorded::new(replay).await;
+    let err = recorded
+        .deploy(&options())
+        .await
+        .expect_err("a refused deploy");
+    let message = format!("{err:#}");
+    assert!(
+        message.contains("recorded-EventsTable-1A2B")
+            && message.contains("recorded-data")
+            && message.contains("Nothing was changed")
+            && message.contains("cargo xtask synth --data"),
+        "{message}"
+    );
+    assert_eq!(
+        recorded.actions(),
+        ["DescribeStacks", "DescribeStackResources"]
+    );
 }

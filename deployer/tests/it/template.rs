@@ -11,11 +11,14 @@ use deployer::cfn::lambda::{
     Architecture, AsyncRetries, FunctionResponseType, Qualifier, Runtime, StartingPosition,
 };
 use deployer::cfn::{
-    Expr, Intrinsic, LogicalId, Policy, Properties, RefTarget, ResourceId, Template, Value,
+    Expr, Intrinsic, LogicalId, Policy, Properties, RefTarget, Resource, ResourceId, Template,
+    Value,
 };
 use deployer::cfn::{apigateway, dynamodb, lambda};
 use deployer::settings::ReplayConcurrency;
-use deployer::stack::{FAILURE_QUEUE_ID, Function, LOG_RETENTION, Table};
+use deployer::stack::{
+    DataOutput, FAILURE_QUEUE_ID, Function, LOG_RETENTION, Table, data_stack, in_data_stack,
+};
 use deployer::stack::{FunctionResources, TableResources};
 use deployer::{Format, StackOptions, app_stack};
 use service::api::Route;
@@ -204,9 +207,9 @@ fn expected_grants(function: Function, tracing: bool) -> Vec<(String, Vec<String
         vec![(log_group, vec!["logs:CreateLogStream", "logs:PutLogEvents"])];
     grants.extend(match function {
         Function::AddEvent => vec![
-            ("EventsTable.Arn".to_owned(), vec!["dynamodb:PutItem"]),
+            ("EventsTableArn".to_owned(), vec!["dynamodb:PutItem"]),
             (
-                "StreamIndexTable.Arn".to_owned(),
+                "StreamIndexTableArn".to_owned(),
                 vec!["dynamodb:GetItem", "dynamodb:PutItem"],
             ),
         ],
@@ -225,9 +228,9 @@ fn expected_grants(function: Function, tracing: bool) -> Vec<(String, Vec<String
         Function::Projector => vec![
             ("ReadModelTable.Arn".to_owned(), vec!["dynamodb:PutItem"]),
             // Parked records.
-            ("StreamIndexTable.Arn".to_owned(), vec!["dynamodb:PutItem"]),
+            ("StreamIndexTableArn".to_owned(), vec!["dynamodb:PutItem"]),
             (
-                "EventsTable.StreamArn".to_owned(),
+                "EventsStreamArn".to_owned(),
                 vec![
                     "dynamodb:DescribeStream",
                     "dynamodb:GetRecords",
@@ -239,9 +242,9 @@ fn expected_grants(function: Function, tracing: bool) -> Vec<(String, Vec<String
             ("FailureQueue.Arn".to_owned(), vec!["sqs:SendMessage"]),
         ],
         Function::Replay => vec![
-            ("EventsTable.Arn".to_owned(), vec!["dynamodb:Query"]),
+            ("EventsTableArn".to_owned(), vec!["dynamodb:Query"]),
             (
-                "StreamIndexTable.Arn".to_owned(),
+                "StreamIndexTableArn".to_owned(),
                 vec!["dynamodb:BatchGetItem"],
             ),
             (
@@ -551,11 +554,25 @@ fn tracing_turns_on_x_ray_for_functions_and_stage() {
     }
 }
 
+/// `table`'s resource: in the data stack for the event store's tables,
+/// in the app stack for the others (and in no other stack).
+fn table_resource<'a>(app: &'a Template, data: &'a Template, table: Table) -> &'a Resource {
+    let id = table.logical_id();
+    let (home, other) = if in_data_stack(table) {
+        (data, app)
+    } else {
+        (app, data)
+    };
+    assert!(!other.resources.contains_key(id.id()), "{table:?} in both");
+    &home.resources[id.id()]
+}
+
 #[test]
 fn the_event_store_is_retained_and_nothing_stateful_is_left_to_defaults() {
     let template = default_stack();
+    let data = data_stack();
     for table in Table::ALL {
-        let resource = &template.resources[table.logical_id().id()];
+        let resource = table_resource(&template, &data, table);
         // The read model is rebuilt by a replay; the log and its version
         // index are the data.
         let expected = match table {
@@ -585,7 +602,7 @@ fn the_event_store_is_retained_and_nothing_stateful_is_left_to_defaults() {
         let group = &template.resources[function.log_group_id().id()];
         assert_eq!(group.deletion_policy, Some(Policy::Delete));
     }
-    let yaml = deployer::render(&template, Format::Yaml).expect("renders");
+    let yaml = deployer::render(&data, Format::Yaml).expect("renders");
     assert!(yaml.contains(
         "  EventsTable:\n    Type: AWS::DynamoDB::Table\n    DeletionPolicy: Retain\n    UpdateReplacePolicy: Retain\n"
     ));
@@ -613,9 +630,10 @@ fn the_tables_have_the_adapters_key_schema() {
         "only the event store streams"
     );
     let template = default_stack();
+    let data = data_stack();
     for (table, (hash, range), stream) in expected {
         let Properties::DynamoDbTable(definition) =
-            &template.resources[table.logical_id().id()].properties
+            &table_resource(&template, &data, table).properties
         else {
             panic!("{table:?} is not a table");
         };
@@ -691,9 +709,15 @@ fn the_functions_get_the_table_names_the_wiring_reads() {
             .expect("environment")
             .variables;
         for table in Table::ALL {
+            // The data stack's tables by the parameters deploy fills from it.
+            let expected = match table {
+                Table::Events => DataOutput::EventsTableName.name().to_owned(),
+                Table::StreamIndex => DataOutput::StreamIndexTableName.name().to_owned(),
+                Table::ReadModel | Table::Replays => table.logical_id().to_string(),
+            };
             assert_eq!(
                 variables.get(table.env_var()).map(show),
-                Some(table.logical_id().to_string()),
+                Some(expected),
                 "{id}"
             );
         }
@@ -735,7 +759,7 @@ fn the_projector_reads_the_event_stream_retrying_until_records_age_out_then_repo
     });
     assert_eq!(mappings.len(), 1);
     let mapping = mappings[0].1;
-    assert_eq!(show(&mapping.event_source_arn), "EventsTable.StreamArn");
+    assert_eq!(show(&mapping.event_source_arn), "EventsStreamArn");
     assert_eq!(show(&mapping.function_name), "ProjectorFunction");
     assert_eq!(mapping.starting_position, StartingPosition::TrimHorizon);
     assert_eq!(mapping.batch_size, Some(100));
@@ -897,11 +921,25 @@ fn the_outputs_give_the_url_tables_and_functions() {
         outputs["ApiUrl"],
         "Sub https://${Api}.execute-api.${AWS::Region}.${AWS::URLSuffix}/prod"
     );
-    for table in Table::ALL {
+    // The app's own tables; the data stack's are in its outputs.
+    for table in Table::ALL.into_iter().filter(|t| !in_data_stack(*t)) {
         assert!(
             outputs
                 .values()
                 .any(|v| *v == table.logical_id().to_string())
+        );
+    }
+    let data = data_stack();
+    for output in DataOutput::ALL {
+        assert!(
+            data.outputs.contains_key(&LogicalId::new(output.name())),
+            "{output:?}"
+        );
+        assert!(
+            template
+                .parameters
+                .contains_key(&LogicalId::new(output.name())),
+            "{output:?}"
         );
     }
     for function in Function::ALL {
@@ -1001,16 +1039,16 @@ fn synth_is_deterministic_and_follows_the_settings() {
     assert_eq!(ids, sorted);
 }
 
-fn snapshot_path() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots/app-stack.yaml")
+fn snapshot_path(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("tests/snapshots/{name}.yaml"))
 }
 
-/// The default template, byte for byte. A deliberate change: rerun with
-/// `UPDATE_SNAPSHOTS=1`, review the diff, commit the file.
-#[test]
-fn the_yaml_matches_the_snapshot() {
-    let actual = deployer::render(&default_stack(), Format::Yaml).expect("renders");
-    let path = snapshot_path();
+/// `template` byte for byte against the snapshot `name`. A deliberate
+/// change: rerun with `UPDATE_SNAPSHOTS=1`, review the diff, commit the
+/// file.
+fn matches_snapshot(template: &Template, name: &str) {
+    let actual = deployer::render(template, Format::Yaml).expect("renders");
+    let path = snapshot_path(name);
     if std::env::var_os("UPDATE_SNAPSHOTS").is_some_and(|v| v == "1") {
         std::fs::write(&path, &actual).expect("write the snapshot");
         return;
@@ -1027,11 +1065,21 @@ fn the_yaml_matches_the_snapshot() {
             );
         panic!(
             "the synthesized template differs from {} ({first_difference}).\n\
-             If the change is intended, run `UPDATE_SNAPSHOTS=1 cargo test -p deployer --test template`, \
+             If the change is intended, run `UPDATE_SNAPSHOTS=1 cargo nextest run -p deployer the_yaml_matches`, \
              review the diff and commit the file.",
             path.display()
         );
     }
+}
+
+#[test]
+fn the_yaml_matches_the_snapshot() {
+    matches_snapshot(&default_stack(), "app-stack");
+}
+
+#[test]
+fn the_data_stack_yaml_matches_the_snapshot() {
+    matches_snapshot(&data_stack(), "data-stack");
 }
 
 /// A resource offers only the attributes its type has: `stream_arn()`
