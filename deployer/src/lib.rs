@@ -8,6 +8,7 @@ pub mod build;
 pub mod cfn;
 pub mod deploy;
 pub mod logs;
+pub mod overview;
 pub mod partition;
 pub mod settings;
 pub mod stack;

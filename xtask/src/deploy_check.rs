@@ -339,6 +339,18 @@ fn check(cli: &Cli<'_>, stack: &str) -> anyhow::Result<()> {
         started.elapsed().as_secs_f64()
     );
 
+    // status: the same build as the deploy's, so every function is current.
+    let output = cli.run(&["status", "--linker", "zig"], "")?;
+    let text = transcript(&output);
+    ensure!(
+        output.status.success()
+            && text.contains(&format!("{stack}-data"))
+            && text.matches("current (the code a build makes now)").count() == Function::ALL.len()
+            && text.contains("parked        none"),
+        "status after a deploy:\n{text}"
+    );
+    eprintln!("    status: both stacks, every function's code current");
+
     // Credentials from a profile's credential_process, not the
     // environment: the AWS CLI's way, which deploy must accept too.
     let profile_dir = std::env::temp_dir().join(format!("evs-profile-{}", std::process::id()));

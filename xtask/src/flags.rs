@@ -12,7 +12,7 @@ use deployer::cfn::lambda::Architecture;
 use deployer::logs::{LogsOptions, Since, function_named};
 use service::functions::Function;
 
-use crate::{bench, deploy, logs, setup, synth, test};
+use crate::{bench, deploy, logs, setup, status, synth, test};
 
 #[derive(Parser)]
 #[command(
@@ -43,6 +43,9 @@ pub enum XtaskCmd {
     Destroy(Destroy),
     /// Show the deployed functions' log lines, merged in time order (reads .env).
     Logs(Logs),
+    /// The deployment at a glance: both stacks, the URL, whether the deployed code is
+    /// current, the stream mapping and parked records (reads .env).
+    Status(Status),
     /// Measure the project and print a performance report.
     Bench(Bench),
 }
@@ -178,6 +181,18 @@ pub struct Logs {
     #[arg(long, value_name = "TEXT")]
     filter: Option<String>,
     /// The settings file (STACK_NAME), relative to the project root.
+    #[arg(long, default_value = ".env")]
+    env_file: PathBuf,
+}
+
+#[derive(Args)]
+pub struct Status {
+    #[command(flatten)]
+    build: Build,
+    /// Do not build: skip comparing the deployed code with a build.
+    #[arg(long)]
+    no_build: bool,
+    /// The settings file, relative to the project root.
     #[arg(long, default_value = ".env")]
     env_file: PathBuf,
 }
@@ -342,6 +357,15 @@ impl From<Logs> for logs::LogsConfig {
                 filter: flags.filter,
                 follow: flags.follow,
             },
+            env_file: flags.env_file,
+        }
+    }
+}
+
+impl From<Status> for status::StatusConfig {
+    fn from(flags: Status) -> status::StatusConfig {
+        status::StatusConfig {
+            build: (!flags.no_build).then(|| flags.build.into()),
             env_file: flags.env_file,
         }
     }

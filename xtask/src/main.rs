@@ -15,6 +15,7 @@ mod deploy_check;
 mod flags;
 mod logs;
 mod setup;
+mod status;
 mod synth;
 mod test;
 #[cfg(test)]
@@ -42,6 +43,7 @@ fn main() -> ExitCode {
         XtaskCmd::Diff(flags) => deploy::diff(flags.into(), &root),
         XtaskCmd::Destroy(flags) => deploy::destroy(flags.into(), &root),
         XtaskCmd::Logs(flags) => logs::run(flags.into(), &root),
+        XtaskCmd::Status(flags) => status::run(flags.into(), &root),
         XtaskCmd::Bench(flags) => bench::run(flags.into(), &root),
     };
     match result {

@@ -17,7 +17,7 @@
 //! status means.
 
 pub mod artifacts;
-mod aws;
+pub(crate) mod aws;
 pub mod change_sets;
 pub mod concurrency;
 mod data;

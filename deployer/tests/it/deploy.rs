@@ -24,13 +24,17 @@ use deployer::deploy::progress::Progress;
 use deployer::deploy::stacks;
 use deployer::deploy::wait::Waits;
 use deployer::deploy::{Aws, DeployOptions, DeployRequest, InFlight, Outcome, deploy, diff};
+use deployer::overview::Code;
 use deployer::stack::{
     API_URL_OUTPUT, ARTIFACT_BUCKET_ID, FAILURE_QUEUE_ID, Function, STAGE_NAME, Table,
     data_stack_name,
 };
 use deployer::stack::{FunctionResources, TableResources};
 use deployer::{StackOptions, app_stack};
-use domain::{Amount, AppendCommand, DomainEvent, EventId, EventStore, ItemId, StreamId};
+use domain::{
+    Amount, AppendCommand, DomainEvent, EventId, EventStore, ItemId, ParkedRecord, ParkedRecords,
+    StreamId,
+};
 use service::api::DEFAULT_TEST_STREAM_ID;
 use service::dynamo::{DynamoStore, TableNames, ensure_tables};
 use tempfile::TempDir;
@@ -576,8 +580,44 @@ async fn deploy_update_hotswap_diff_and_destroy_keeping_the_data() {
     assert_eq!(outcome, Outcome::NoChanges);
     assert_eq!(emulated.event_count().await, events_before);
 
-    // New code for one function goes through the stack.
+    // status: both stacks, the deployed code against builds, the mapping,
+    // and what the projector parked.
     let second = emulated.build(&[("add-event", 2)]);
+    let overview = deployer::overview::overview(aws, stack, Some(&second))
+        .await
+        .expect("the overview");
+    assert!(overview.app.status.is_some() && overview.data.status.is_some());
+    assert_eq!(overview.data.name, data_stack_name(stack));
+    assert_eq!(overview.api_url, outputs.get(API_URL_OUTPUT).cloned());
+    for (function, code) in &overview.functions {
+        let expected = if function == "add-event" {
+            Code::Differs
+        } else {
+            Code::Current
+        };
+        assert_eq!(*code, expected, "{function}");
+    }
+    assert!(overview.mapping.is_some(), "{overview:?}");
+    assert_eq!(overview.parked_count, 0);
+    let parked = ParkedRecord::new("arn:stream#42", "does not decode", "{}", chrono::Utc::now());
+    kept.park(&parked).await.expect("park a record");
+    let overview = deployer::overview::overview(aws, stack, None)
+        .await
+        .expect("the overview");
+    assert_eq!(overview.parked_count, 1);
+    assert!(
+        overview
+            .functions
+            .values()
+            .all(|code| *code == Code::NotCompared)
+    );
+    let screen = deployer::overview::render(&overview);
+    assert!(
+        screen.contains("arn:stream#42") && screen.contains("does not decode"),
+        "{screen}"
+    );
+
+    // New code for one function goes through the stack.
     let outcome = emulated
         .deploy(&second, &options())
         .await
