@@ -26,13 +26,16 @@ const SETTINGS: [&str; 4] = ["API_KEY", "STACK_NAME", "TRACING", "TEST_STREAM_ID
 enum Credentials<'a> {
     /// `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`.
     Keys,
-    /// The profile [`PROCESS_PROFILE`] of this AWS config file, whose
-    /// `credential_process` prints them: what credential helpers and
-    /// vaults plug into.
-    Process(&'a Path),
+    /// A profile of this AWS config file, and nothing in the environment:
+    /// [`PROCESS_PROFILE`], whose `credential_process` prints the keys
+    /// (what credential helpers and vaults plug into), or
+    /// [`ASSUME_ROLE_PROFILE`], which assumes a role with those keys.
+    Profile(&'a Path, &'a str),
 }
 
 const PROCESS_PROFILE: &str = "evs-credential-process";
+/// `role_arn` + `source_profile`: the chain organisations hand out.
+const ASSUME_ROLE_PROFILE: &str = "evs-assume-role";
 
 /// An AWS config file whose profile [`PROCESS_PROFILE`] gets its keys
 /// from a script, written into `dir`.
@@ -51,7 +54,9 @@ fn credential_process_profile(dir: &Path) -> anyhow::Result<PathBuf> {
     std::fs::write(
         &config,
         format!(
-            "[profile {PROCESS_PROFILE}]\ncredential_process = {}\nregion = us-east-1\n",
+            "[profile {PROCESS_PROFILE}]\ncredential_process = {}\nregion = us-east-1\n\n\
+             [profile {ASSUME_ROLE_PROFILE}]\nrole_arn = arn:aws:iam::123456789012:role/evs-deployer\n\
+             source_profile = {PROCESS_PROFILE}\nregion = us-east-1\n",
             script.display()
         ),
     )
@@ -91,14 +96,14 @@ impl Cli<'_> {
                     .env("AWS_ACCESS_KEY_ID", "test")
                     .env("AWS_SECRET_ACCESS_KEY", "test");
             }
-            Credentials::Process(config) => {
+            Credentials::Profile(config, profile) => {
                 command
                     .env_remove("AWS_ACCESS_KEY_ID")
                     .env_remove("AWS_SECRET_ACCESS_KEY")
                     .env_remove("AWS_SESSION_TOKEN")
                     .env("AWS_CONFIG_FILE", config)
                     .env("AWS_SHARED_CREDENTIALS_FILE", config.with_file_name("none"))
-                    .env("AWS_PROFILE", PROCESS_PROFILE);
+                    .env("AWS_PROFILE", profile);
             }
         }
         command
@@ -358,7 +363,14 @@ fn check(cli: &Cli<'_>, stack: &str) -> anyhow::Result<()> {
     let output = cli.run_with(
         &["diff", "--linker", "zig"],
         "",
-        Credentials::Process(&config),
+        Credentials::Profile(&config, PROCESS_PROFILE),
+    );
+    // The same keys, through a role_arn + source_profile chain: the SDK
+    // calls STS AssumeRole (the emulator's) and deploys with the role's.
+    let chained = cli.run_with(
+        &["status", "--no-build"],
+        "",
+        Credentials::Profile(&config, ASSUME_ROLE_PROFILE),
     );
     let _ = std::fs::remove_dir_all(&profile_dir);
     let output = output?;
@@ -366,6 +378,12 @@ fn check(cli: &Cli<'_>, stack: &str) -> anyhow::Result<()> {
     ensure!(
         output.status.success() && text.contains("no changes"),
         "diff of an unchanged stack, with credentials from credential_process:\n{text}"
+    );
+    let chained = chained?;
+    let text = transcript(&chained);
+    ensure!(
+        chained.status.success() && text.contains(&format!("{stack}-data")),
+        "status with credentials from a role_arn + source_profile chain:\n{text}"
     );
 
     let output = cli.run(&["destroy"], "n\n")?;
@@ -393,7 +411,7 @@ fn check(cli: &Cli<'_>, stack: &str) -> anyhow::Result<()> {
         bail!("destroying a destroyed stack:\n{text}");
     }
     eprintln!(
-        "    diff (credentials from credential_process), destroy (asks first, keeps the event store, deletes it when asked): ok"
+        "    diff (credentials from credential_process), status (a role_arn + source_profile chain), destroy (asks first, keeps the event store, deletes it when asked): ok"
     );
     println!("deploy commands: 1 passed, 0 failed");
     Ok(())
