@@ -31,6 +31,9 @@ enum Credentials<'a> {
     /// (what credential helpers and vaults plug into), or
     /// [`ASSUME_ROLE_PROFILE`], which assumes a role with those keys.
     Profile(&'a Path, &'a str),
+    /// A web identity token file and a role to assume with it: what CI
+    /// systems' OIDC federation (GitHub Actions, GitLab) sets up.
+    WebIdentity(&'a Path),
 }
 
 const PROCESS_PROFILE: &str = "evs-credential-process";
@@ -104,6 +107,18 @@ impl Cli<'_> {
                     .env("AWS_CONFIG_FILE", config)
                     .env("AWS_SHARED_CREDENTIALS_FILE", config.with_file_name("none"))
                     .env("AWS_PROFILE", profile);
+            }
+            Credentials::WebIdentity(token) => {
+                command
+                    .env_remove("AWS_ACCESS_KEY_ID")
+                    .env_remove("AWS_SECRET_ACCESS_KEY")
+                    .env_remove("AWS_SESSION_TOKEN")
+                    .env_remove("AWS_PROFILE")
+                    .env("AWS_CONFIG_FILE", token.with_file_name("none"))
+                    .env("AWS_SHARED_CREDENTIALS_FILE", token.with_file_name("none"))
+                    .env("AWS_WEB_IDENTITY_TOKEN_FILE", token)
+                    .env("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/evs-ci")
+                    .env("AWS_ROLE_SESSION_NAME", "evs-deploy-check");
             }
         }
         command
@@ -372,6 +387,16 @@ fn check(cli: &Cli<'_>, stack: &str) -> anyhow::Result<()> {
         "",
         Credentials::Profile(&config, ASSUME_ROLE_PROFILE),
     );
+    // CI's OIDC: a token file and a role, exchanged through STS
+    // AssumeRoleWithWebIdentity (the emulator's, which takes any token).
+    let token = profile_dir.join("web-identity-token");
+    std::fs::write(&token, "eyJhbGciOiJub25lIn0.eyJzdWIiOiJldnMifQ.")
+        .with_context(|| format!("cannot write {}", token.display()))?;
+    let federated = cli.run_with(
+        &["status", "--no-build"],
+        "",
+        Credentials::WebIdentity(&token),
+    );
     let _ = std::fs::remove_dir_all(&profile_dir);
     let output = output?;
     let text = transcript(&output);
@@ -384,6 +409,12 @@ fn check(cli: &Cli<'_>, stack: &str) -> anyhow::Result<()> {
     ensure!(
         chained.status.success() && text.contains(&format!("{stack}-data")),
         "status with credentials from a role_arn + source_profile chain:\n{text}"
+    );
+    let federated = federated?;
+    let text = transcript(&federated);
+    ensure!(
+        federated.status.success() && text.contains(&format!("{stack}-data")),
+        "status with credentials from a web identity token:\n{text}"
     );
 
     let output = cli.run(&["destroy"], "n\n")?;
@@ -411,7 +442,7 @@ fn check(cli: &Cli<'_>, stack: &str) -> anyhow::Result<()> {
         bail!("destroying a destroyed stack:\n{text}");
     }
     eprintln!(
-        "    diff (credentials from credential_process), status (a role_arn + source_profile chain), destroy (asks first, keeps the event store, deletes it when asked): ok"
+        "    diff (credentials from credential_process), status (a role_arn + source_profile chain; a web identity token), destroy (asks first, keeps the event store, deletes it when asked): ok"
     );
     println!("deploy commands: 1 passed, 0 failed");
     Ok(())
