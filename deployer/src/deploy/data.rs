@@ -42,12 +42,63 @@ impl Session<'_> {
                         "the data stack {} is {} with nothing in it; deleting it to create it again",
                         self.stack_name, info.status
                     ));
+                    // A failed create keeps the tables it made (the template
+                    // retains them): read them before the stack goes.
+                    let physical = stacks::physical_ids(&self.aws.cloudformation, &info.id).await?;
                     self.delete(&info).await?;
+                    let left: Vec<String> = [Table::Events, Table::StreamIndex]
+                        .into_iter()
+                        .filter_map(|table| physical.get(table.logical_id().as_str()).cloned())
+                        .collect();
+                    self.delete_empty_tables(&left).await?;
                     self.create_data_stack(&body).await?
                 }
             },
         };
         data_values(self.aws, &stack).await
+    }
+
+    /// Deletes those of `tables` that exist and hold nothing: what a failed
+    /// first create of the data stack left behind, which no deploy ever
+    /// wrote to. A table with items is kept, and said so.
+    pub(crate) async fn delete_empty_tables(&self, tables: &[String]) -> anyhow::Result<()> {
+        for table in tables {
+            let scanned = self
+                .aws
+                .dynamodb
+                .scan()
+                .table_name(table)
+                .limit(1)
+                .send()
+                .await;
+            let scanned = match scanned {
+                Ok(scanned) => scanned,
+                Err(err)
+                    if err
+                        .as_service_error()
+                        .is_some_and(|e| e.is_resource_not_found_exception()) =>
+                {
+                    continue;
+                }
+                Err(err) => {
+                    return Err(err)
+                        .with_sdk_context(|| format!("cannot look into the table {table}"));
+                }
+            };
+            if scanned.count() > 0 || scanned.last_evaluated_key().is_some() {
+                self.progress.line(format!(
+                    "kept the table {table}, left by a failed create of {}: it holds items; delete it in the DynamoDB console if it is not needed",
+                    self.stack_name
+                ));
+                continue;
+            }
+            super::destroy::delete_table(self.aws, table, &self.options.waits).await?;
+            self.progress.line(format!(
+                "deleted the empty table {table}, left by a failed create of {}",
+                self.stack_name
+            ));
+        }
+        Ok(())
     }
 
     async fn create_data_stack(&self, body: &str) -> anyhow::Result<StackInfo> {
@@ -137,4 +188,92 @@ pub(crate) async fn data_values(aws: &Aws, stack: &StackInfo) -> anyhow::Result<
         }
     }
     Ok(DataValues(values))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::deploy::progress::Progress;
+    use crate::deploy::wait::Waits;
+    use crate::deploy::{DeployOptions, InFlight};
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
+        ScalarAttributeType,
+    };
+
+    async fn protected_table(aws: &Aws, name: &str) {
+        aws.dynamodb
+            .create_table()
+            .table_name(name)
+            .attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name("k")
+                    .attribute_type(ScalarAttributeType::S)
+                    .build()
+                    .expect("a definition"),
+            )
+            .key_schema(
+                KeySchemaElement::builder()
+                    .attribute_name("k")
+                    .key_type(KeyType::Hash)
+                    .build()
+                    .expect("a key"),
+            )
+            .billing_mode(BillingMode::PayPerRequest)
+            .deletion_protection_enabled(true)
+            .send()
+            .await
+            .expect("create the table");
+    }
+
+    /// What a failed first create of the data stack left: the empty table
+    /// goes (its deletion protection turned off first), the one with items
+    /// stays, a table that is gone already is passed over.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_failed_creates_empty_tables_are_deleted_and_others_kept() {
+        let endpoint = testkit::moto::shared_endpoint();
+        let aws =
+            Aws::new(&service::aws::sdk_config_for_endpoint(endpoint).await).expect("clients");
+        let empty = testkit::unique_name("left-empty");
+        let full = testkit::unique_name("left-full");
+        protected_table(&aws, &empty).await;
+        protected_table(&aws, &full).await;
+        aws.dynamodb
+            .put_item()
+            .table_name(&full)
+            .item("k", AttributeValue::S("an event".into()))
+            .send()
+            .await
+            .expect("an item");
+        let progress = Progress::recorded();
+        let in_flight = InFlight::default();
+        let options = DeployOptions {
+            waits: Waits::for_emulator(),
+            ..DeployOptions::default()
+        };
+        let session = Session::new(&aws, "evs-failed-data", &options, &progress, &in_flight);
+        session
+            .delete_empty_tables(&[empty.clone(), full.clone(), testkit::unique_name("gone")])
+            .await
+            .expect("the clean-up");
+        let exists = |name: String| {
+            let aws = &aws;
+            async move {
+                aws.dynamodb
+                    .describe_table()
+                    .table_name(name)
+                    .send()
+                    .await
+                    .is_ok()
+            }
+        };
+        assert!(!exists(empty.clone()).await, "the empty table is left");
+        assert!(exists(full.clone()).await, "the table with items is gone");
+        let lines = progress.lines().join("\n");
+        assert!(
+            lines.contains(&format!("deleted the empty table {empty}"))
+                && lines.contains(&format!("kept the table {full}")),
+            "{lines}"
+        );
+    }
 }

@@ -170,7 +170,7 @@ pub async fn destroy(
 
 /// Turns the table's deletion protection off (the template turns it on
 /// for the event store), then deletes it once DynamoDB has applied that.
-async fn delete_table(aws: &Aws, table: &str, waits: &Waits) -> anyhow::Result<()> {
+pub(crate) async fn delete_table(aws: &Aws, table: &str, waits: &Waits) -> anyhow::Result<()> {
     let unprotected = aws
         .dynamodb
         .update_table()
