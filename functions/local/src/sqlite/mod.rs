@@ -4,12 +4,15 @@
 //! the parked records and the replay jobs. Writes go through one connection behind
 //! a mutex, so appends are serialised and `decide` runs inside the same
 //! `BEGIN IMMEDIATE` transaction as the insert: SQLite never sees a conflict.
+//! Appends are group-committed (`group_commit`): one writer thread takes
+//! every append waiting and commits them in one transaction, one sync.
 //! Reads use a small pool of extra connections, which WAL mode lets run
-//! alongside the writer. Every call to SQLite blocks, so it runs on tokio's
-//! blocking pool.
+//! alongside the writer. Every other call to SQLite blocks, so it runs on
+//! tokio's blocking pool.
 //!
 //! The tables are in `schema`; each port has its module (`event_store`,
-//! with the keys of idempotent appends in `idempotency_keys`,
+//! with its group commit in `group_commit` and the keys of idempotent
+//! appends in `idempotency_keys`,
 //! `read_model`, `checkpoints`, `replay_jobs`, `parked`), the follower's change feed
 //! is in `feed`, and `codec` decodes rows and maps SQLite's errors.
 
@@ -17,6 +20,7 @@ mod checkpoints;
 mod codec;
 mod event_store;
 mod feed;
+mod group_commit;
 mod idempotency_keys;
 mod parked;
 mod read_model;
@@ -38,6 +42,8 @@ use codec::{db_error, open_error};
 /// append never waits long behind it.
 pub(super) const PURGE_BATCH: usize = 1000;
 pub use feed::FeedEntry;
+pub use group_commit::AppendStats;
+use group_commit::GroupCommit;
 pub use parked::feed_source;
 
 /// How long a connection waits for a lock held by another connection (another
@@ -48,10 +54,14 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// and closed when returned to a full pool.
 const MAX_IDLE_READERS: usize = 4;
 
-/// The SQLite store. Cloning is cheap and shares the connections.
+/// The SQLite store. Cloning is cheap and shares the connections; dropping
+/// the last clone stops the append writer and closes the database.
 #[derive(Clone)]
 pub struct SqliteStore {
     inner: Arc<Inner>,
+    /// Dropped after `inner`: its drop waits for the writer thread, which
+    /// holds the last other reference to `inner`.
+    appends: Arc<GroupCommit>,
 }
 
 struct Inner {
@@ -124,14 +134,19 @@ impl SqliteStore {
             .map_err(db_error)?;
         let (feed, _) = watch::channel(last_seq);
         tracing::debug!(path = ?path, last_seq, "opened the SQLite store");
-        Ok(SqliteStore {
-            inner: Arc::new(Inner {
-                path,
-                writer: Mutex::new(writer),
-                readers: with_readers.then(|| Mutex::new(Vec::new())),
-                feed,
-            }),
-        })
+        let inner = Arc::new(Inner {
+            path,
+            writer: Mutex::new(writer),
+            readers: with_readers.then(|| Mutex::new(Vec::new())),
+            feed,
+        });
+        let appends = Arc::new(GroupCommit::start(Arc::clone(&inner))?);
+        Ok(SqliteStore { inner, appends })
+    }
+
+    /// How the appends so far were grouped into transactions.
+    pub fn append_stats(&self) -> AppendStats {
+        self.appends.stats()
     }
 
     /// The database file, or `None` for an in-memory store.
