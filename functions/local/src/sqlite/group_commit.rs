@@ -131,7 +131,7 @@ impl Drop for GroupCommit {
 
 fn write_batches(inner: &Inner, mut jobs: mpsc::Receiver<Job>, counters: &Counters) {
     while let Some(first) = jobs.blocking_recv() {
-        let mut conn = match inner.writer() {
+        let mut conn = match inner.writer_after_others() {
             Ok(conn) => conn,
             Err(err) => {
                 let _ = first.reply.send(Err(err.into()));

@@ -29,8 +29,9 @@ mod schema;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use domain::StoreError;
 use rusqlite::{Connection, OpenFlags};
@@ -75,6 +76,10 @@ struct Inner {
     readers: Option<Mutex<Vec<Connection>>>,
     /// The seq of the last committed event; 0 while the log is empty.
     feed: watch::Sender<i64>,
+    /// Writes other than appends waiting for the writer lock. The append
+    /// writer lets them go first between its batches: a mutex favours the
+    /// thread that just released it, which would starve the projector.
+    others_waiting: AtomicUsize,
 }
 
 impl fmt::Debug for SqliteStore {
@@ -139,6 +144,7 @@ impl SqliteStore {
             writer: Mutex::new(writer),
             readers: with_readers.then(|| Mutex::new(Vec::new())),
             feed,
+            others_waiting: AtomicUsize::new(0),
         });
         let appends = Arc::new(GroupCommit::start(Arc::clone(&inner))?);
         Ok(SqliteStore { inner, appends })
@@ -204,8 +210,29 @@ impl SqliteStore {
     }
 }
 
+/// The longest the append writer defers to other writes between two of
+/// its batches.
+const MAX_DEFERRAL: Duration = Duration::from_millis(5);
+
 impl Inner {
     fn writer(&self) -> Result<MutexGuard<'_, Connection>, StoreError> {
+        self.others_waiting.fetch_add(1, Ordering::SeqCst);
+        let locked = self.lock_writer();
+        self.others_waiting.fetch_sub(1, Ordering::SeqCst);
+        locked
+    }
+
+    /// The writer lock for the append writer's next batch, after the other
+    /// writes waiting for it (for at most [`MAX_DEFERRAL`]).
+    fn writer_after_others(&self) -> Result<MutexGuard<'_, Connection>, StoreError> {
+        let deadline = Instant::now() + MAX_DEFERRAL;
+        while self.others_waiting.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+            std::thread::yield_now();
+        }
+        self.lock_writer()
+    }
+
+    fn lock_writer(&self) -> Result<MutexGuard<'_, Connection>, StoreError> {
         // A poisoned lock means a task panicked mid-use; refuse rather than
         // guess what state the connection was left in.
         self.writer
