@@ -132,8 +132,12 @@ impl Report {
         );
         let kept = previous.filter(|_| merge);
         if let Some(previous) = kept {
-            let mut groups: Vec<&str> = self.figures.iter().map(|f| f.group.as_str()).collect();
-            groups.dedup();
+            let mut groups: Vec<&str> = Vec::new();
+            for f in &self.figures {
+                if !groups.contains(&f.group.as_str()) {
+                    groups.push(&f.group);
+                }
+            }
             text.push_str(&format!(
                 "Only some parts ran ({}); the other figures are kept from the report of {}, \
                  and their note says so.\n",
