@@ -209,8 +209,12 @@ pub struct Bench {
     #[arg(long)]
     test_suite: bool,
     /// Also write the report to bench/REPORT.md (the checked-in reference).
+    /// With --only, the reference keeps its figures of the other parts.
     #[arg(long)]
     reference: bool,
+    /// Run only these parts, e.g. `--only append,lag`.
+    #[arg(long, value_delimiter = ',', value_name = "PARTS")]
+    only: Option<Vec<BenchPart>>,
 }
 
 // The value enums: the command line's spelling of library types, mapped
@@ -235,6 +239,31 @@ pub enum Linker {
     /// Debian's cross gcc (`gcc-aarch64-linux-gnu`), or the native cc for the
     /// host's own architecture; links against that toolchain's glibc.
     Gcc,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum BenchPart {
+    /// synth in process and as a whole process.
+    Synth,
+    /// The arm64 build and its zips.
+    Artifacts,
+    /// Each function's init against a Runtime API stub.
+    Init,
+    /// The last recorded `cargo xtask test` (or a new run, --test-suite).
+    TestSuite,
+    /// The disk's fdatasync/s, and appends/s against it at 1 to 128
+    /// clients, on the store alone and over HTTP.
+    Append,
+    /// Projection lag under load.
+    Lag,
+    /// A 1,000,000-event replay.
+    Replay,
+    /// Listing at 100,000 items.
+    Listing,
+    /// DynamoDB requests per append (moto).
+    AwsCalls,
+    /// A no-op deploy (moto; builds the arm64 artifacts first).
+    Deploy,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -267,6 +296,23 @@ impl From<Format> for deployer::Format {
         match format {
             Format::Yaml => deployer::Format::Yaml,
             Format::Json => deployer::Format::Json,
+        }
+    }
+}
+
+impl From<BenchPart> for bench::Part {
+    fn from(part: BenchPart) -> bench::Part {
+        match part {
+            BenchPart::Synth => bench::Part::Synth,
+            BenchPart::Artifacts => bench::Part::Artifacts,
+            BenchPart::Init => bench::Part::Init,
+            BenchPart::TestSuite => bench::Part::TestSuite,
+            BenchPart::Append => bench::Part::Append,
+            BenchPart::Lag => bench::Part::Lag,
+            BenchPart::Replay => bench::Part::Replay,
+            BenchPart::Listing => bench::Part::Listing,
+            BenchPart::AwsCalls => bench::Part::AwsCalls,
+            BenchPart::Deploy => bench::Part::Deploy,
         }
     }
 }
@@ -374,6 +420,9 @@ impl From<Status> for status::StatusConfig {
 impl From<Bench> for bench::BenchConfig {
     fn from(flags: Bench) -> bench::BenchConfig {
         bench::BenchConfig {
+            only: flags
+                .only
+                .map(|parts| parts.into_iter().map(Into::into).collect()),
             clean_build: flags.clean_build,
             test_suite: flags.test_suite,
             reference: flags.reference,

@@ -1,6 +1,12 @@
 //! The projector, in process: follows a change feed in order, as Lambda's
 //! event source mapping follows the DynamoDB stream, and checkpoints what it
 //! has projected so a restart resumes where it stopped.
+//!
+//! On the embedded store it is pushed, not polled: the feed's position
+//! wakes it as each commit lands, and it projects at once. Its checkpoint
+//! is saved at most every [`CHECKPOINT_EVERY`] while events flow, when the
+//! feed goes quiet, and at shutdown: a restart may re-project the last
+//! moments, which projection absorbs (it is idempotent).
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -19,6 +25,9 @@ const FEED_CHECKPOINT: &str = "projector";
 const FEED_BATCH: usize = 500;
 /// How often a follower looks again when nothing woke it.
 const IDLE_POLL: Duration = Duration::from_millis(250);
+/// How often, at most, the embedded store's follower saves its checkpoint
+/// while events keep coming.
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 /// Tries of one batch before the follower pauses and reads it again: like
 /// the event source mapping with no retry limit, it never skips a record
 /// that may yet be projected.
@@ -42,12 +51,20 @@ pub async fn follow_sqlite(store: SqliteStore, mut shutdown: watch::Receiver<boo
             0
         }
     };
+    let mut checkpoint = Checkpoint {
+        saved: position,
+        at: tokio::time::Instant::now(),
+    };
     let mut wake = store.feed_position();
     let mut attempt = 0;
     loop {
         if *shutdown.borrow() {
+            checkpoint.save(&store, position).await;
             return;
         }
+        // Marks the position seen before reading, so a commit landing
+        // during the read wakes the next wait.
+        wake.borrow_and_update();
         let entries = match store.read_feed(position, FEED_BATCH).await {
             Ok(entries) => entries,
             Err(err) => {
@@ -60,8 +77,8 @@ pub async fn follow_sqlite(store: SqliteStore, mut shutdown: watch::Receiver<boo
         let Some(last) = entries.last().map(|entry| entry.seq) else {
             tokio::select! {
                 _ = wake.changed() => {}
-                _ = tokio::time::sleep(IDLE_POLL) => {}
-                _ = stopped(&mut shutdown) => return,
+                _ = tokio::time::sleep(IDLE_POLL) => checkpoint.save(&store, position).await,
+                _ = stopped(&mut shutdown) => {}
             }
             continue;
         };
@@ -105,9 +122,31 @@ pub async fn follow_sqlite(store: SqliteStore, mut shutdown: watch::Receiver<boo
         }
         attempt = 0;
         position = last;
-        if let Err(err) = store.save(FEED_CHECKPOINT, &position.to_string()).await {
+        if checkpoint.at.elapsed() >= CHECKPOINT_EVERY {
+            checkpoint.save(&store, position).await;
+        }
+    }
+}
+
+/// The projector's saved position on the embedded store.
+struct Checkpoint {
+    saved: i64,
+    at: tokio::time::Instant,
+}
+
+impl Checkpoint {
+    /// Saves `position` unless it is saved already.
+    async fn save(&mut self, store: &SqliteStore, position: i64) {
+        if position == self.saved {
+            return;
+        }
+        match store.save(FEED_CHECKPOINT, &position.to_string()).await {
+            Ok(()) => {
+                self.saved = position;
+                self.at = tokio::time::Instant::now();
+            }
             // Not fatal: a restart re-projects from the older checkpoint.
-            tracing::warn!(error = %err, "cannot save the projector checkpoint");
+            Err(err) => tracing::warn!(error = %err, "cannot save the projector checkpoint"),
         }
     }
 }

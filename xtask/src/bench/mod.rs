@@ -22,8 +22,30 @@ use domain::{Amount, AppendCommand, DomainEvent, ItemId, StreamId};
 
 use report::Report;
 
+/// A part of the bench, to run alone or with a few others.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Part {
+    Synth,
+    Artifacts,
+    Init,
+    TestSuite,
+    /// The disk's fdatasync limit and appends against it, on the store
+    /// alone and over HTTP.
+    Append,
+    /// Projection lag under load.
+    Lag,
+    Replay,
+    Listing,
+    AwsCalls,
+    /// The no-op deploy (needs the arm64 artifacts, which it builds).
+    Deploy,
+}
+
 /// What `cargo xtask bench` measures beyond its default figures.
 pub struct BenchConfig {
+    /// Only these parts; `None`: all of them. With `reference`, the
+    /// figures of the other parts are kept from the reference report.
+    pub only: Option<Vec<Part>>,
     /// Time a clean arm64 build in a temporary target directory.
     pub clean_build: bool,
     /// Time `cargo xtask test` from nothing, then warm.
@@ -34,31 +56,64 @@ pub struct BenchConfig {
 
 pub fn run(config: BenchConfig, root: &Path) -> anyhow::Result<()> {
     let started = Instant::now();
-    let mut report = Report::new();
-    eprintln!("==> starting the AWS emulator (moto) on 127.0.0.1");
-    let moto = testkit::moto::Moto::start(root)?;
+    let mut report = Report::new(config.only.is_some());
+    let runs = |part: Part| config.only.as_ref().is_none_or(|only| only.contains(&part));
+    let moto = if runs(Part::Init) || runs(Part::AwsCalls) || runs(Part::Deploy) {
+        eprintln!("==> starting the AWS emulator (moto) on 127.0.0.1");
+        Some(testkit::moto::Moto::start(root)?)
+    } else {
+        None
+    };
+    let endpoint = || {
+        moto.as_ref()
+            .map(|moto| moto.endpoint())
+            .unwrap_or_default()
+    };
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
 
-    eprintln!("==> 1. synth");
-    synth::measure(&mut report)?;
-    eprintln!("==> 3. artifacts (arm64)");
-    let arm64 = artifacts::measure(&mut report, root, config.clean_build)?;
-    eprintln!("==> 2. function init (native build)");
-    init::measure(&mut report, root, &runtime, moto.endpoint())?;
-    eprintln!("==> 9. the test suite (cargo xtask test)");
-    test_suite::measure(&mut report, root, config.test_suite)?;
-    eprintln!("==> 4, 5. append path and projection lag (local mode, HTTP)");
-    runtime.block_on(append::measure(&mut report))?;
-    eprintln!("==> 6. replay");
-    runtime.block_on(replay::measure(&mut report))?;
-    eprintln!("==> 6b. listing at 100k items");
-    runtime.block_on(listing::measure(&mut report))?;
-    eprintln!("==> 7. AWS calls per event (moto)");
-    runtime.block_on(aws_calls::measure(&mut report, moto.endpoint()))?;
-    eprintln!("==> 8. no-op deploy (moto)");
-    match arm64 {
-        Some(_) => deploy::measure(&mut report, root, moto.endpoint())?,
-        None => report.missing("deploy", "no-op deploy", "the arm64 build failed"),
+    if runs(Part::Synth) {
+        eprintln!("==> 1. synth");
+        synth::measure(&mut report)?;
+    }
+    let mut arm64 = None;
+    if runs(Part::Artifacts) || runs(Part::Deploy) {
+        eprintln!("==> 3. artifacts (arm64)");
+        arm64 = artifacts::measure(&mut report, root, config.clean_build)?;
+    }
+    if runs(Part::Init) {
+        eprintln!("==> 2. function init (native build)");
+        init::measure(&mut report, root, &runtime, endpoint())?;
+    }
+    if runs(Part::TestSuite) {
+        eprintln!("==> 9. the test suite (cargo xtask test)");
+        test_suite::measure(&mut report, root, config.test_suite)?;
+    }
+    if runs(Part::Append) {
+        eprintln!("==> 4. append path against the disk's limit (store alone and HTTP)");
+        runtime.block_on(append::measure(&mut report))?;
+    }
+    if runs(Part::Lag) {
+        eprintln!("==> 5. projection lag (local mode, HTTP)");
+        runtime.block_on(append::lag(&mut report))?;
+    }
+    if runs(Part::Replay) {
+        eprintln!("==> 6. replay");
+        runtime.block_on(replay::measure(&mut report))?;
+    }
+    if runs(Part::Listing) {
+        eprintln!("==> 6b. listing at 100k items");
+        runtime.block_on(listing::measure(&mut report))?;
+    }
+    if runs(Part::AwsCalls) {
+        eprintln!("==> 7. AWS calls per event (moto)");
+        runtime.block_on(aws_calls::measure(&mut report, endpoint()))?;
+    }
+    if runs(Part::Deploy) {
+        eprintln!("==> 8. no-op deploy (moto)");
+        match arm64 {
+            Some(_) => deploy::measure(&mut report, root, endpoint())?,
+            None => report.missing("deploy", "no-op deploy", "the arm64 build failed"),
+        }
     }
     drop(moto);
 

@@ -10,11 +10,11 @@ use serde::Serialize;
 /// One measured figure.
 #[derive(Clone, Debug, Serialize)]
 struct Figure {
-    group: &'static str,
+    group: String,
     name: String,
     /// `None`: not taken; `note` says why.
     value: Option<f64>,
-    unit: &'static str,
+    unit: String,
     /// Reference, target or reason.
     note: String,
 }
@@ -23,15 +23,26 @@ struct Figure {
 pub(super) struct Report {
     date: String,
     machine: String,
+    /// Only some parts ran (`--only`).
+    partial: bool,
+    figures: Vec<Figure>,
+}
+
+/// The reference report a new one replaces: its date and figures, read
+/// back from its Markdown.
+struct Previous {
+    date: String,
     figures: Vec<Figure>,
 }
 
 impl Report {
-    /// An empty report dated today, naming this machine.
-    pub(super) fn new() -> Report {
+    /// An empty report dated today, naming this machine; `partial` when
+    /// only some parts run.
+    pub(super) fn new(partial: bool) -> Report {
         Report {
             date: Utc::now().format("%Y-%m-%d").to_string(),
             machine: machine(),
+            partial,
             figures: Vec::new(),
         }
     }
@@ -45,10 +56,10 @@ impl Report {
         note: impl Into<String>,
     ) {
         let figure = Figure {
-            group,
+            group: group.to_owned(),
             name: name.into(),
             value: Some(value),
-            unit,
+            unit: unit.to_owned(),
             note: note.into(),
         };
         eprintln!(
@@ -68,10 +79,10 @@ impl Report {
         why: impl Into<String>,
     ) {
         let figure = Figure {
-            group,
+            group: group.to_owned(),
             name: name.into(),
             value: None,
-            unit: "",
+            unit: String::new(),
             note: format!("not taken: {}", why.into()),
         };
         eprintln!("    {:<56} {:>12}        {}", figure.name, "-", figure.note);
@@ -80,14 +91,19 @@ impl Report {
 
     /// Writes the report as JSON and Markdown, stamped, under
     /// `<target>/bench/` (and, with `reference`, as bench/REPORT.md), and
-    /// prints the Markdown.
+    /// prints the Markdown. Each figure shows the reference report's value
+    /// beside it; a partial report written as the reference keeps the
+    /// reference's figures of the groups it did not measure, dated.
     pub(super) fn write(
         &self,
         root: &Path,
         reference: bool,
         started: Instant,
     ) -> anyhow::Result<()> {
-        let markdown = self.markdown();
+        let previous = std::fs::read_to_string(root.join("bench").join("REPORT.md"))
+            .ok()
+            .and_then(|text| Previous::parse(&text));
+        let markdown = self.markdown(previous.as_ref(), reference && self.partial);
         let out = deployer::build::target_dir(root)?.join("bench");
         std::fs::create_dir_all(&out)?;
         let stamp = Utc::now().format("%Y%m%dT%H%M%SZ");
@@ -109,20 +125,130 @@ impl Report {
         Ok(())
     }
 
-    fn markdown(&self) -> String {
+    fn markdown(&self, previous: Option<&Previous>, merge: bool) -> String {
         let mut text = format!(
-            "# Performance report\n\nTaken by `cargo xtask bench` on {} ({}).\nMedians unless said otherwise.\n\n| group | figure | value | unit | note |\n| --- | --- | ---: | --- | --- |\n",
+            "# Performance report\n\nTaken by `cargo xtask bench` on {} ({}).\nMedians unless said otherwise.\n",
             self.date, self.machine
         );
-        for f in &self.figures {
+        let kept = previous.filter(|_| merge);
+        if let Some(previous) = kept {
+            let mut groups: Vec<&str> = Vec::new();
+            for f in &self.figures {
+                if !groups.contains(&f.group.as_str()) {
+                    groups.push(&f.group);
+                }
+            }
+            text.push_str(&format!(
+                "Only some parts ran ({}); the other figures are kept from the report of {}, \
+                 and their note says so.\n",
+                groups.join(", "),
+                previous.date
+            ));
+        }
+        if let Some(previous) = previous {
+            text.push_str(&format!(
+                "`previous`: the figure in the report of {}.\n",
+                previous.date
+            ));
+        }
+        text.push_str(
+            "\n| group | figure | value | previous | unit | note |\n| --- | --- | ---: | ---: | --- | --- |\n",
+        );
+        let previous_value = |f: &Figure| {
+            previous
+                .and_then(|p| {
+                    p.figures
+                        .iter()
+                        .find(|old| old.group == f.group && old.name == f.name)
+                })
+                .and_then(|old| old.value)
+                .map(format_value)
+                .unwrap_or_default()
+        };
+        let mut row = |f: &Figure, previous: String, note: String| {
             let value = f.value.map(format_value).unwrap_or_else(|| "-".to_owned());
             text.push_str(&format!(
-                "| {} | {} | {} | {} | {} |\n",
-                f.group, f.name, value, f.unit, f.note
+                "| {} | {} | {} | {} | {} | {} |\n",
+                f.group, f.name, value, previous, f.unit, note
             ));
+        };
+        let Some(previous) = kept else {
+            for f in &self.figures {
+                row(f, previous_value(f), f.note.clone());
+            }
+            return text;
+        };
+        // The reference's order, with each group measured now in place of
+        // its old figures, and new groups at the end.
+        let measured = |group: &str| self.figures.iter().any(|f| f.group == group);
+        let mut written: Vec<&str> = Vec::new();
+        for old in &previous.figures {
+            if measured(&old.group) {
+                if !written.contains(&old.group.as_str()) {
+                    written.push(&old.group);
+                    for f in self.figures.iter().filter(|f| f.group == old.group) {
+                        row(f, previous_value(f), f.note.clone());
+                    }
+                }
+            } else if old.note.starts_with("(from ") {
+                row(old, String::new(), old.note.clone());
+            } else {
+                let note = format!("(from {}) {}", previous.date, old.note);
+                row(old, String::new(), note.trim_end().to_owned());
+            }
+        }
+        for f in &self.figures {
+            if !written.contains(&f.group.as_str()) {
+                row(f, previous_value(f), f.note.clone());
+            }
         }
         text
     }
+}
+
+impl Previous {
+    /// The date and rows of a report this module wrote (with or without
+    /// the `previous` column).
+    fn parse(markdown: &str) -> Option<Previous> {
+        let date = markdown
+            .lines()
+            .find_map(|l| l.strip_prefix("Taken by `cargo xtask bench` on "))?
+            .split(' ')
+            .next()?
+            .to_owned();
+        let mut rows = markdown.lines().filter(|l| l.starts_with("| "));
+        let header: Vec<&str> = cells(rows.next()?);
+        let column = |name: &str| header.iter().position(|h| *h == name);
+        let (group, name, value, unit, note) = (
+            column("group")?,
+            column("figure")?,
+            column("value")?,
+            column("unit")?,
+            column("note")?,
+        );
+        let figures = rows
+            .map(cells)
+            .filter(|cells| cells.len() == header.len())
+            .map(|cells| Figure {
+                group: cells[group].to_owned(),
+                name: cells[name].to_owned(),
+                value: cells[value].parse().ok(),
+                unit: cells[unit].to_owned(),
+                note: cells[note].to_owned(),
+            })
+            .collect();
+        Some(Previous { date, figures })
+    }
+}
+
+/// The cells of a Markdown table row.
+fn cells(line: &str) -> Vec<&str> {
+    line.trim()
+        .trim_start_matches('|')
+        .trim_end_matches('|')
+        .split(" | ")
+        .map(str::trim)
+        .collect()
 }
 
 fn format_value(value: f64) -> String {
@@ -177,5 +303,10 @@ fn machine() -> String {
                 .map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned())
         })
         .unwrap_or_else(|| std::env::consts::ARCH.to_owned());
-    format!("{cpus} CPUs{memory}, {model}")
+    // Other work on the machine skews every timing: say how busy it was.
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_owned))
+        .map_or_else(String::new, |l| format!(", load average {l} at the start"));
+    format!("{cpus} CPUs{memory}, {model}{load}")
 }

@@ -1,6 +1,8 @@
 //! The `EventStore` port: an append reads the stream's state, runs `decide`
-//! and inserts the event in one `BEGIN IMMEDIATE` transaction on the writer,
-//! then moves the change feed's position.
+//! and inserts the event (`append_in`) inside a `BEGIN IMMEDIATE`
+//! transaction on the writer: the batch of its group commit
+//! (`group_commit`), or the one transaction of `append_all`; the change
+//! feed's position moves after the commit.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -14,27 +16,6 @@ use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use super::codec::{EVENT_COLUMNS, corrupt_row, db_error, decode_event, event_id_param, sql_limit};
 use super::idempotency_keys::{remember, remembered};
 use super::{Inner, SqliteStore};
-
-fn append_blocking(
-    inner: &Inner,
-    command: &AppendCommand,
-    recorded_at: DateTime<Utc>,
-) -> Result<RecordedEvent, AppendError> {
-    let mut conn = inner.writer()?;
-    // IMMEDIATE takes the write lock up front, so the state read below cannot
-    // change before the insert commits.
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(db_error)?;
-    // A rejection returns here: the transaction rolls back on drop, unwritten.
-    let (recorded, seq) = append_in(&tx, command, recorded_at)?;
-    tx.commit().map_err(db_error)?;
-    // Still under the writer lock, so followers see positions only grow.
-    if let Some(seq) = seq {
-        inner.feed.send_replace(seq);
-    }
-    Ok(recorded)
-}
 
 fn append_all_blocking(
     inner: &Inner,
@@ -59,11 +40,12 @@ fn append_all_blocking(
     Ok(recorded)
 }
 
-/// Decides and inserts one event inside `tx`; returns it and its feed
+/// Decides and inserts one event inside `tx` (a transaction, or a savepoint
+/// in one); returns it and its feed
 /// position, or, for a repeat of an idempotent request, the event it
 /// appended first and no position.
-fn append_in(
-    tx: &rusqlite::Transaction<'_>,
+pub(super) fn append_in(
+    tx: &rusqlite::Connection,
     command: &AppendCommand,
     recorded_at: DateTime<Utc>,
 ) -> Result<(RecordedEvent, Option<i64>), AppendError> {
@@ -155,9 +137,7 @@ impl EventStore for SqliteStore {
         command: &AppendCommand,
         recorded_at: DateTime<Utc>,
     ) -> Result<RecordedEvent, AppendError> {
-        let command = command.clone();
-        self.blocking(move |inner| append_blocking(inner, &command, recorded_at))
-            .await
+        self.appends.append(command.clone(), recorded_at).await
     }
 
     async fn latest_event_ids(

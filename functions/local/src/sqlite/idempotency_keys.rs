@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use domain::event::{format_timestamp, parse_timestamp};
 use domain::{EventId, Fingerprint, IdempotencyKey, RememberedAppend, StoreError, StreamId};
-use rusqlite::{OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::SqliteStore;
 use super::codec::{db_error, event_id_param};
@@ -16,7 +16,7 @@ const PURGE: &str = "DELETE FROM idempotency_keys WHERE key IN (
 
 /// What `tx` holds under `key`, expired or not.
 pub(super) fn remembered(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     key: &IdempotencyKey,
 ) -> Result<Option<RememberedAppend>, StoreError> {
     let row: Option<(String, String, i64, String, i64)> = tx
@@ -58,7 +58,7 @@ pub(super) fn remembered(
 
 /// Keeps `remembered` under `key`, over an expired row if there is one.
 pub(super) fn remember(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     key: &IdempotencyKey,
     remembered: &RememberedAppend,
 ) -> Result<(), StoreError> {

@@ -4,12 +4,15 @@
 //! the parked records and the replay jobs. Writes go through one connection behind
 //! a mutex, so appends are serialised and `decide` runs inside the same
 //! `BEGIN IMMEDIATE` transaction as the insert: SQLite never sees a conflict.
+//! Appends are group-committed (`group_commit`): one writer thread takes
+//! every append waiting and commits them in one transaction, one sync.
 //! Reads use a small pool of extra connections, which WAL mode lets run
-//! alongside the writer. Every call to SQLite blocks, so it runs on tokio's
-//! blocking pool.
+//! alongside the writer. Every other call to SQLite blocks, so it runs on
+//! tokio's blocking pool.
 //!
 //! The tables are in `schema`; each port has its module (`event_store`,
-//! with the keys of idempotent appends in `idempotency_keys`,
+//! with its group commit in `group_commit` and the keys of idempotent
+//! appends in `idempotency_keys`,
 //! `read_model`, `checkpoints`, `replay_jobs`, `parked`), the follower's change feed
 //! is in `feed`, and `codec` decodes rows and maps SQLite's errors.
 
@@ -17,6 +20,7 @@ mod checkpoints;
 mod codec;
 mod event_store;
 mod feed;
+mod group_commit;
 mod idempotency_keys;
 mod parked;
 mod read_model;
@@ -25,8 +29,9 @@ mod schema;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use domain::StoreError;
 use rusqlite::{Connection, OpenFlags};
@@ -38,6 +43,8 @@ use codec::{db_error, open_error};
 /// append never waits long behind it.
 pub(super) const PURGE_BATCH: usize = 1000;
 pub use feed::FeedEntry;
+pub use group_commit::AppendStats;
+use group_commit::GroupCommit;
 pub use parked::feed_source;
 
 /// How long a connection waits for a lock held by another connection (another
@@ -48,10 +55,14 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// and closed when returned to a full pool.
 const MAX_IDLE_READERS: usize = 4;
 
-/// The SQLite store. Cloning is cheap and shares the connections.
+/// The SQLite store. Cloning is cheap and shares the connections; dropping
+/// the last clone stops the append writer and closes the database.
 #[derive(Clone)]
 pub struct SqliteStore {
     inner: Arc<Inner>,
+    /// Dropped after `inner`: its drop waits for the writer thread, which
+    /// holds the last other reference to `inner`.
+    appends: Arc<GroupCommit>,
 }
 
 struct Inner {
@@ -65,6 +76,10 @@ struct Inner {
     readers: Option<Mutex<Vec<Connection>>>,
     /// The seq of the last committed event; 0 while the log is empty.
     feed: watch::Sender<i64>,
+    /// Writes other than appends waiting for the writer lock. The append
+    /// writer lets them go first between its batches: a mutex favours the
+    /// thread that just released it, which would starve the projector.
+    others_waiting: AtomicUsize,
 }
 
 impl fmt::Debug for SqliteStore {
@@ -124,14 +139,20 @@ impl SqliteStore {
             .map_err(db_error)?;
         let (feed, _) = watch::channel(last_seq);
         tracing::debug!(path = ?path, last_seq, "opened the SQLite store");
-        Ok(SqliteStore {
-            inner: Arc::new(Inner {
-                path,
-                writer: Mutex::new(writer),
-                readers: with_readers.then(|| Mutex::new(Vec::new())),
-                feed,
-            }),
-        })
+        let inner = Arc::new(Inner {
+            path,
+            writer: Mutex::new(writer),
+            readers: with_readers.then(|| Mutex::new(Vec::new())),
+            feed,
+            others_waiting: AtomicUsize::new(0),
+        });
+        let appends = Arc::new(GroupCommit::start(Arc::clone(&inner))?);
+        Ok(SqliteStore { inner, appends })
+    }
+
+    /// How the appends so far were grouped into transactions.
+    pub fn append_stats(&self) -> AppendStats {
+        self.appends.stats()
     }
 
     /// The database file, or `None` for an in-memory store.
@@ -189,8 +210,29 @@ impl SqliteStore {
     }
 }
 
+/// The longest the append writer defers to other writes between two of
+/// its batches.
+const MAX_DEFERRAL: Duration = Duration::from_millis(5);
+
 impl Inner {
     fn writer(&self) -> Result<MutexGuard<'_, Connection>, StoreError> {
+        self.others_waiting.fetch_add(1, Ordering::SeqCst);
+        let locked = self.lock_writer();
+        self.others_waiting.fetch_sub(1, Ordering::SeqCst);
+        locked
+    }
+
+    /// The writer lock for the append writer's next batch, after the other
+    /// writes waiting for it (for at most [`MAX_DEFERRAL`]).
+    fn writer_after_others(&self) -> Result<MutexGuard<'_, Connection>, StoreError> {
+        let deadline = Instant::now() + MAX_DEFERRAL;
+        while self.others_waiting.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+            std::thread::yield_now();
+        }
+        self.lock_writer()
+    }
+
+    fn lock_writer(&self) -> Result<MutexGuard<'_, Connection>, StoreError> {
         // A poisoned lock means a task panicked mid-use; refuse rather than
         // guess what state the connection was left in.
         self.writer

@@ -49,6 +49,144 @@ async fn append(store: &SqliteStore, command: AppendCommand) -> RecordedEvent {
     store.append(&command, Utc::now()).await.expect("append")
 }
 
+/// 400 appends over 16 streams from 64 tasks at once, a third of them
+/// refused (creating an existing item, a stale expected version, changing
+/// a missing item) and some racing on one expected version: each gets one
+/// answer, and each stream's log is exactly what was acknowledged, in id
+/// order with no gap, however the group commit batched them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_appends_over_many_streams_store_exactly_what_was_acknowledged() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use domain::{AppendError, Rejection, Version};
+
+    const STREAMS: usize = 16;
+    const APPENDS: usize = 400;
+    const TASKS: usize = 64;
+    let (store, _dir) = temp_store();
+    let streams: Vec<StreamId> = (0..STREAMS)
+        .map(|i| unique_stream(&format!("group-{i}")))
+        .collect();
+    for stream in &streams {
+        append(&store, created(stream, "seed", 0)).await;
+    }
+    let before = store.append_stats();
+
+    /// What an append is expected to get.
+    #[derive(Clone, Copy, Debug, PartialEq)]
+    enum Expect {
+        Stored,
+        Refused,
+        /// Expects version 0: the first of its stream to run wins.
+        Races,
+    }
+    let commands: Vec<(AppendCommand, Expect)> = (0..APPENDS)
+        .map(|i| {
+            let stream = &streams[i % STREAMS];
+            let item = format!("item-{i}");
+            match i % 6 {
+                0 => (created(stream, "seed", 1), Expect::Refused),
+                1 => (
+                    AppendCommand {
+                        expected_version: Some(Version::EMPTY),
+                        ..created(stream, &item, 1)
+                    },
+                    Expect::Refused,
+                ),
+                2 => (
+                    AppendCommand {
+                        stream_id: stream.clone(),
+                        event: DomainEvent::ItemAmountChanged {
+                            item_id: ItemId::parse(&item, "itemId").expect("item id"),
+                            amount: Amount::new(2).expect("amount"),
+                        },
+                        expected_version: None,
+                        idempotency: None,
+                    },
+                    Expect::Refused,
+                ),
+                3 => (
+                    AppendCommand {
+                        expected_version: Some(Version::new(0).expect("a version")),
+                        ..created(stream, &item, 1)
+                    },
+                    Expect::Races,
+                ),
+                _ => (created(stream, &item, i as u64), Expect::Stored),
+            }
+        })
+        .collect();
+    let commands = Arc::new(commands);
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..TASKS {
+        let (store, commands, next) = (store.clone(), commands.clone(), next.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut outcomes = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some((command, _)) = commands.get(i) else {
+                    return outcomes;
+                };
+                outcomes.push((i, store.append(command, Utc::now()).await));
+            }
+        }));
+    }
+    let mut outcomes = Vec::new();
+    for task in tasks {
+        outcomes.extend(task.await.expect("an appending task"));
+    }
+    outcomes.sort_by_key(|(i, _)| *i);
+    assert_eq!(
+        outcomes.iter().map(|(i, _)| *i).collect::<Vec<_>>(),
+        (0..APPENDS).collect::<Vec<_>>(),
+        "one answer per append"
+    );
+
+    let mut acknowledged: Vec<Vec<RecordedEvent>> = vec![Vec::new(); STREAMS];
+    let mut race_winners = [0; STREAMS];
+    for (i, outcome) in outcomes {
+        let (command, expect) = &commands[i];
+        match (outcome, expect) {
+            (Ok(event), Expect::Stored | Expect::Races) => {
+                assert_eq!(event.stream_id, command.stream_id);
+                assert_eq!(&event.event, &command.event);
+                if *expect == Expect::Races {
+                    assert_eq!(event.event_id.get(), 1, "a race is won at version 0 only");
+                    race_winners[i % STREAMS] += 1;
+                }
+                acknowledged[i % STREAMS].push(event);
+            }
+            (Err(AppendError::Rejected(rejection)), Expect::Refused) => match i % 6 {
+                0 => assert!(matches!(rejection, Rejection::ItemAlreadyExists { .. })),
+                1 => assert!(matches!(rejection, Rejection::VersionConflict { .. })),
+                _ => assert!(matches!(rejection, Rejection::ItemNotFound { .. })),
+            },
+            (Err(AppendError::Rejected(Rejection::VersionConflict { .. })), Expect::Races) => {}
+            (other, expect) => panic!("append {i} expected {expect:?}, got {other:?}"),
+        }
+    }
+    for (s, stream) in streams.iter().enumerate() {
+        assert!(race_winners[s] <= 1, "at most one race won per stream");
+        let mut expected = acknowledged[s].clone();
+        expected.sort_by_key(|event| event.event_id);
+        let log = store
+            .read_stream(stream, EventId::new(1), 1000)
+            .await
+            .expect("read the stream");
+        assert_eq!(
+            log, expected,
+            "stream {s} holds exactly what was acknowledged"
+        );
+        let ids: Vec<u64> = log.iter().map(|event| event.event_id.get()).collect();
+        assert_eq!(ids, (1..=log.len() as u64).collect::<Vec<_>>(), "no gap");
+    }
+    let stats = store.append_stats();
+    assert_eq!(stats.appends - before.appends, APPENDS as u64);
+    assert!(stats.largest_batch <= 256, "{stats:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn everything_survives_closing_and_reopening() {
     let dir = tempfile::tempdir().expect("a temporary directory");
