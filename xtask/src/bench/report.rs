@@ -229,6 +229,12 @@ impl Previous {
         let figures = rows
             .map(cells)
             .filter(|cells| cells.len() == header.len())
+            // The line under the header (`| --- | ---: |`) is no figure.
+            .filter(|cells| {
+                !cells
+                    .iter()
+                    .all(|cell| cell.chars().all(|c| matches!(c, '-' | ':')))
+            })
             .map(|cells| Figure {
                 group: cells[group].to_owned(),
                 name: cells[name].to_owned(),
@@ -309,4 +315,25 @@ fn machine() -> String {
         .and_then(|l| l.split_whitespace().next().map(str::to_owned))
         .map_or_else(String::new, |l| format!(", load average {l} at the start"));
     format!("{cpus} CPUs{memory}, {model}{load}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_previous_report_reads_back_its_figures_and_nothing_else() {
+        let markdown = "# Performance report\n\n\
+            Taken by `cargo xtask bench` on 2026-11-29 (2 CPUs).\n\n\
+            | group | figure | value | previous | unit | note |\n\
+            | --- | --- | ---: | ---: | --- | --- |\n\
+            | aws calls | requests per append | 2.000 | 2.000 |  | 100 appends |\n\
+            | listing | p99 | - |  | ms | not taken: no emulator |\n";
+        let previous = Previous::parse(markdown).expect("a report");
+        assert_eq!(previous.date, "2026-11-29");
+        let names: Vec<&str> = previous.figures.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, ["requests per append", "p99"]);
+        assert_eq!(previous.figures[0].value, Some(2.0));
+        assert_eq!(previous.figures[1].value, None);
+    }
 }
