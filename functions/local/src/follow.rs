@@ -316,6 +316,23 @@ async fn shard_iterator(
     Ok(request.send().await.map_err(streams_error)?.shard_iterator)
 }
 
+/// A fresh iterator of the shard from the last record projected (or its
+/// start).
+async fn iterator_after_last(
+    streams: &aws_sdk_dynamodbstreams::Client,
+    stream_arn: &str,
+    shard_id: &str,
+    cursor: &ShardCursor,
+) -> anyhow::Result<Option<String>> {
+    shard_iterator(
+        streams,
+        stream_arn,
+        shard_id,
+        cursor.last_sequence.as_deref(),
+    )
+    .await
+}
+
 async fn poll_shard(
     streams: &aws_sdk_dynamodbstreams::Client,
     store: &DynamoStore,
@@ -346,13 +363,7 @@ async fn poll_shard(
         // emulator may replace a shard's record list under it (moto does when
         // it rolls back a cancelled transaction). A fresh one from the last
         // sequence read costs one call and sees every later record.
-        cursor.iterator = shard_iterator(
-            streams,
-            stream_arn,
-            shard_id,
-            cursor.last_sequence.as_deref(),
-        )
-        .await?;
+        cursor.iterator = iterator_after_last(streams, stream_arn, shard_id, cursor).await?;
         return Ok(Poll::Empty);
     }
     let mut pending: Vec<Record> = records;
@@ -374,13 +385,7 @@ async fn poll_shard(
             // again from the last record it projected (a fresh iterator,
             // as the one held may expire meanwhile).
             tracing::warn!(shard_id, sequence_number = %lowest, "records still failing after {MAX_BATCH_ATTEMPTS} attempts; reading them again after a pause");
-            cursor.iterator = shard_iterator(
-                streams,
-                stream_arn,
-                shard_id,
-                cursor.last_sequence.as_deref(),
-            )
-            .await?;
+            cursor.iterator = iterator_after_last(streams, stream_arn, shard_id, cursor).await?;
             return Ok(Poll::Failing);
         }
         // Retry from the lowest failed record on, as Lambda does.

@@ -7,6 +7,17 @@ use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::error::BoxError;
 
+/// The operation a request calls: DynamoDB's JSON protocol names it in the
+/// `x-amz-target` header (`DynamoDB_20120810.PutItem`).
+fn operation<'a>(context: &'a BeforeTransmitInterceptorContextRef<'_>) -> &'a str {
+    let target = context
+        .request()
+        .headers()
+        .get("x-amz-target")
+        .unwrap_or_default();
+    target.rsplit('.').next().unwrap_or_default()
+}
+
 /// Records the operation of every DynamoDB request the client sends.
 #[derive(Clone, Debug, Default)]
 pub struct RequestLog(Arc<Mutex<Vec<String>>>);
@@ -29,17 +40,10 @@ impl Intercept for RequestLog {
         _: &RuntimeComponents,
         _: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        // DynamoDB's JSON protocol names the operation in this header.
-        let target = context
-            .request()
-            .headers()
-            .get("x-amz-target")
-            .unwrap_or_default();
-        let operation = target.rsplit('.').next().unwrap_or_default().to_owned();
         self.0
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .push(operation);
+            .push(operation(context).to_owned());
         Ok(())
     }
 }
@@ -92,12 +96,7 @@ impl Intercept for FailingRequests {
         _: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         use std::sync::atomic::Ordering;
-        let target = context
-            .request()
-            .headers()
-            .get("x-amz-target")
-            .unwrap_or_default();
-        let operation = target.rsplit('.').next().unwrap_or_default();
+        let operation = operation(context);
         if !self.operations.contains(&operation) {
             return Ok(());
         }
