@@ -9,7 +9,7 @@ use aws_sdk_cloudformation::types::ChangeSetType;
 
 use super::Aws;
 use super::aws::SdkResultExt;
-use super::change_sets::{ChangeSet, TemplateSource};
+use super::change_sets::{ChangeSet, ReadyChangeSet, ResourceChange, TemplateSource};
 use super::operation::OperationKind;
 use super::session::{Session, print_changes};
 use super::stacks::{self, StackInfo};
@@ -124,11 +124,51 @@ impl Session<'_> {
     }
 
     async fn update_data_stack(&self, stack: &StackInfo, body: &str) -> anyhow::Result<()> {
-        let deployed = stacks::deployed_template(&self.aws.cloudformation, &stack.id).await?;
-        if deployed == body {
+        let Some(ready) = self.data_change_set(stack, body).await? else {
             self.progress
                 .line(format!("the data stack {} is up to date", self.stack_name));
             return Ok(());
+        };
+        self.progress
+            .line(format!("updating the data stack {}", self.stack_name));
+        print_changes(self.progress, &ready.changes);
+        self.execute(&ready, OperationKind::Update).await
+    }
+
+    /// What a deploy would change in the data stack `stack` (for `diff`):
+    /// shown, and the change set deleted.
+    pub(crate) async fn data_stack_changes(
+        &self,
+        stack: &StackInfo,
+    ) -> anyhow::Result<Vec<ResourceChange>> {
+        let body = data_stack()
+            .to_yaml()
+            .context("cannot render the data stack's template")?;
+        let Some(ready) = self.data_change_set(stack, &body).await? else {
+            self.progress.line(format!(
+                "no changes: the data stack {} is up to date",
+                self.stack_name
+            ));
+            return Ok(Vec::new());
+        };
+        self.progress
+            .line(format!("the data stack {} would change:", self.stack_name));
+        print_changes(self.progress, &ready.changes);
+        self.discard(&ready).await?;
+        Ok(ready.changes)
+    }
+
+    /// The change set taking the data stack `stack` to `body`; `None` when
+    /// it is deployed already (the template as sent, or CloudFormation
+    /// finds nothing to change).
+    async fn data_change_set(
+        &self,
+        stack: &StackInfo,
+        body: &str,
+    ) -> anyhow::Result<Option<ReadyChangeSet>> {
+        let deployed = stacks::deployed_template(&self.aws.cloudformation, &stack.id).await?;
+        if deployed == body {
+            return Ok(None);
         }
         let change_set = self
             .create_change_set(
@@ -137,15 +177,10 @@ impl Session<'_> {
                 &BTreeMap::new(),
             )
             .await?;
-        match change_set {
-            ChangeSet::NoChanges => Ok(()),
-            ChangeSet::Ready(ready) => {
-                self.progress
-                    .line(format!("updating the data stack {}", self.stack_name));
-                print_changes(self.progress, &ready.changes);
-                self.execute(&ready, OperationKind::Update).await
-            }
-        }
+        Ok(match change_set {
+            ChangeSet::NoChanges => None,
+            ChangeSet::Ready(ready) => Some(ready),
+        })
     }
 }
 

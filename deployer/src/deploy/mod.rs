@@ -188,8 +188,9 @@ pub async fn deploy(
     Ok(Outcome::Deployed { outputs })
 }
 
-/// What a deploy would change, from a change set that is then deleted;
-/// for a stack that does not exist yet, the resources it would create.
+/// What a deploy would change, in the data stack and the app stack, from
+/// change sets that are then deleted; for a stack that does not exist yet,
+/// the resources it would create.
 pub async fn diff(
     aws: &Aws,
     request: &DeployRequest<'_>,
@@ -201,11 +202,12 @@ pub async fn diff(
     let mut rendered = request.render()?;
     let data_name = data_stack_name(request.stack_name);
     let data_session = Session::new(aws, &data_name, options, progress, in_flight);
-    match data_session.describe().await? {
+    let data_changes = match data_session.describe().await? {
         Some(info) if info.standing() == Standing::Update => {
             rendered
                 .parameters
                 .extend(data::data_values(aws, &info).await?.0);
+            data_session.data_stack_changes(&info).await?
         }
         Some(info) if matches!(info.standing(), Standing::Busy | Standing::Stuck) => {
             return Err(data_session.refusal(&info));
@@ -218,19 +220,24 @@ pub async fn diff(
             changes.extend(created_anew(&session, request.template, app));
             return Ok(changes);
         }
-    }
+    };
     let stack = match session.describe().await? {
         Some(info) if info.standing() == Standing::Update => info,
         Some(info) if matches!(info.standing(), Standing::Busy | Standing::Stuck) => {
             return Err(session.refusal(&info));
         }
-        other => return Ok(created_anew(&session, request.template, other)),
+        other => {
+            let mut changes = data_changes;
+            changes.extend(created_anew(&session, request.template, other));
+            return Ok(changes);
+        }
     };
-    let Some(ready) = session.update_change_set(&stack, rendered, None).await? else {
-        return Ok(Vec::new());
-    };
-    session.discard(&ready).await?;
-    Ok(ready.changes)
+    let mut changes = data_changes;
+    if let Some(ready) = session.update_change_set(&stack, rendered, None).await? {
+        session.discard(&ready).await?;
+        changes.extend(ready.changes);
+    }
+    Ok(changes)
 }
 
 /// Stops a deploy over an app stack made before the event store had a

@@ -880,3 +880,59 @@ async fn an_app_stack_holding_the_event_store_is_refused_before_any_change() {
         ["DescribeStacks", "DescribeStackResources"]
     );
 }
+
+/// `diff` shows what a deploy would change in the data stack too: here its
+/// template differs from the one deployed, and the app stack is absent.
+#[tokio::test]
+async fn diff_shows_a_change_of_the_data_stack_and_deletes_its_change_set() {
+    let mut replay = vec![
+        stack("UPDATE_COMPLETE"),
+        ok(
+            "DescribeStackResources",
+            &format!(
+                "<StackResources>{}{}</StackResources>",
+                table_resource("EventsTable", "recorded-events"),
+                table_resource("StreamIndexTable", "recorded-stream-index")
+            ),
+        ),
+        table_described("recorded-events"),
+        table_described("recorded-stream-index"),
+        ok("GetTemplate", "<TemplateBody>Resources: {}</TemplateBody>"),
+        ok(
+            "CreateChangeSet",
+            &format!("<Id>{CHANGE_SET_ARN}</Id><StackId>{STACK_ID}</StackId>"),
+        ),
+        ok(
+            "DescribeChangeSet",
+            "<Status>CREATE_COMPLETE</Status><ExecutionStatus>AVAILABLE</ExecutionStatus>\
+             <Changes><member><Type>Resource</Type><ResourceChange><Action>Modify</Action>\
+             <LogicalResourceId>StreamIndexTable</LogicalResourceId>\
+             <ResourceType>AWS::DynamoDB::Table</ResourceType><Replacement>False</Replacement>\
+             </ResourceChange></member></Changes>",
+        ),
+        ok("DeleteChangeSet", ""),
+    ];
+    replay.push(error(
+        "ValidationError",
+        "Stack with id recorded does not exist",
+    ));
+    let recorded = Recorded::new(replay).await;
+    let changes = recorded.diff().await.expect("diff");
+    assert_eq!(changes[0].logical_id, "StreamIndexTable");
+    assert_eq!(changes[0].action, "Modify");
+    assert_eq!(changes.len(), 1 + recorded.template.resources.len());
+    let lines = recorded.progress.lines().join("\n");
+    assert!(
+        lines.contains("the data stack recorded-data would change"),
+        "{lines}"
+    );
+    let actions = recorded.actions();
+    assert!(
+        actions.contains(&"DeleteChangeSet".to_owned()),
+        "{actions:?}"
+    );
+    assert!(
+        !actions.contains(&"ExecuteChangeSet".to_owned()),
+        "{actions:?}"
+    );
+}
