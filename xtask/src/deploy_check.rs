@@ -15,6 +15,7 @@ use deployer::build::Manifest;
 use deployer::deploy::Aws;
 use deployer::stack::Function;
 
+use crate::credential_endpoints::CredentialsEndpoint;
 use crate::deadline;
 
 const API_KEY: &str = "cli-test-key-0123456789abcdef";
@@ -37,45 +38,8 @@ enum Credentials<'a> {
     /// The container credentials endpoint (ECS, EKS Pod Identity, CodeBuild)
     /// at this URL.
     Container(&'a str),
-}
-
-/// A container credentials endpoint on 127.0.0.1, as ECS runs one beside
-/// a task: every GET gets the same temporary keys. Counts the requests.
-struct ContainerCredentials {
-    url: String,
-    served: std::sync::Arc<std::sync::atomic::AtomicUsize>,
-}
-
-impl ContainerCredentials {
-    fn start() -> anyhow::Result<ContainerCredentials> {
-        use std::sync::atomic::Ordering;
-        let listener = std::net::TcpListener::bind("127.0.0.1:0")
-            .context("cannot listen for the container credentials endpoint")?;
-        let url = format!("http://{}/v2/credentials/evs", listener.local_addr()?);
-        let served = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let count = served.clone();
-        // Serves until the process ends; each connection gets one answer.
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let mut stream = stream;
-                let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-                let mut request = [0u8; 4096];
-                let _ = stream.read(&mut request);
-                let body = "{\"AccessKeyId\":\"from-container\",\"SecretAccessKey\":\"from-container\",\"Token\":\"token\",\"Expiration\":\"2099-01-01T00:00:00Z\"}";
-                let _ = write!(
-                    stream,
-                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                count.fetch_add(1, Ordering::Relaxed);
-            }
-        });
-        Ok(ContainerCredentials { url, served })
-    }
-
-    fn served(&self) -> usize {
-        self.served.load(std::sync::atomic::Ordering::Relaxed)
-    }
+    /// The EC2 instance metadata service at this URL.
+    InstanceMetadata(&'a str),
 }
 
 const PROCESS_PROFILE: &str = "evs-credential-process";
@@ -174,6 +138,21 @@ impl Cli<'_> {
                         "/nonexistent/evs-credentials",
                     )
                     .env("AWS_CONTAINER_CREDENTIALS_FULL_URI", url);
+            }
+            Credentials::InstanceMetadata(url) => {
+                command
+                    .env_remove("AWS_ACCESS_KEY_ID")
+                    .env_remove("AWS_SECRET_ACCESS_KEY")
+                    .env_remove("AWS_SESSION_TOKEN")
+                    .env_remove("AWS_PROFILE")
+                    .env_remove("AWS_CONTAINER_CREDENTIALS_FULL_URI")
+                    .env_remove("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")
+                    .env("AWS_CONFIG_FILE", "/nonexistent/evs-config")
+                    .env(
+                        "AWS_SHARED_CREDENTIALS_FILE",
+                        "/nonexistent/evs-credentials",
+                    )
+                    .env("AWS_EC2_METADATA_SERVICE_ENDPOINT", url);
             }
         }
         command
@@ -471,21 +450,29 @@ fn check(cli: &Cli<'_>, stack: &str) -> anyhow::Result<()> {
         federated.status.success() && text.contains(&format!("{stack}-data")),
         "status with credentials from a web identity token:\n{text}"
     );
-    // A task's role: the SDK asks the container credentials endpoint.
-    let container = ContainerCredentials::start()?;
-    let output = cli.run_with(
-        &["status", "--no-build"],
-        "",
-        Credentials::Container(&container.url),
-    )?;
-    let text = transcript(&output);
-    ensure!(
-        output.status.success()
-            && text.contains(&format!("{stack}-data"))
-            && container.served() > 0,
-        "status with credentials from the container endpoint ({} requests to it):\n{text}",
-        container.served()
-    );
+    // A task's role, then an instance's: the SDK asks the container
+    // credentials endpoint, or the instance metadata service (IMDSv2).
+    for (source, endpoint) in [
+        ("container", CredentialsEndpoint::container()?),
+        (
+            "instance metadata",
+            CredentialsEndpoint::instance_metadata()?,
+        ),
+    ] {
+        let credentials = match source {
+            "container" => Credentials::Container(&endpoint.url),
+            _ => Credentials::InstanceMetadata(&endpoint.url),
+        };
+        let output = cli.run_with(&["status", "--no-build"], "", credentials)?;
+        let text = transcript(&output);
+        ensure!(
+            output.status.success()
+                && text.contains(&format!("{stack}-data"))
+                && endpoint.served_credentials(),
+            "status with credentials from the {source} endpoint ({:?} asked of it):\n{text}",
+            endpoint.requests()
+        );
+    }
 
     let output = cli.run(&["destroy"], "n\n")?;
     let text = transcript(&output);
@@ -512,7 +499,7 @@ fn check(cli: &Cli<'_>, stack: &str) -> anyhow::Result<()> {
         bail!("destroying a destroyed stack:\n{text}");
     }
     eprintln!(
-        "    diff (credentials from credential_process), status (a role_arn + source_profile chain; a web identity token; a container's role), destroy (asks first, keeps the event store, deletes it when asked): ok"
+        "    diff (credentials from credential_process), status (a role_arn + source_profile chain; a web identity token; a container's and an instance's role), destroy (asks first, keeps the event store, deletes it when asked): ok"
     );
     println!("deploy commands: 1 passed, 0 failed");
     Ok(())

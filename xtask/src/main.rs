@@ -9,6 +9,7 @@ use clap::Parser;
 mod api_contract;
 mod arm64;
 mod bench;
+mod credential_endpoints;
 mod deadline;
 mod deploy;
 mod deploy_check;
