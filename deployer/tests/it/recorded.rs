@@ -189,6 +189,15 @@ fn attached_to_the_data_stack(app_status: Option<&str>) -> Vec<ReplayEvent> {
                 xml_escaped(&data_template)
             ),
         ),
+    ]);
+    replay.extend(data_stack_tables());
+    replay
+}
+
+/// The data stack's two tables, as deploy and diff read them: its
+/// resources, then DynamoDB's description of each.
+fn data_stack_tables() -> [ReplayEvent; 3] {
+    [
         ok(
             "DescribeStackResources",
             &format!(
@@ -199,8 +208,7 @@ fn attached_to_the_data_stack(app_status: Option<&str>) -> Vec<ReplayEvent> {
         ),
         table_described("recorded-events"),
         table_described("recorded-stream-index"),
-    ]);
-    replay
+    ]
 }
 
 /// The CloudFormation actions of [`attached_to_the_data_stack`] with the
@@ -212,6 +220,27 @@ const ATTACHING: [&str; 5] = [
     "GetTemplate",
     "DescribeStackResources",
 ];
+
+/// A change set that CloudFormation creates with one change: `logical`
+/// (of `resource_type`) modified.
+fn change_set_modifying(logical: &str, resource_type: &str) -> [ReplayEvent; 2] {
+    [
+        ok(
+            "CreateChangeSet",
+            &format!("<Id>{CHANGE_SET_ARN}</Id><StackId>{STACK_ID}</StackId>"),
+        ),
+        ok(
+            "DescribeChangeSet",
+            &format!(
+                "<Status>CREATE_COMPLETE</Status><ExecutionStatus>AVAILABLE</ExecutionStatus>\
+                 <Changes><member><Type>Resource</Type><ResourceChange><Action>Modify</Action>\
+                 <LogicalResourceId>{logical}</LogicalResourceId>\
+                 <ResourceType>{resource_type}</ResourceType><Replacement>False</Replacement>\
+                 </ResourceChange></member></Changes>"
+            ),
+        ),
+    ]
+}
 
 fn head_object_found() -> ReplayEvent {
     let response = http::Response::builder()
@@ -355,19 +384,11 @@ fn update_until_execute() -> Vec<ReplayEvent> {
     replay.extend(attached_to_the_data_stack(Some("UPDATE_COMPLETE")));
     replay.push(stack("UPDATE_COMPLETE"));
     replay.extend((0..Function::ALL.len()).map(|_| head_object_found()));
+    replay.extend(change_set_modifying(
+        "AddEventFunction",
+        "AWS::Lambda::Function",
+    ));
     replay.extend([
-        ok(
-            "CreateChangeSet",
-            &format!("<Id>{CHANGE_SET_ARN}</Id><StackId>{STACK_ID}</StackId>"),
-        ),
-        ok(
-            "DescribeChangeSet",
-            "<Status>CREATE_COMPLETE</Status><ExecutionStatus>AVAILABLE</ExecutionStatus>\
-             <Changes><member><Type>Resource</Type><ResourceChange><Action>Modify</Action>\
-             <LogicalResourceId>AddEventFunction</LogicalResourceId>\
-             <ResourceType>AWS::Lambda::Function</ResourceType><Replacement>False</Replacement>\
-             </ResourceChange></member></Changes>",
-        ),
         events(&[(
             "e0",
             STACK,
@@ -885,33 +906,17 @@ async fn an_app_stack_holding_the_event_store_is_refused_before_any_change() {
 /// template differs from the one deployed, and the app stack is absent.
 #[tokio::test]
 async fn diff_shows_a_change_of_the_data_stack_and_deletes_its_change_set() {
-    let mut replay = vec![
-        stack("UPDATE_COMPLETE"),
-        ok(
-            "DescribeStackResources",
-            &format!(
-                "<StackResources>{}{}</StackResources>",
-                table_resource("EventsTable", "recorded-events"),
-                table_resource("StreamIndexTable", "recorded-stream-index")
-            ),
-        ),
-        table_described("recorded-events"),
-        table_described("recorded-stream-index"),
-        ok("GetTemplate", "<TemplateBody>Resources: {}</TemplateBody>"),
-        ok(
-            "CreateChangeSet",
-            &format!("<Id>{CHANGE_SET_ARN}</Id><StackId>{STACK_ID}</StackId>"),
-        ),
-        ok(
-            "DescribeChangeSet",
-            "<Status>CREATE_COMPLETE</Status><ExecutionStatus>AVAILABLE</ExecutionStatus>\
-             <Changes><member><Type>Resource</Type><ResourceChange><Action>Modify</Action>\
-             <LogicalResourceId>StreamIndexTable</LogicalResourceId>\
-             <ResourceType>AWS::DynamoDB::Table</ResourceType><Replacement>False</Replacement>\
-             </ResourceChange></member></Changes>",
-        ),
-        ok("DeleteChangeSet", ""),
-    ];
+    let mut replay = vec![stack("UPDATE_COMPLETE")];
+    replay.extend(data_stack_tables());
+    replay.push(ok(
+        "GetTemplate",
+        "<TemplateBody>Resources: {}</TemplateBody>",
+    ));
+    replay.extend(change_set_modifying(
+        "StreamIndexTable",
+        "AWS::DynamoDB::Table",
+    ));
+    replay.push(ok("DeleteChangeSet", ""));
     replay.push(error(
         "ValidationError",
         "Stack with id recorded does not exist",
