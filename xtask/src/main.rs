@@ -24,8 +24,15 @@ mod tidy;
 
 use flags::XtaskCmd;
 
+/// The checkout `cargo xtask` runs in: `cargo run` names this crate's
+/// folder in `CARGO_MANIFEST_DIR`, at run time as at build time, so a
+/// binary built in one checkout serves whichever one runs it.
 fn project_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .filter(|dir| dir.join("Cargo.toml").is_file())
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    manifest_dir
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."))

@@ -4,6 +4,7 @@
 //! jobs ([`replays`]). With a DynamoDB endpoint it runs on the DynamoDB
 //! adapter instead and follows the table's stream as Lambda would.
 
+pub mod first_run;
 pub mod follow;
 pub mod gateway;
 pub mod replays;
@@ -272,7 +273,19 @@ pub fn default_data_dir(project_root: &Path) -> PathBuf {
     project_root.join(".local").join("data")
 }
 
-/// `cargo xtask local`: reads the settings, serves until Ctrl-C.
+/// `path` as a shell line would name it from the current folder.
+fn shown_path(path: &Path) -> String {
+    let relative = std::env::current_dir()
+        .ok()
+        .and_then(|cwd| path.strip_prefix(cwd).ok().map(Path::to_path_buf));
+    match relative {
+        Some(relative) => format!("./{}", relative.display()),
+        None => path.display().to_string(),
+    }
+}
+
+/// `cargo xtask local`: reads the settings (making a settings file with a
+/// new key on a fresh checkout), serves until Ctrl-C.
 pub async fn run(options: LocalOptions, project_root: &Path) -> anyhow::Result<()> {
     service::telemetry::init_text();
     let env_file = if options.env_file.is_absolute() {
@@ -280,6 +293,13 @@ pub async fn run(options: LocalOptions, project_root: &Path) -> anyhow::Result<(
     } else {
         project_root.join(&options.env_file)
     };
+    // A fresh checkout runs with this one command: with no settings file
+    // and no key in the environment, a key is made and kept in a new file.
+    let generated =
+        !env_file.exists() && std::env::var_os("API_KEY").is_none_or(|key| key.is_empty());
+    if generated {
+        first_run::create_settings_file(&env_file, &project_root.join(".env.example"))?;
+    }
     let settings = RawSettings::load(&env_file)?;
     let config = LocalConfig {
         port: options.port,
@@ -308,9 +328,15 @@ pub async fn run(options: LocalOptions, project_root: &Path) -> anyhow::Result<(
     };
     let server = LocalServer::start(config).await?;
     let url = server.url();
+    let shown_file = shown_path(&env_file);
     println!("Serving on {url} ({storage}). Ctrl-C stops.");
+    if generated {
+        println!(
+            "Generated an API key and saved it in {shown_file} (readable by you only); it is not shown here, the curl lines below read it from there."
+        );
+    }
     println!();
-    println!("Try it (with the key exported: set -a; . ./.env; set +a):");
+    println!("Try it (with the key exported: set -a; . {shown_file}; set +a):");
     println!(
         "  curl -s -X POST {url}/addEvent -H \"x-api-key: $API_KEY\" -H 'content-type: application/json' \\\n    -d '{{\"streamId\":\"{}\",\"type\":\"ITEM_CREATED\",\"data\":{{\"itemId\":\"1\",\"amount\":225}}}}'",
         service::api::DEFAULT_TEST_STREAM_ID

@@ -4,8 +4,8 @@
 //! The settings the service reads live here; those only deploy reads
 //! (`STACK_NAME`, `TRACING`) belong to the deployer.
 
-use std::collections::HashMap;
-use std::path::Path;
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
 
 use crate::api::DEFAULT_TEST_STREAM_ID;
 use domain::StreamId;
@@ -58,18 +58,47 @@ impl std::fmt::Debug for ApiKey {
     }
 }
 
+/// Where a setting's value came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// A line of this settings file.
+    File(PathBuf),
+    /// The process environment, which wins over the file.
+    Environment,
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Origin::File(path) => write!(f, "{}", path.display()),
+            Origin::Environment => f.write_str("the environment"),
+        }
+    }
+}
+
 /// The raw settings: `.env` entries overridden by the environment.
-pub struct RawSettings(HashMap<String, String>);
+pub struct RawSettings {
+    values: HashMap<String, String>,
+    /// The settings file the values not in `from_environment` came from.
+    file: Option<PathBuf>,
+    from_environment: HashSet<String>,
+}
 
 impl RawSettings {
     /// The process environment alone (what a Lambda function has).
     pub fn from_env() -> Self {
-        RawSettings(std::env::vars().collect())
+        let values: HashMap<String, String> = std::env::vars().collect();
+        RawSettings {
+            from_environment: values.keys().cloned().collect(),
+            values,
+            file: None,
+        }
     }
 
     /// Reads `env_file` if it exists, then the process environment.
     pub fn load(env_file: &Path) -> Result<Self, SettingError> {
         let mut values = HashMap::new();
+        let mut file = None;
         if env_file.exists() {
             let text = std::fs::read_to_string(env_file).map_err(|err| SettingError {
                 name: SETTINGS_FILE,
@@ -83,18 +112,31 @@ impl RawSettings {
                 ),
             })?;
             values.extend(entries);
+            file = Some(env_file.to_path_buf());
         }
-        values.extend(std::env::vars());
-        Ok(RawSettings(values))
+        let environment: HashMap<String, String> = std::env::vars().collect();
+        let from_environment = environment.keys().cloned().collect();
+        values.extend(environment);
+        Ok(RawSettings {
+            values,
+            file,
+            from_environment,
+        })
     }
 
+    /// Settings given inline, as tests and tools state them; their
+    /// origin is the environment.
     pub fn from_map(values: HashMap<String, String>) -> Self {
-        RawSettings(values)
+        RawSettings {
+            from_environment: values.keys().cloned().collect(),
+            values,
+            file: None,
+        }
     }
 
     /// Settings given inline, as tests and tools state them.
     pub fn from_pairs(pairs: &[(&str, &str)]) -> Self {
-        RawSettings(
+        RawSettings::from_map(
             pairs
                 .iter()
                 .map(|(name, value)| (name.to_string(), value.to_string()))
@@ -103,10 +145,19 @@ impl RawSettings {
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0
+        self.values
             .get(name)
             .map(String::as_str)
             .filter(|value| !value.is_empty())
+    }
+
+    /// Where the value of `name` came from; `None` when it is unset.
+    pub fn origin(&self, name: &str) -> Option<Origin> {
+        self.get(name)?;
+        match &self.file {
+            Some(file) if !self.from_environment.contains(name) => Some(Origin::File(file.clone())),
+            _ => Some(Origin::Environment),
+        }
     }
 
     /// `API_KEY`: required, 20 to 128 printable ASCII characters (what API
@@ -206,6 +257,28 @@ mod tests {
                 .unwrap_err()
                 .name,
             "TEST_STREAM_ID"
+        );
+    }
+
+    #[test]
+    fn each_setting_says_whether_the_file_or_the_environment_gave_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join(".env");
+        std::fs::write(&file, "ORIGIN_PROBE_ONLY_IN_THE_FILE=x\nPATH=/nowhere\n").unwrap();
+        let settings = RawSettings::load(&file).unwrap();
+        assert_eq!(
+            settings.origin("ORIGIN_PROBE_ONLY_IN_THE_FILE"),
+            Some(Origin::File(file.clone()))
+        );
+        assert_eq!(
+            settings.origin("PATH"),
+            Some(Origin::Environment),
+            "the environment wins"
+        );
+        assert_eq!(settings.origin("ORIGIN_PROBE_SET_NOWHERE"), None);
+        assert_eq!(
+            Origin::File(file.clone()).to_string(),
+            file.display().to_string()
         );
     }
 
