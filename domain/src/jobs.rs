@@ -1,339 +1,397 @@
-//! Replay jobs: what `GET /replayStatus` reports, and the per-stream lane
-//! that lets one replay of a stream run at a time.
+//! Replay jobs: what `GET /replayStatus` reports, and the lanes that let
+//! one replay of a stream (and one rebuild of every stream) run at a time.
 //!
-//! A stream's [`ReplayLane`] holds the replay running on it (with a lease
-//! its run renews after every step) and at most one queued behind it. A
-//! trigger while one runs joins the queued replay, lowering its start to
-//! cover both ranges, so the queue never grows. A run that stops renewing
-//! its lease (its process died) loses the lane to the next trigger.
+//! A [`ReplayLane`] holds the replay running on it and at most one queued
+//! behind it; a trigger while one runs joins the queued one, lowering its
+//! start to cover both ranges. The running replay's progress lives in its
+//! lane, not in the message that runs it: a run [`claim`]s the replay
+//! under a token of its own, reports each step ([`report`]) and renews its
+//! lease with it. A run that dies (a crash, a timeout, a lost or failed
+//! invocation) is resumed from the lane's progress by whoever finds its
+//! lease run out ([`resume_stalled`]: the next trigger, a status read, the
+//! periodic sweep), so a lane is never left held; a replay resumed
+//! [`MAX_STALLS`] times with no step in between is failed, and the queued
+//! one starts. Two runs of one replay (an invocation delivered twice)
+//! never both work: the claim of the second finds the lane held. A job
+//! that ended never changes again: [`finish`] writes only for the run
+//! that holds the replay.
 //!
-//! The rules here ([`admit`], [`claim`], [`finish`]) read the lane, decide,
-//! and commit the new lane with the job rows it changes in one conditional
-//! write ([`ReplayJobs::commit`]); a commit that lost a race is decided
-//! again from what won.
+//! A rebuild of every stream runs in the all-streams lane and takes each
+//! stream's lane in turn for a child replay ([`lend`]); a lent lane is
+//! resumed by resuming the rebuild.
+//!
+//! Each rule reads the lane, decides, and commits the new lane with the job
+//! rows it changes in one conditional write ([`ReplayJobs::commit`]); a
+//! commit that lost a race is decided again from what won.
 
-use async_trait::async_trait;
-use chrono::{DateTime, Duration, Utc};
-use serde::{Deserialize, Serialize};
+use chrono::{DateTime, Utc};
 
 use crate::ids::{EventId, StreamId};
-use crate::limits::REPLAY_STATUS_RETENTION_SECS;
+pub use crate::lanes::{
+    LEASE, LaneEntry, LaneKey, MAX_STALLS, ReplayJob, ReplayJobs, ReplayLane, ReplayRequest,
+    ReplayState, RunProgress, StoredLane, StreamCounts,
+};
 use crate::ports::StoreError;
-use crate::replay::{ReplayProgress, ReplayRequest};
-
-/// How long a running replay keeps its stream's lane without a step:
-/// longer than a Lambda run (at most 15 minutes) takes to hand over.
-pub const LEASE: Duration = Duration::minutes(20);
+use crate::replay::ReplayScope;
 
 /// How many times a rule decides again after losing a race to commit.
 const COMMIT_ATTEMPTS: usize = 50;
 
-/// Where a replay job stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ReplayState {
-    Queued,
-    Running,
-    Done,
-    Failed,
-}
-
-/// One replay job as stored and as `GET /replayStatus` reports it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ReplayJob {
-    pub replay_id: String,
-    pub stream_id: StreamId,
-    pub from_event_id: EventId,
-    pub state: ReplayState,
-    pub events_applied: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    pub updated_at: DateTime<Utc>,
-    /// Where the run stands, for a run that resumes from storage.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub progress: Option<ReplayProgress>,
-}
-
-impl ReplayJob {
-    fn of(request: &ReplayRequest, state: ReplayState, now: DateTime<Utc>) -> ReplayJob {
-        ReplayJob {
-            replay_id: request.replay_id.clone(),
-            stream_id: request.stream_id.clone(),
-            from_event_id: request.from_event_id,
-            state,
-            events_applied: request
-                .progress
-                .as_ref()
-                .map_or(0, |progress| progress.events_applied),
-            error: None,
-            updated_at: now,
-            progress: request.progress.clone(),
-        }
-    }
-
-    /// The request that runs (or resumes) this job.
-    pub fn request(&self) -> ReplayRequest {
-        ReplayRequest {
-            replay_id: self.replay_id.clone(),
-            stream_id: self.stream_id.clone(),
-            from_event_id: self.from_event_id,
-            progress: self.progress.clone(),
-        }
-    }
-
-    /// When storage may forget the job.
-    pub fn expires_at(&self) -> DateTime<Utc> {
-        self.updated_at + Duration::seconds(REPLAY_STATUS_RETENTION_SECS)
-    }
-
-    /// The job as a reader at `now` should see it: a running job whose run
-    /// has not reported for longer than the [`LEASE`] has failed.
-    pub fn seen_at(mut self, now: DateTime<Utc>) -> ReplayJob {
-        if self.state == ReplayState::Running && now - self.updated_at > LEASE {
-            self.state = ReplayState::Failed;
-            self.error = Some(format!(
-                "the replay stopped reporting progress at {}; trigger it again",
-                self.updated_at.to_rfc3339()
-            ));
-        }
-        self
-    }
-}
-
-/// A replay in a lane: enough to start it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct LaneEntry {
-    pub replay_id: String,
-    pub from_event_id: EventId,
-    /// The running replay's progress as its run last reported it: a run
-    /// must report from there, so a second delivery of the same run (an
-    /// asynchronous invocation can arrive twice) stops at its first report.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub progress: Option<ReplayProgress>,
-}
-
-/// A stream's replays: the one running, and the one queued behind it.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ReplayLane {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub running: Option<LaneEntry>,
-    /// Until when the running replay holds the lane without a step.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub lease_until: Option<DateTime<Utc>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub queued: Option<LaneEntry>,
-}
-
-impl ReplayLane {
-    fn running_at(&self, now: DateTime<Utc>) -> Option<&LaneEntry> {
-        let held = self.lease_until.is_some_and(|until| now <= until);
-        self.running.as_ref().filter(|_| held)
-    }
-
-    fn runs(&self, replay_id: &str) -> bool {
-        self.running
-            .as_ref()
-            .is_some_and(|entry| entry.replay_id == replay_id)
-    }
-}
-
-/// A lane as stored, with the revision a commit must find to replace it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StoredLane {
-    pub lane: ReplayLane,
-    pub revision: u64,
-}
-
-/// Where replay jobs and lanes are kept.
-#[async_trait]
-pub trait ReplayJobs: Send + Sync {
-    /// The lane of `stream_id`, if it ever had one.
-    async fn lane(&self, stream_id: &StreamId) -> Result<Option<StoredLane>, StoreError>;
-
-    /// Stores `lane` (at revision `expected + 1`, or 0 when `expected` is
-    /// `None`) and writes every job of `jobs`, all or nothing, if the
-    /// stored lane is still at `expected` (`None`: no lane). `Ok(false)`,
-    /// with nothing written, when it is not.
-    async fn commit(
-        &self,
-        stream_id: &StreamId,
-        expected: Option<u64>,
-        lane: &ReplayLane,
-        jobs: &[ReplayJob],
-    ) -> Result<bool, StoreError>;
-
-    /// The job `replay_id`, as last written; `None` if unknown or expired.
-    async fn job(&self, replay_id: &str) -> Result<Option<ReplayJob>, StoreError>;
-}
-
-/// What became of a trigger.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Admission {
-    /// The replay that covers the trigger's range: the trigger's own, or
-    /// the queued one it joined.
-    pub covered_by: ReplayRequest,
-    /// Whether `covered_by` is to be started now (the lane was free).
-    pub start: bool,
-}
+/// What a rule decided: the new lane and the job rows to write with it,
+/// or nothing to write.
+type Decision<T> = (Option<(ReplayLane, Vec<ReplayJob>)>, T);
 
 /// Decides `decide(lane)` and commits it, deciding again after a lost race.
 async fn commit_with<J, T>(
     jobs: &J,
-    stream_id: &StreamId,
-    mut decide: impl FnMut(ReplayLane) -> (ReplayLane, Vec<ReplayJob>, T),
+    key: &LaneKey,
+    mut decide: impl FnMut(ReplayLane) -> Decision<T>,
 ) -> Result<T, StoreError>
 where
     J: ReplayJobs + ?Sized,
 {
     for _ in 0..COMMIT_ATTEMPTS {
-        let stored = jobs.lane(stream_id).await?;
+        let stored = jobs.lane(key).await?;
         let expected = stored.as_ref().map(|stored| stored.revision);
         let lane = stored.map(|stored| stored.lane).unwrap_or_default();
-        let (lane, written, answer) = decide(lane);
-        if jobs.commit(stream_id, expected, &lane, &written).await? {
+        let (write, answer) = decide(lane);
+        let Some((lane, written)) = write else {
+            return Ok(answer);
+        };
+        if jobs.commit(key, expected, &lane, &written).await? {
             return Ok(answer);
         }
     }
     Err(StoreError::Contention(format!(
-        "the replay lane of stream {stream_id} kept changing"
+        "the replay lane of {key} kept changing"
     )))
 }
 
-/// Records a triggered replay (`request`, with no progress): it starts at
-/// once if the stream's lane is free; if a replay runs, it is queued behind
-/// it, or joins the one already queued (which then starts no later than
-/// either asked).
+/// What became of a trigger.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Admission {
+    /// The replay that covers the trigger: its own, or the queued one it
+    /// joined (which then starts no later than the trigger asked).
+    pub covered_by: String,
+    pub scope: ReplayScope,
+    /// The run to start now: the trigger's replay on a free lane, or the
+    /// running replay resumed when its run was found dead.
+    pub start: Option<ReplayRequest>,
+}
+
+/// Records a trigger of `scope` as the replay `replay_id`: it starts at
+/// once if its lane is free; if a replay runs, it is queued behind it, or
+/// joins the one already queued. A running replay whose lease ran out is
+/// resumed (or failed, see [`MAX_STALLS`]) on the way.
 pub async fn admit<J>(
     jobs: &J,
-    request: &ReplayRequest,
+    replay_id: &str,
+    scope: &ReplayScope,
     now: DateTime<Utc>,
 ) -> Result<Admission, StoreError>
 where
     J: ReplayJobs + ?Sized,
 {
-    let entry = LaneEntry {
-        replay_id: request.replay_id.clone(),
-        from_event_id: request.from_event_id,
-        progress: None,
-    };
-    commit_with(jobs, &request.stream_id, |mut lane| {
+    let key = LaneKey::of(scope);
+    let asked = LaneEntry::new(replay_id, scope.from_event_id());
+    commit_with(jobs, &key, |mut lane| {
         let joined = match lane.queued.take() {
             Some(mut queued) => {
-                queued.from_event_id = queued.from_event_id.min(entry.from_event_id);
+                queued.from_event_id = queued.from_event_id.min(asked.from_event_id);
                 queued
             }
-            None => entry.clone(),
+            None => asked.clone(),
         };
-        // Free, or held by a run that stopped renewing its lease (its
-        // process died): the replay it would queue takes the lane now.
-        let start = lane.running_at(now).is_none();
-        if start {
+        let mut written = vec![ReplayJob::of(&key, &joined, ReplayState::Queued, now)];
+        let start = if lane.running.is_none() {
             lane.running = Some(joined.clone());
             lane.lease_until = Some(now + LEASE);
+            Some(joined.resumed_by(&key))
         } else {
             lane.queued = Some(joined.clone());
-        }
-        let covered_by = ReplayRequest {
-            replay_id: joined.replay_id,
-            stream_id: request.stream_id.clone(),
-            from_event_id: joined.from_event_id,
-            progress: None,
+            if lane.stalled_at(now) {
+                let (failed, start) = lane.on_stall(&key, now);
+                written.extend(failed);
+                start
+            } else {
+                None
+            }
         };
-        let job = ReplayJob::of(&covered_by, ReplayState::Queued, now);
-        (lane, vec![job], Admission { covered_by, start })
+        let admission = Admission {
+            covered_by: joined.replay_id.clone(),
+            scope: key.scope(joined.from_event_id),
+            start,
+        };
+        (Some((lane, written)), admission)
     })
     .await
 }
 
-/// What a run learns when it reports a step.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Claim {
-    /// The lane is still the run's: go on.
-    Held,
-    /// Another replay took the lane over after this run's lease ran out:
-    /// stop, and record this replay's end.
-    TakenOver,
-    /// The replay holds the lane, but its progress has moved past where
-    /// this run started: another delivery of the run goes on with it.
-    /// Stop without writing anything.
-    ContinuedElsewhere,
-}
-
-/// Reports that `request`'s run went from `previous` (where it started,
-/// or its last report) to `request.progress`: renews the lease and records
-/// the job as running.
-pub async fn claim<J>(
+/// Resumes the replay running in the lane `key` if its lease ran out (or
+/// fails it, see [`MAX_STALLS`]); the run to start. A lane lent to a
+/// rebuild is resumed by resuming the rebuild. Nothing is written when
+/// the running replay is alive or none runs.
+pub async fn resume_stalled<J>(
     jobs: &J,
-    request: &ReplayRequest,
-    previous: Option<&ReplayProgress>,
-    now: DateTime<Utc>,
-) -> Result<Claim, StoreError>
-where
-    J: ReplayJobs + ?Sized,
-{
-    let job = ReplayJob::of(request, ReplayState::Running, now);
-    commit_with(jobs, &request.stream_id, |mut lane| {
-        let Some(running) = lane
-            .running
-            .as_mut()
-            .filter(|running| running.replay_id == request.replay_id)
-        else {
-            return (lane, Vec::new(), Claim::TakenOver);
-        };
-        if running.progress.as_ref() != previous {
-            return (lane, Vec::new(), Claim::ContinuedElsewhere);
-        }
-        running.progress = request.progress.clone();
-        lane.lease_until = Some(now + LEASE);
-        (lane, vec![job.clone()], Claim::Held)
-    })
-    .await
-}
-
-/// Records how `request`'s run ended (`Ok` with its final progress, or the
-/// error that stopped it) and frees the lane; returns the queued replay
-/// that now holds the lane, to be started.
-pub async fn finish<J>(
-    jobs: &J,
-    request: &ReplayRequest,
-    outcome: Result<&ReplayProgress, String>,
+    key: &LaneKey,
     now: DateTime<Utc>,
 ) -> Result<Option<ReplayRequest>, StoreError>
 where
     J: ReplayJobs + ?Sized,
 {
-    let mut job = ReplayJob::of(request, ReplayState::Done, now);
-    match outcome {
-        Ok(progress) => {
-            job.events_applied = progress.events_applied;
-            job.progress = Some(progress.clone());
-        }
-        Err(error) => {
-            job.state = ReplayState::Failed;
-            job.error = Some(error);
-        }
+    /// What the lane itself said.
+    enum Found {
+        Alive,
+        LentToARebuild,
+        Resumed(Option<ReplayRequest>),
     }
-    commit_with(jobs, &request.stream_id, |mut lane| {
-        if !lane.runs(&request.replay_id) {
-            // The lane was taken over: only this job's own record changes.
-            return (lane, vec![job.clone()], None);
+    let found = commit_with(jobs, key, |mut lane| {
+        if !lane.stalled_at(now) {
+            return (None, Found::Alive);
         }
-        let next = lane.queued.take().map(|queued| ReplayRequest {
-            replay_id: queued.replay_id,
-            stream_id: request.stream_id.clone(),
-            from_event_id: queued.from_event_id,
-            progress: None,
-        });
-        lane.running = next.as_ref().map(|next| LaneEntry {
-            replay_id: next.replay_id.clone(),
-            from_event_id: next.from_event_id,
-            progress: None,
-        });
-        lane.lease_until = next.as_ref().map(|_| now + LEASE);
-        (lane, vec![job.clone()], next)
+        if lane.running.as_ref().is_some_and(|r| r.parent.is_some()) {
+            return (None, Found::LentToARebuild);
+        }
+        let (written, start) = lane.on_stall(key, now);
+        (Some((lane, written)), Found::Resumed(start))
+    })
+    .await?;
+    match found {
+        Found::Alive => Ok(None),
+        Found::Resumed(start) => Ok(start),
+        Found::LentToARebuild if *key != LaneKey::AllStreams => {
+            Box::pin(resume_stalled(jobs, &LaneKey::AllStreams, now)).await
+        }
+        Found::LentToARebuild => Ok(None),
+    }
+}
+
+/// What a run learns when it claims its replay.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Claim {
+    /// The replay is the run's now: go on from this entry's progress.
+    Held(Box<LaneEntry>),
+    /// The replay does not hold its lane: it ended, or is still queued.
+    /// Do nothing.
+    NotRunning,
+    /// Another run works on it and is alive. Do nothing.
+    HeldElsewhere,
+}
+
+/// Takes the replay `replay_id` of the lane `key` for the run `run`, if
+/// it holds the lane and no other live run works on it; renews its lease
+/// and records the job as running.
+pub async fn claim<J>(
+    jobs: &J,
+    key: &LaneKey,
+    replay_id: &str,
+    run: &str,
+    now: DateTime<Utc>,
+) -> Result<Claim, StoreError>
+where
+    J: ReplayJobs + ?Sized,
+{
+    commit_with(jobs, key, |mut lane| {
+        let alive = !lane.stalled_at(now);
+        let Some(entry) = lane.running_replay(replay_id) else {
+            return (None, Claim::NotRunning);
+        };
+        if entry.run.as_deref().is_some_and(|other| other != run) && alive {
+            return (None, Claim::HeldElsewhere);
+        }
+        entry.run = Some(run.to_owned());
+        let claimed = entry.clone();
+        lane.lease_until = Some(now + LEASE);
+        let job = ReplayJob::of(key, &claimed, ReplayState::Running, now);
+        (Some((lane, vec![job])), Claim::Held(Box::new(claimed)))
+    })
+    .await
+}
+
+/// Records the step of the run `run` and renews its lease. `false`, with
+/// nothing written, when the run no longer holds the replay: stop.
+pub async fn report<J>(
+    jobs: &J,
+    key: &LaneKey,
+    replay_id: &str,
+    run: &str,
+    progress: RunProgress,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError>
+where
+    J: ReplayJobs + ?Sized,
+{
+    commit_with(jobs, key, |mut lane| {
+        let Some(entry) = lane
+            .running_replay(replay_id)
+            .filter(|entry| entry.run.as_deref() == Some(run))
+        else {
+            return (None, false);
+        };
+        if progress.clone().set(entry) {
+            entry.stalls = 0;
+        }
+        let job = ReplayJob::of(key, entry, ReplayState::Running, now);
+        lane.lease_until = Some(now + LEASE);
+        (Some((lane, vec![job])), true)
+    })
+    .await
+}
+
+/// The run `run` stops before its replay is done (its time is short, or
+/// its process stops) and leaves it for the run it starts next, which may
+/// claim it at once. Its lease is renewed, so a sweep leaves it alone
+/// meanwhile. `false` when the run did not hold it.
+pub async fn release<J>(
+    jobs: &J,
+    key: &LaneKey,
+    replay_id: &str,
+    run: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError>
+where
+    J: ReplayJobs + ?Sized,
+{
+    commit_with(jobs, key, |mut lane| {
+        let Some(entry) = lane
+            .running_replay(replay_id)
+            .filter(|entry| entry.run.as_deref() == Some(run))
+        else {
+            return (None, false);
+        };
+        entry.run = None;
+        lane.lease_until = Some(now + LEASE);
+        (Some((lane, Vec::new())), true)
+    })
+    .await
+}
+
+/// How [`finish`] went.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Finished {
+    /// Recorded; the replay queued behind it now holds the lane: start it.
+    Ended { next: Option<ReplayRequest> },
+    /// The run did not hold the replay (it ended already, or another run
+    /// took it over): nothing was written.
+    NotHeld,
+}
+
+/// Records how the replay `replay_id` ended, `Ok` with its final progress
+/// or the error that stopped it, and hands its lane to the queued replay;
+/// only for the run that holds it (`run`: `None` for a replay whose run
+/// never started). A job that ended never changes again.
+pub async fn finish<J>(
+    jobs: &J,
+    key: &LaneKey,
+    replay_id: &str,
+    run: Option<&str>,
+    outcome: Result<RunProgress, String>,
+    now: DateTime<Utc>,
+) -> Result<Finished, StoreError>
+where
+    J: ReplayJobs + ?Sized,
+{
+    commit_with(jobs, key, |mut lane| {
+        let Some(entry) = lane
+            .running_replay(replay_id)
+            .filter(|entry| entry.run.as_deref() == run)
+        else {
+            return (None, Finished::NotHeld);
+        };
+        let job = match outcome.clone() {
+            Ok(progress) => {
+                progress.set(entry);
+                ReplayJob::of(key, entry, ReplayState::Done, now)
+            }
+            Err(error) => ReplayJob {
+                error: Some(error),
+                ..ReplayJob::of(key, entry, ReplayState::Failed, now)
+            },
+        };
+        let next = lane.hand_over(key, now);
+        (Some((lane, vec![job])), Finished::Ended { next })
+    })
+    .await
+}
+
+/// What a rebuild learns when it takes a stream for its child replay.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Lent {
+    /// The stream's lane runs the child for the rebuild's run now: go on
+    /// from this entry's progress.
+    Held(Box<LaneEntry>),
+    /// Another replay holds the stream: a replay from 0 is queued behind
+    /// it (`covered_by`, which may be one queued already). `start` is the
+    /// run to start, when the holder was found dead.
+    Queued {
+        covered_by: String,
+        start: Option<ReplayRequest>,
+    },
+}
+
+/// Takes `stream`'s lane for `child`, a replay from 0 that the rebuild
+/// `parent` runs under its run `run`: at once when the lane is free or
+/// runs `child` for `parent` already (an earlier run of the rebuild, now
+/// superseded by `run`, which holds the rebuild: that one stops at its
+/// next report), else by queueing a replay from 0 behind the one that
+/// holds it.
+pub async fn lend<J>(
+    jobs: &J,
+    stream: &StreamId,
+    child: &str,
+    parent: &str,
+    run: &str,
+    now: DateTime<Utc>,
+) -> Result<Lent, StoreError>
+where
+    J: ReplayJobs + ?Sized,
+{
+    let key = LaneKey::Stream(stream.clone());
+    commit_with(jobs, &key, |mut lane| {
+        if lane.running.is_none() {
+            lane.running = Some(LaneEntry {
+                parent: Some(parent.to_owned()),
+                ..LaneEntry::new(child, EventId::FIRST)
+            });
+        }
+        if let Some(entry) = lane.running_replay(child) {
+            if entry.parent.as_deref() != Some(parent) {
+                // Queued behind another replay earlier, the child runs on
+                // its own now: it covers the stream.
+                let covered_by = entry.replay_id.clone();
+                let lent = Lent::Queued {
+                    covered_by,
+                    start: None,
+                };
+                return (None, lent);
+            }
+            entry.run = Some(run.to_owned());
+            let held = entry.clone();
+            lane.lease_until = Some(now + LEASE);
+            let job = ReplayJob::of(&key, &held, ReplayState::Running, now);
+            return (Some((lane, vec![job])), Lent::Held(Box::new(held)));
+        }
+        let joined = match lane.queued.take() {
+            Some(mut queued) => {
+                queued.from_event_id = EventId::FIRST;
+                queued
+            }
+            None => LaneEntry::new(child, EventId::FIRST),
+        };
+        let mut written = vec![ReplayJob::of(&key, &joined, ReplayState::Queued, now)];
+        lane.queued = Some(joined.clone());
+        let start = if lane.stalled_at(now) {
+            let (failed, start) = lane.on_stall(&key, now);
+            written.extend(failed);
+            start
+        } else {
+            None
+        };
+        let lent = Lent::Queued {
+            covered_by: joined.replay_id,
+            start,
+        };
+        (Some((lane, written)), lent)
     })
     .await
 }

@@ -9,9 +9,10 @@
 //! ([`MODULES_BOTTOM_UP`], checked by a test): `error` and `limits`; `json`,
 //! strict reading of request JSON; `ids`; `paging` (page sizes and cursors); `event`; `idempotency` (keys and
 //! what a store remembers under one); `rules` (`decide`, `recall`);
-//! `projection`; `ports`; `replay`; `jobs` (replay status and the
-//! one-replay-per-stream lane); `validate`, which turns request bodies
-//! into commands.
+//! `projection`; `ports`; `replay` (a stream's replay step, a rebuild's
+//! progress); `lanes` (replay jobs and lanes, and their port); `jobs`
+//! (the rules of the lanes: one replay per stream, resumed when its run
+//! dies); `validate`, which turns request bodies into commands.
 
 pub mod error;
 pub mod event;
@@ -19,6 +20,7 @@ pub mod idempotency;
 pub mod ids;
 pub mod jobs;
 pub mod json;
+pub mod lanes;
 pub mod limits;
 pub mod paging;
 pub mod ports;
@@ -31,19 +33,25 @@ pub use error::{ErrorCode, Invalid};
 pub use event::{Amount, DomainEvent, EventType, RecordedEvent};
 pub use idempotency::{Fingerprint, Idempotency, IdempotencyKey, RememberedAppend};
 pub use ids::{EventId, ItemId, StreamId, Version};
-pub use jobs::{Admission, Claim, ReplayJob, ReplayJobs, ReplayLane, ReplayState, StoredLane};
+pub use jobs::{Admission, Claim, Finished, Lent};
+pub use lanes::{
+    LaneEntry, LaneKey, ReplayJob, ReplayJobs, ReplayLane, ReplayRequest, ReplayState, RunProgress,
+    StoredLane, StreamCounts,
+};
 pub use limits::{MAX_AMOUNT, MAX_BODY_BYTES, MAX_ID_BYTES, MAX_PAGE_ITEMS, MAX_STRING_CHARS};
 pub use paging::{Cursor, ListQuery, PageSize};
 pub use ports::{
     AppendError, ApplyMode, ApplyOutcome, Checkpoints, EventStore, ItemPage, ItemView,
-    ParkedRecord, ParkedRecords, ReadModel, StoreError, StoredItem,
+    ParkedRecord, ParkedRecords, ReadModel, StoreError, StoredItem, StreamPage, StreamSummary,
 };
 pub use projection::{ItemChange, ItemState, StreamFold, coalesce};
-pub use replay::{ReplayPhase, ReplayProgress, ReplayRequest, ReplayTarget};
+pub use replay::{
+    RebuildChild, RebuildProgress, ReplayPhase, ReplayProgress, ReplayScope, ReplayTarget,
+};
 pub use rules::{AppendCommand, DecisionState, Rejection, decide, recall};
 
 /// The modules in reading order: each uses only modules before it.
-pub const MODULES_BOTTOM_UP: [&str; 13] = [
+pub const MODULES_BOTTOM_UP: [&str; 14] = [
     "error",
     "limits",
     "json",
@@ -55,6 +63,7 @@ pub const MODULES_BOTTOM_UP: [&str; 13] = [
     "projection",
     "ports",
     "replay",
+    "lanes",
     "jobs",
     "validate",
 ];

@@ -63,6 +63,16 @@ pub trait EventStore: Send + Sync {
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError>;
 
+    /// Up to `limit` streams after `after`, in stream-id order (UTF-8
+    /// bytes), each with its version and when its last event was written;
+    /// `more` when another may follow. Costs in proportion to the streams
+    /// listed, never to the events or items stored.
+    async fn list_streams(
+        &self,
+        after: Option<&StreamId>,
+        limit: usize,
+    ) -> Result<StreamPage, StoreError>;
+
     /// The id of each item's latest event in `stream_id`, `None` for an
     /// item no event names: one answer per item, in order. What a replay
     /// checks so that it writes each item's final state only.
@@ -71,6 +81,24 @@ pub trait EventStore: Send + Sync {
         stream_id: &StreamId,
         items: &[ItemId],
     ) -> Result<Vec<Option<EventId>>, StoreError>;
+}
+
+/// A stream as `GET /listStreams` shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StreamSummary {
+    pub stream_id: StreamId,
+    /// The id of its last event.
+    pub version: EventId,
+    /// When its last event was written (milliseconds, as stored).
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One page of streams.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StreamPage {
+    pub streams: Vec<StreamSummary>,
+    /// Whether a stream may sort after the last one here.
+    pub more: bool,
 }
 
 /// How a read-model write treats a stored row of the same version.

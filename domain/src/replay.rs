@@ -21,42 +21,170 @@ use crate::projection::coalesce;
 /// Events read, and rows checked, per step.
 pub const PAGE_SIZE: usize = 1000;
 
-/// A validated `POST /triggerReplay` body.
+/// What a replay of one stream re-applies: its events from an id on.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ReplayTarget {
     pub stream_id: StreamId,
     pub from_event_id: EventId,
 }
 
-/// The message that starts (or continues) a replay job: the replay
-/// function's input.
+/// What a replay covers: one stream from an event on, or every stream from
+/// its start (a rebuild of the whole read model). A validated
+/// `POST /triggerReplay` body; stored in a job as its fields
+/// (`streamId` and `fromEventId`, or `allStreams` and `fromEventId` 0).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ReplayRequest {
-    pub replay_id: String,
-    pub stream_id: StreamId,
-    pub from_event_id: EventId,
-    /// Where an earlier run stopped; absent when the job starts.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub progress: Option<ReplayProgress>,
+#[serde(try_from = "ScopeFields", into = "ScopeFields")]
+pub enum ReplayScope {
+    Stream(ReplayTarget),
+    AllStreams,
 }
 
-impl ReplayRequest {
-    /// What the job replays.
-    pub fn target(&self) -> ReplayTarget {
-        ReplayTarget {
-            stream_id: self.stream_id.clone(),
-            from_event_id: self.from_event_id,
+impl ReplayScope {
+    /// The first event a replay applies, in every stream it covers.
+    pub fn from_event_id(&self) -> EventId {
+        match self {
+            ReplayScope::Stream(target) => target.from_event_id,
+            ReplayScope::AllStreams => EventId::FIRST,
         }
+    }
+}
+
+/// [`ReplayScope`] as a job and an answer carry it.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ScopeFields {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    stream_id: Option<StreamId>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    all_streams: bool,
+    from_event_id: EventId,
+}
+
+impl TryFrom<ScopeFields> for ReplayScope {
+    type Error = String;
+
+    fn try_from(fields: ScopeFields) -> Result<Self, String> {
+        match (fields.stream_id, fields.all_streams) {
+            (Some(stream_id), false) => Ok(ReplayScope::Stream(ReplayTarget {
+                stream_id,
+                from_event_id: fields.from_event_id,
+            })),
+            (None, true) => Ok(ReplayScope::AllStreams),
+            _ => Err("a replay covers either a streamId or allStreams".to_owned()),
+        }
+    }
+}
+
+impl From<ReplayScope> for ScopeFields {
+    fn from(scope: ReplayScope) -> Self {
+        let from_event_id = scope.from_event_id();
+        match scope {
+            ReplayScope::Stream(target) => ScopeFields {
+                stream_id: Some(target.stream_id),
+                all_streams: false,
+                from_event_id,
+            },
+            ReplayScope::AllStreams => ScopeFields {
+                stream_id: None,
+                all_streams: true,
+                from_event_id,
+            },
+        }
+    }
+}
+
+/// Where a rebuild of every stream stands. It takes the streams one at a
+/// time in stream-id order, each replayed from 0 as a replay of its own
+/// (a child, run inside the rebuild's run while it holds the stream's
+/// lane), or, when another replay holds the stream, left to a replay from
+/// 0 queued behind it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RebuildProgress {
+    /// The last stream dealt with; the next comes after it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<StreamId>,
+    /// The stream being replayed now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current: Option<RebuildChild>,
+    /// Streams taken up so far: numbers the children.
+    pub streams_seen: u64,
+    /// Streams this rebuild replayed to the end.
+    pub streams_replayed: u64,
+    /// Streams left to a replay from 0 queued behind another one.
+    pub streams_queued: u64,
+    /// Streams whose replay failed; the rebuild goes on with the others.
+    pub streams_failed: u64,
+    /// Events applied by the children that ended.
+    pub events_applied: u64,
+    /// The first failure, with its stream.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_error: Option<String>,
+    /// Whether every stream was dealt with.
+    #[serde(default)]
+    pub done: bool,
+}
+
+impl RebuildProgress {
+    /// Events applied so far, the running child's included.
+    pub fn events_applied_so_far(&self) -> u64 {
+        self.events_applied
+            + self
+                .current
+                .as_ref()
+                .map_or(0, |child| child.events_applied)
     }
 
-    /// The same job, to carry on from `progress`.
-    pub fn continued_from(&self, progress: ReplayProgress) -> ReplayRequest {
-        ReplayRequest {
-            progress: Some(progress),
-            ..self.clone()
+    /// Takes up `stream` as the next child of the rebuild `rebuild_id`.
+    pub fn take_up(&mut self, rebuild_id: &str, stream_id: StreamId) -> RebuildChild {
+        let child = RebuildChild {
+            replay_id: format!("{rebuild_id}.{}", self.streams_seen),
+            stream_id,
+            events_applied: 0,
+        };
+        self.streams_seen += 1;
+        self.current = Some(child.clone());
+        child
+    }
+
+    /// The current child ended: `Ok` with the events it applied, or why
+    /// it failed; the rebuild moves past its stream.
+    pub fn child_ended(&mut self, outcome: Result<u64, String>) {
+        let Some(child) = self.current.take() else {
+            return;
+        };
+        match outcome {
+            Ok(events) => {
+                self.streams_replayed += 1;
+                self.events_applied += events;
+            }
+            Err(error) => {
+                self.streams_failed += 1;
+                self.first_error
+                    .get_or_insert_with(|| format!("stream {}: {error}", child.stream_id));
+            }
+        }
+        self.after = Some(child.stream_id);
+    }
+
+    /// The current child's stream is left to a replay queued behind
+    /// another one.
+    pub fn child_queued(&mut self) {
+        if let Some(child) = self.current.take() {
+            self.streams_queued += 1;
+            self.after = Some(child.stream_id);
         }
     }
+}
+
+/// The stream a rebuild is replaying now, as a replay of its own.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RebuildChild {
+    pub replay_id: String,
+    pub stream_id: StreamId,
+    /// As its last step reported.
+    pub events_applied: u64,
 }
 
 /// What a replay does next.

@@ -8,7 +8,7 @@ use crate::ids::{EventId, StreamId, Version};
 use crate::json::{ObjectReader, integer_in_range, json_object};
 use crate::limits::MAX_AMOUNT;
 use crate::paging::{Cursor, ListQuery, PageSize};
-use crate::replay::ReplayTarget;
+use crate::replay::{ReplayScope, ReplayTarget};
 use crate::rules::AppendCommand;
 
 /// `POST /addEvent`: `{"streamId", "type", "data", "expectedVersion"?}`.
@@ -64,10 +64,33 @@ pub fn idempotency_key(values: &[&[u8]]) -> Result<Option<IdempotencyKey>, Inval
     }
 }
 
-/// `POST /triggerReplay`: `{"streamId", "fromEventId"}`.
-pub fn replay_target(body: &[u8]) -> Result<ReplayTarget, Invalid> {
+/// `POST /triggerReplay`: `{"streamId", "fromEventId"}`, or
+/// `{"allStreams": true}` for a rebuild of every stream from 0.
+pub fn replay_target(body: &[u8]) -> Result<ReplayScope, Invalid> {
     let object = json_object(body)?;
-    let reader = ObjectReader::new(&object, "", &["streamId", "fromEventId"])?;
+    let reader = ObjectReader::new(&object, "", &["streamId", "fromEventId", "allStreams"])?;
+    if let Some(all) = reader.optional("allStreams") {
+        if *all != serde_json::Value::Bool(true) {
+            return Err(Invalid::field(
+                ErrorCode::InvalidValue,
+                "allStreams",
+                "`allStreams` can only be true (a rebuild of every stream); to replay one stream, send streamId and fromEventId instead",
+            ));
+        }
+        if let Some(other) = ["streamId", "fromEventId"]
+            .into_iter()
+            .find(|name| reader.optional(name).is_some())
+        {
+            return Err(Invalid::field(
+                ErrorCode::InvalidValue,
+                other,
+                format!(
+                    "`{other}` cannot go with `allStreams`: a rebuild replays every stream from 0; send one or the other"
+                ),
+            ));
+        }
+        return Ok(ReplayScope::AllStreams);
+    }
     let stream_id = StreamId::parse(reader.required_str("streamId")?, "streamId")?;
     let from = integer_in_range(
         reader.required("fromEventId")?,
@@ -75,10 +98,10 @@ pub fn replay_target(body: &[u8]) -> Result<ReplayTarget, Invalid> {
         0,
         MAX_AMOUNT as i64,
     )?;
-    Ok(ReplayTarget {
+    Ok(ReplayScope::Stream(ReplayTarget {
         stream_id,
         from_event_id: EventId::new(from as u64),
-    })
+    }))
 }
 
 /// `GET /listTestItems` query parameters, each optional: `streamId`
@@ -289,11 +312,28 @@ mod tests {
     #[test]
     fn replay_targets_need_a_non_negative_start() {
         let ok = replay_target(br#"{"streamId":"s","fromEventId":3}"#).unwrap();
-        assert_eq!(ok.from_event_id, EventId::new(3));
+        assert_eq!(ok.from_event_id(), EventId::new(3));
         let err = replay_target(br#"{"streamId":"s","fromEventId":-1}"#).unwrap_err();
         assert_eq!(err.field.as_deref(), Some("fromEventId"));
         let err = replay_target(br#"{"streamId":"s"}"#).unwrap_err();
         assert_eq!(err.code, ErrorCode::MissingField);
+    }
+
+    #[test]
+    fn a_rebuild_of_every_stream_is_all_streams_true_and_nothing_else() {
+        assert_eq!(
+            replay_target(br#"{"allStreams":true}"#),
+            Ok(ReplayScope::AllStreams)
+        );
+        for (body, field) in [
+            (&br#"{"allStreams":false}"#[..], "allStreams"),
+            (br#"{"allStreams":"yes"}"#, "allStreams"),
+            (br#"{"allStreams":true,"streamId":"s"}"#, "streamId"),
+            (br#"{"allStreams":true,"fromEventId":0}"#, "fromEventId"),
+        ] {
+            let err = replay_target(body).unwrap_err();
+            assert_eq!(err.field.as_deref(), Some(field), "{err}");
+        }
     }
 
     #[test]
@@ -367,7 +407,7 @@ mod tests {
         // Values still read as serde_json reads them.
         let numbers = r#"{"streamId":"a","fromEventId":9007199254740991}"#;
         assert_eq!(
-            replay_target(numbers.as_bytes()).unwrap().from_event_id,
+            replay_target(numbers.as_bytes()).unwrap().from_event_id(),
             EventId::new(9_007_199_254_740_991)
         );
         let trailing = r#"{"streamId":"a","fromEventId":1} x"#;

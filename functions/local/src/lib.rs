@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
-use domain::{Checkpoints, EventStore, ReadModel, ReplayJobs, ReplayRequest, StreamId};
+use domain::{Checkpoints, EventStore, ReadModel, ReplayJobs, StreamId};
 use service::api::Api;
 use service::dynamo::{DynamoStore, TableNames, ensure_tables};
 use tokio::sync::watch;
@@ -68,6 +68,7 @@ pub struct LocalServer {
     shutdown: watch::Sender<bool>,
     server: JoinHandle<std::io::Result<()>>,
     follower: JoinHandle<()>,
+    sweeper: JoinHandle<()>,
     replays: Arc<LocalReplays>,
 }
 
@@ -80,12 +81,12 @@ impl LocalServer {
             read_model,
             checkpoints,
             replay_jobs,
-            held_replays,
             follower,
         } = Backend::open(&config.storage, shutdown_rx.clone()).await?;
         let replays = LocalReplays::new(events.clone(), read_model.clone(), replay_jobs.clone());
         replays
-            .resume(held_replays)
+            .resume_all()
+            .await
             .context("cannot resume interrupted replays")?;
         replays
             .adopt_legacy_pending(checkpoints.as_ref())
@@ -109,11 +110,13 @@ impl LocalServer {
         let server = tokio::spawn(gateway::serve(listener, gateway, async move {
             follow::stopped(&mut stop).await;
         }));
+        let sweeper = tokio::spawn(sweep_replays(replays.clone(), shutdown_rx));
         Ok(LocalServer {
             addr,
             shutdown,
             server,
             follower,
+            sweeper,
             replays,
         })
     }
@@ -131,6 +134,7 @@ impl LocalServer {
     pub async fn stop(self) -> anyhow::Result<()> {
         let _ = self.shutdown.send(true);
         let served = self.server.await.context("the HTTP server task failed")?;
+        self.sweeper.await.context("the replay sweep task failed")?;
         self.replays.pause();
         self.replays.drain().await;
         self.follower.await.context("the projector task failed")?;
@@ -144,8 +148,6 @@ struct Backend {
     read_model: Arc<dyn ReadModel>,
     checkpoints: Arc<dyn Checkpoints>,
     replay_jobs: Arc<dyn ReplayJobs>,
-    /// The replays holding their lane with no run left: what to resume.
-    held_replays: Vec<ReplayRequest>,
     follower: JoinHandle<()>,
 }
 
@@ -153,7 +155,7 @@ struct Backend {
 pub const EMBEDDED_STORE_FILE: &str = "events.sqlite3";
 
 impl Backend {
-    fn of<S>(store: S, held_replays: Vec<ReplayRequest>, follower: JoinHandle<()>) -> Self
+    fn of<S>(store: S, follower: JoinHandle<()>) -> Self
     where
         S: EventStore + ReadModel + Checkpoints + ReplayJobs + Clone + 'static,
     {
@@ -162,7 +164,6 @@ impl Backend {
             read_model: Arc::new(store.clone()),
             checkpoints: Arc::new(store.clone()),
             replay_jobs: Arc::new(store),
-            held_replays,
             follower,
         }
     }
@@ -174,10 +175,6 @@ impl Backend {
                 let store = SqliteStore::open(&path).with_context(|| {
                     format!("cannot open the embedded store at {}", path.display())
                 })?;
-                let held = store
-                    .held_replays()
-                    .await
-                    .context("cannot read the interrupted replays")?;
                 let (feed, purge) = (store.clone(), store.clone());
                 let follower = tokio::spawn(async move {
                     tokio::join!(
@@ -185,7 +182,7 @@ impl Backend {
                         purge_expired(purge, shutdown),
                     );
                 });
-                Ok(Backend::of(store, held, follower))
+                Ok(Backend::of(store, follower))
             }
             Storage::DynamoDb {
                 endpoint,
@@ -216,13 +213,22 @@ impl Backend {
                     stream_arn,
                     shutdown,
                 ));
-                // Nothing to resume: as on Lambda, a run's progress travels
-                // with the run, and the replays table is not scanned. A
-                // replay paused by a stop keeps its lane until its lease
-                // runs out; the stream's next trigger then takes it over
-                // (and its status reads failed, asking for a new trigger).
-                Ok(Backend::of(store, Vec::new(), follower))
+                Ok(Backend::of(store, follower))
             }
+        }
+    }
+}
+
+/// Sweeps for replays whose run died every [`replays::LOCAL_SWEEP_EVERY`],
+/// until shutdown.
+async fn sweep_replays(replays: Arc<LocalReplays>, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(replays::LOCAL_SWEEP_EVERY) => {}
+            _ = follow::stopped(&mut shutdown) => return,
+        }
+        if let Err(err) = replays.sweep().await {
+            tracing::warn!(error = %err, "cannot sweep the replays");
         }
     }
 }

@@ -1,25 +1,35 @@
 //! Replays as background jobs of the local server.
 //!
-//! `POST /triggerReplay` admits a replay into its stream's lane
-//! (`domain::jobs`: one replay per stream runs, one more waits); a replay
-//! that got the lane is run here as a task ([`LocalDispatcher`]), which
-//! reports every step to the lane's store, so the job row holds its
-//! progress. When a run ends, the replay queued behind it starts. When the
-//! server stops, running replays pause after their current step and keep
-//! their lanes; the next start resumes them from the saved progress
-//! ([`LocalReplays::resume`]). Other streams run alongside.
+//! `POST /triggerReplay` admits a replay into its lane (`domain::jobs`:
+//! one replay per stream, and one rebuild of every stream, runs; one more
+//! waits); a replay that got its lane is run here as a task
+//! ([`LocalDispatcher`]), which reports every step to the lane, and starts
+//! the replay queued behind it when it ends. When the server stops,
+//! running replays pause after their current step; the next start resumes
+//! every replay holding a lane from the lane's progress
+//! ([`LocalReplays::resume_all`]), and a sweep every
+//! [`LOCAL_SWEEP_EVERY`] resumes any whose run died meanwhile. Other
+//! streams run alongside.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use chrono::Utc;
-use domain::{Checkpoints, EventStore, ReadModel, ReplayJobs, ReplayRequest, StoreError, jobs};
+use domain::jobs::LEASE;
+use domain::{
+    Checkpoints, EventStore, ReadModel, ReplayJobs, ReplayRequest, ReplayScope, ReplayTarget,
+    StoreError, jobs,
+};
 use service::replay::{ReplayDispatcher, ReplayRun, run_replay};
 use tokio::task::JoinSet;
 
 /// Where earlier versions kept the replays not finished yet.
 const LEGACY_PENDING: &str = "replays-pending";
+
+/// How often local mode looks for replays whose run died: in one process,
+/// only a failing store stops a run, so this is a backstop.
+pub const LOCAL_SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
 
 pub struct LocalReplays {
     events: Arc<dyn EventStore>,
@@ -45,15 +55,22 @@ impl LocalReplays {
         })
     }
 
-    /// Starts again the replays that hold their lane with no run left
-    /// (`held`, each with its saved progress: see
-    /// [`SqliteStore::held_replays`](crate::sqlite::SqliteStore::held_replays)).
-    pub fn resume(self: &Arc<Self>, held: Vec<ReplayRequest>) -> Result<usize, StoreError> {
-        for request in &held {
-            tracing::warn!(replay_id = %request.replay_id, stream_id = %request.stream_id, "resuming an interrupted replay");
-            self.spawn(request.clone())?;
-        }
-        Ok(held.len())
+    /// At start: resumes every replay that holds a lane from its lane's
+    /// progress. No run of this store is alive (this process has just
+    /// started, and no other runs replays on it), so each lease is taken
+    /// as run out. Returns how many it resumed.
+    pub async fn resume_all(self: &Arc<Self>) -> Result<usize, StoreError> {
+        let as_if_later = Utc::now() + LEASE + chrono::Duration::seconds(1);
+        let dispatcher = LocalDispatcher(self.clone());
+        let swept = service::replay::sweep(self.jobs.as_ref(), &dispatcher, as_if_later).await?;
+        Ok(swept.resumed)
+    }
+
+    /// Sweeps now: resumes the replays whose run died.
+    pub async fn sweep(self: &Arc<Self>) -> Result<usize, StoreError> {
+        let dispatcher = LocalDispatcher(self.clone());
+        let swept = service::replay::sweep(self.jobs.as_ref(), &dispatcher, Utc::now()).await?;
+        Ok(swept.resumed)
     }
 
     /// Takes over the pending list earlier versions kept in `checkpoints`:
@@ -63,26 +80,33 @@ impl LocalReplays {
         self: &Arc<Self>,
         checkpoints: &dyn Checkpoints,
     ) -> Result<usize, StoreError> {
+        /// A replay as earlier versions listed it.
+        #[derive(serde::Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Pending {
+            replay_id: String,
+            stream_id: domain::StreamId,
+            from_event_id: domain::EventId,
+        }
         let Some(text) = checkpoints.load(LEGACY_PENDING).await? else {
             return Ok(0);
         };
-        let pending: Vec<ReplayRequest> = serde_json::from_str(&text)
+        let pending: Vec<Pending> = serde_json::from_str(&text)
             .map_err(|err| StoreError::Corrupt(format!("the pending replay list: {err}")))?;
         if pending.is_empty() {
             return Ok(0);
         }
         let dispatcher = LocalDispatcher(self.clone());
         for old in &pending {
-            let asked = ReplayRequest {
-                progress: None,
-                ..old.clone()
-            };
-            let admission = jobs::admit(self.jobs.as_ref(), &asked, Utc::now()).await?;
-            // From its start: the old progress is not the lane's, and a
-            // replay run again leaves the same read model.
-            if admission.start {
-                service::replay::start(self.jobs.as_ref(), &dispatcher, admission.covered_by)
-                    .await?;
+            // From its start: a replay run again leaves the same read model.
+            let scope = ReplayScope::Stream(ReplayTarget {
+                stream_id: old.stream_id.clone(),
+                from_event_id: old.from_event_id,
+            });
+            let admission =
+                jobs::admit(self.jobs.as_ref(), &old.replay_id, &scope, Utc::now()).await?;
+            if let Some(start) = admission.start {
+                service::replay::start(self.jobs.as_ref(), &dispatcher, start).await?;
             }
         }
         checkpoints.save(LEGACY_PENDING, "[]").await?;
@@ -104,33 +128,24 @@ impl LocalReplays {
         // Local runs have no time limit: they pause only when the server
         // stops.
         let stopping = || self.stopping.load(Ordering::SeqCst);
+        let dispatcher = LocalDispatcher(self.clone());
         let run = run_replay(
             self.events.as_ref(),
             self.read_model.as_ref(),
             self.jobs.as_ref(),
+            &dispatcher,
             &request,
             &stopping,
         )
         .await;
         match run {
-            Ok(ReplayRun::Ended {
-                next: Some(next), ..
-            }) => {
-                // `start` records a replay it cannot start as failed.
-                let dispatcher = LocalDispatcher(self.clone());
-                if let Err(err) =
-                    service::replay::start(self.jobs.as_ref(), &dispatcher, next).await
-                {
-                    tracing::error!(error = %err, "cannot start the queued replay");
-                }
-            }
-            // The job row holds the outcome (run_replay logged it).
-            Ok(ReplayRun::Ended { next: None, .. } | ReplayRun::Superseded) => {}
-            // The job keeps its lane and its saved progress: the next start
+            // The job row holds the outcome, and the queued replay started.
+            Ok(ReplayRun::Ended(_) | ReplayRun::Stopped) => {}
+            // The replay keeps its lane and its progress: the next start
             // resumes it.
             Ok(ReplayRun::Paused(_)) => {}
             Err(err) => {
-                tracing::error!(replay_id = %request.replay_id, error = %err, "replay stopped: its job could not be recorded; it keeps its lane and the next start resumes it");
+                tracing::error!(replay_id = %request.replay_id, lane = %request.lane, error = %err, "replay stopped: its job could not be recorded; it keeps its lane and a sweep resumes it");
             }
         }
     }
@@ -159,7 +174,7 @@ impl LocalReplays {
 }
 
 /// The dispatcher handed to the API: runs a replay that was given its
-/// stream's lane.
+/// lane.
 pub struct LocalDispatcher(pub Arc<LocalReplays>);
 
 #[async_trait]
@@ -180,6 +195,7 @@ mod tests {
         AppendCommand, ApplyMode, ApplyOutcome, EventId, ItemChange, ItemId, ItemPage, ListQuery,
         RecordedEvent, ReplayState, StoredItem, StreamFold, StreamId,
     };
+    use domain::{ReplayJobs as _, ReplayScope, ReplayTarget};
 
     use super::*;
     use crate::sqlite::SqliteStore;
@@ -188,27 +204,31 @@ mod tests {
         StreamId::parse(name, "streamId").unwrap()
     }
 
-    fn request(id: &str, stream_id: &StreamId) -> ReplayRequest {
-        ReplayRequest {
-            replay_id: id.into(),
+    fn from_zero(stream_id: &StreamId) -> ReplayScope {
+        ReplayScope::Stream(ReplayTarget {
             stream_id: stream_id.clone(),
             from_event_id: EventId::FIRST,
-            progress: None,
-        }
+        })
     }
 
-    /// What `POST /triggerReplay` does: admit, and start if the lane was
-    /// free. The replay that covers the trigger.
-    async fn trigger(replays: &Arc<LocalReplays>, asked: &ReplayRequest) -> ReplayRequest {
+    /// What `POST /triggerReplay` does: admit `id`, and start if the lane
+    /// was free. The replay that covers the trigger.
+    async fn trigger(replays: &Arc<LocalReplays>, id: &str, stream_id: &StreamId) -> String {
         let jobs = replays.jobs.as_ref();
-        let admission = jobs::admit(jobs, asked, Utc::now()).await.unwrap();
-        if admission.start {
+        let admission = jobs::admit(jobs, id, &from_zero(stream_id), Utc::now())
+            .await
+            .unwrap();
+        if let Some(start) = admission.start {
             let dispatcher = LocalDispatcher(replays.clone());
-            service::replay::start(jobs, &dispatcher, admission.covered_by.clone())
+            service::replay::start(jobs, &dispatcher, start)
                 .await
                 .unwrap();
         }
         admission.covered_by
+    }
+
+    async fn held(store: &SqliteStore) -> Vec<domain::LaneKey> {
+        store.held_lanes(None, 100).await.unwrap()
     }
 
     async fn job_state(store: &SqliteStore, replay_id: &str) -> Option<ReplayState> {
@@ -285,9 +305,9 @@ mod tests {
         let (a, b) = (stream("a"), stream("b"));
         let mut covering = Vec::new();
         for (n, s) in [&a, &a, &a, &b].into_iter().enumerate() {
-            covering.push(trigger(&replays, &request(&format!("r{n}"), s)).await);
+            covering.push(trigger(&replays, &format!("r{n}"), s).await);
         }
-        let ids: Vec<&str> = covering.iter().map(|r| r.replay_id.as_str()).collect();
+        let ids: Vec<&str> = covering.iter().map(String::as_str).collect();
         assert_eq!(
             ids,
             ["r0", "r1", "r1", "r3"],
@@ -303,7 +323,7 @@ mod tests {
             assert_eq!(job_state(&store, id).await, Some(ReplayState::Done), "{id}");
         }
         assert_eq!(job_state(&store, "r2").await, None, "r2 ran as r1");
-        assert_eq!(store.held_replays().await, Ok(Vec::new()));
+        assert_eq!(held(&store).await, []);
     }
 
     /// The event store, slowed down, counting the events it reads.
@@ -332,6 +352,13 @@ mod tests {
             self.events_read
                 .fetch_add(events.len() as u64, Ordering::SeqCst);
             Ok(events)
+        }
+        async fn list_streams(
+            &self,
+            after: Option<&StreamId>,
+            limit: usize,
+        ) -> Result<domain::StreamPage, StoreError> {
+            self.inner.list_streams(after, limit).await
         }
         async fn latest_event_ids(
             &self,
@@ -367,9 +394,8 @@ mod tests {
         let total = 5 * PAGE_SIZE as u64 + 17;
         let log = seed(&store, &s, total).await;
         let (_, replays) = slow_replays(&store);
-        let first = trigger(&replays, &request("first", &s)).await;
-        let queued = trigger(&replays, &request("second", &s)).await;
-        assert_eq!(queued.replay_id, "second");
+        trigger(&replays, "first", &s).await;
+        assert_eq!(trigger(&replays, "second", &s).await, "second");
 
         // Stop once the first has reported a page of the log.
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -389,23 +415,17 @@ mod tests {
             .await
             .expect("the paused replay stops within 10 s");
 
-        let held = store.held_replays().await.unwrap();
-        assert_eq!(held.len(), 1, "{held:?}");
-        let saved = held[0].progress.clone().expect("the saved progress");
-        assert_eq!(held[0].replay_id, first.replay_id);
-        assert!(
-            saved.events_applied > 0 && saved.events_applied < total,
-            "paused mid-way: {saved:?}"
-        );
+        assert_eq!(held(&store).await, [domain::LaneKey::Stream(s.clone())]);
         let paused = store.job("first").await.unwrap().unwrap();
         assert_eq!(paused.state, ReplayState::Running);
-        assert_eq!(paused.progress.as_ref(), Some(&saved));
+        let saved = paused.events_applied;
+        assert!(saved > 0 && saved < total, "paused mid-way: {paused:?}");
         assert_eq!(job_state(&store, "second").await, Some(ReplayState::Queued));
 
         // The next start resumes the first where it stopped, then the
         // queued one runs in full.
         let (slow, next) = slow_replays(&store);
-        assert_eq!(next.resume(held).unwrap(), 1);
+        assert_eq!(next.resume_all().await, Ok(1));
         tokio::time::timeout(Duration::from_secs(30), next.drain())
             .await
             .expect("both replays end within 30 s");
@@ -421,10 +441,10 @@ mod tests {
         );
         assert_eq!(
             slow.events_read.load(Ordering::SeqCst),
-            (total - saved.events_applied) + total,
+            (total - saved) + total,
             "the first read only what it had left, the second the whole log"
         );
-        assert_eq!(store.held_replays().await, Ok(Vec::new()));
+        assert_eq!(held(&store).await, []);
         assert_eq!(
             testkit::listed(&store, &s).await,
             StreamFold::of(&log).items()
@@ -470,19 +490,17 @@ mod tests {
         })
         .join();
         let s = stream("broken");
-        let asked = request("r", &s);
-        let admission = jobs::admit(&store, &asked, Utc::now()).await.unwrap();
+        let admission = jobs::admit(&store, "r", &from_zero(&s), Utc::now())
+            .await
+            .unwrap();
         let dispatcher = LocalDispatcher(replays.clone());
-        let err = service::replay::start(&store, &dispatcher, admission.covered_by)
+        let start = admission.start.expect("a free lane");
+        let err = service::replay::start(&store, &dispatcher, start)
             .await
             .unwrap_err();
         assert!(err.to_string().contains("runner is broken"), "{err}");
         let job = store.job("r").await.unwrap().unwrap();
         assert_eq!(job.state, ReplayState::Failed);
-        assert_eq!(
-            store.held_replays().await,
-            Ok(Vec::new()),
-            "the lane is free"
-        );
+        assert_eq!(held(&store).await, [], "the lane is free");
     }
 }

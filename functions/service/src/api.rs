@@ -9,7 +9,7 @@ use aws_lambda_events::http::Method;
 use chrono::Utc;
 use domain::jobs;
 use domain::validate;
-use domain::{AppendError, EventStore, ReadModel, ReplayJobs, ReplayRequest, StreamId};
+use domain::{AppendError, EventStore, LaneKey, ReadModel, ReplayJob, ReplayJobs, StreamId};
 use serde_json::{Map, json};
 
 use crate::http::{
@@ -148,87 +148,116 @@ impl Api {
     }
 
     /// `POST /triggerReplay`: 202 with the replay that covers the range
-    /// asked: a new one, started at once when none of the stream runs, or
-    /// the one queued behind the running one.
+    /// asked: a new one, started at once when none of its lane runs, or
+    /// the one queued behind the running one. A running replay whose run
+    /// died is resumed on the way.
     pub async fn trigger_replay(
         &self,
         request: &ApiGatewayProxyRequest,
     ) -> ApiGatewayProxyResponse {
-        let target = match body_bytes(request).and_then(|body| validate::replay_target(&body)) {
-            Ok(target) => target,
+        let scope = match body_bytes(request).and_then(|body| validate::replay_target(&body)) {
+            Ok(scope) => scope,
             Err(err) => return invalid(&err),
         };
-        let asked = ReplayRequest {
-            replay_id: uuid::Uuid::new_v4().to_string(),
-            stream_id: target.stream_id,
-            from_event_id: target.from_event_id,
-            progress: None,
-        };
-        let admission = match jobs::admit(self.replay_jobs.as_ref(), &asked, Utc::now()).await {
+        let replay_id = uuid::Uuid::new_v4().to_string();
+        let jobs = self.replay_jobs.as_ref();
+        let admission = match jobs::admit(jobs, &replay_id, &scope, Utc::now()).await {
             Ok(admission) => admission,
             Err(err) => return store_failure(&err),
         };
-        let replay = admission.covered_by;
-        if admission.start {
-            let started = crate::replay::start(
-                self.replay_jobs.as_ref(),
-                self.replays.as_ref(),
-                replay.clone(),
-            )
-            .await;
-            if let Err(err) = started {
-                return store_failure(&err);
+        let started = match &admission.start {
+            // The trigger's own replay: if it cannot start, it is failed
+            // and the caller hears so.
+            Some(start) if start.replay_id == admission.covered_by => {
+                let started =
+                    crate::replay::start(jobs, self.replays.as_ref(), start.clone()).await;
+                if let Err(err) = started {
+                    return store_failure(&err);
+                }
+                true
             }
-        }
+            Some(resumed) => {
+                tracing::warn!(replay_id = %resumed.replay_id, lane = %resumed.lane, "resuming a replay whose run stopped reporting");
+                crate::replay::resume(self.replays.as_ref(), resumed).await;
+                false
+            }
+            None => false,
+        };
         tracing::info!(
-            replay_id = %replay.replay_id,
-            stream_id = %replay.stream_id,
-            from_event_id = replay.from_event_id.get(),
-            started = admission.start,
+            replay_id = %admission.covered_by,
+            lane = %LaneKey::of(&admission.scope),
+            from_event_id = admission.scope.from_event_id().get(),
+            started,
             "replay triggered"
         );
-        json_response(202, &replay)
+        let mut body = json!({ "replayId": admission.covered_by });
+        if let (Ok(serde_json::Value::Object(scope)), Some(fields)) =
+            (serde_json::to_value(&admission.scope), body.as_object_mut())
+        {
+            fields.extend(scope);
+        }
+        json_response(202, &body)
     }
 
-    /// `GET /replayStatus?replayId=...`: the replay's state, or 404.
+    /// `GET /replayStatus?replayId=...`: the replay's state, or 404. A
+    /// replay not ended whose run died is resumed on the way.
     pub async fn replay_status(&self, request: &ApiGatewayProxyRequest) -> ApiGatewayProxyResponse {
         let replay_id = match validate::replay_id(query_param(request, "replayId")) {
             Ok(replay_id) => replay_id,
             Err(err) => return invalid(&err),
         };
-        match self.replay_jobs.job(&replay_id).await {
-            Ok(Some(job)) => {
-                let job = job.seen_at(Utc::now());
-                let mut body = json!({
-                    "replayId": job.replay_id,
-                    "streamId": job.stream_id,
-                    "fromEventId": job.from_event_id,
-                    "state": job.state,
-                    "eventsApplied": job.events_applied,
-                    "updatedAt": job.updated_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-                });
-                if let Some(error) = job.error {
-                    body["error"] = json!(error);
-                }
-                json_response(200, &body)
+        let job = match self.replay_jobs.job(&replay_id).await {
+            Ok(Some(job)) => job,
+            Ok(None) => {
+                return error_response(
+                    404,
+                    "REPLAY_NOT_FOUND",
+                    "no replay has this id (ids are kept a week after the replay ends)",
+                    Some("replayId"),
+                    Map::new(),
+                );
             }
-            Ok(None) => error_response(
-                404,
-                "REPLAY_NOT_FOUND",
-                "no replay has this id (ids are kept a week after the replay ends)",
-                Some("replayId"),
-                Map::new(),
-            ),
-            Err(err) => store_failure(&err),
+            Err(err) => return store_failure(&err),
+        };
+        if !job.state.ended() {
+            let resumed = crate::replay::resume_stalled(
+                self.replay_jobs.as_ref(),
+                self.replays.as_ref(),
+                &job.lane(),
+                Utc::now(),
+            )
+            .await;
+            if let Err(err) = resumed {
+                tracing::warn!(replay_id = %job.replay_id, error = %err, "cannot check whether the replay's run is alive");
+            }
         }
+        json_response(200, &replay_status_body(&job))
     }
+}
+
+/// What `GET /replayStatus` answers for `job`.
+pub fn replay_status_body(job: &ReplayJob) -> serde_json::Value {
+    let mut body = match serde_json::to_value(job) {
+        Ok(serde_json::Value::Object(fields)) => fields,
+        _ => Map::new(),
+    };
+    // Internal to a rebuild: not part of the answer.
+    body.remove("parent");
+    body.insert(
+        "updatedAt".into(),
+        json!(
+            job.updated_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+        ),
+    );
+    serde_json::Value::Object(body)
 }
 
 #[cfg(test)]
 mod tests {
     use aws_lambda_events::encodings::Body;
     use aws_lambda_events::http::Request;
-    use domain::{Amount, ApplyMode, EventId, ItemChange, ItemId, ItemState};
+    use domain::{Amount, ApplyMode, EventId, ItemChange, ItemId, ItemState, ReplayRequest};
     use serde_json::Value;
     use testkit::memory::MemoryStore;
 

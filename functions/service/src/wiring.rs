@@ -6,13 +6,13 @@ use std::time::{Duration, SystemTime};
 
 use aws_lambda_events::apigw::ApiGatewayProxyRequest;
 use aws_lambda_events::dynamodb::Event as StreamEvent;
-use domain::{ReplayJobs, ReplayRequest};
+
 use lambda_runtime::{LambdaEvent, service_fn};
 
 use crate::api::Api;
 use crate::dynamo::{DynamoStore, TableNames};
 use crate::functions::Function;
-use crate::replay::{LambdaReplayDispatcher, ReplayDispatcher, ReplayRun};
+use crate::replay::{LambdaReplayDispatcher, ReplayDispatcher, ReplayInvocation};
 use crate::settings::RawSettings;
 
 /// The DynamoDB store named by `EVENTS_TABLE`, `STREAM_INDEX_TABLE`, `READ_MODEL_TABLE`.
@@ -125,12 +125,12 @@ async fn serve_replay() -> Result<(), lambda_runtime::Error> {
     let own_name = std::env::var("AWS_LAMBDA_FUNCTION_NAME")
         .map_err(|_| "AWS_LAMBDA_FUNCTION_NAME is not set: not running on Lambda")?;
     let config = crate::aws::sdk_config().await;
-    let continuation = Arc::new(LambdaReplayDispatcher::new(
+    let dispatcher = Arc::new(LambdaReplayDispatcher::new(
         aws_sdk_lambda::Client::new(&config),
         own_name,
     ));
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<ReplayRequest>| {
-        let (store, continuation) = (store.clone(), continuation.clone());
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<ReplayInvocation>| {
+        let (store, dispatcher) = (store.clone(), dispatcher.clone());
         async move {
             let deadline = event.context.deadline();
             let time_is_short = move || {
@@ -140,27 +140,17 @@ async fn serve_replay() -> Result<(), lambda_runtime::Error> {
                     < REPLAY_HANDOVER_MARGIN
             };
             let store = store.as_ref();
-            let run =
-                crate::replay::run_replay(store, store, store, &event.payload, &time_is_short)
-                    .await?;
             // What the invocation answers: where the job stands.
-            let answer = match run {
-                ReplayRun::Ended { job, next } => {
-                    if let Some(next) = next
-                        && let Err(err) =
-                            crate::replay::start(store, continuation.as_ref(), next).await
-                    {
-                        tracing::error!(error = %err, "the queued replay could not be started");
-                    }
-                    Some(job)
-                }
-                ReplayRun::Paused(next) => {
-                    continuation.dispatch(&next).await?;
-                    store.job(&next.replay_id).await?
-                }
-                ReplayRun::Superseded => store.job(&event.payload.replay_id).await?,
-            };
-            Ok::<_, lambda_runtime::Error>(answer)
+            let job = crate::replay::handle_invocation(
+                store,
+                store,
+                store,
+                dispatcher.as_ref(),
+                &event.payload,
+                &time_is_short,
+            )
+            .await?;
+            Ok::<_, lambda_runtime::Error>(job)
         }
     }))
     .await

@@ -5,6 +5,7 @@
 
 pub mod aws_calls;
 pub mod conformance;
+pub mod faults;
 pub mod function_binary;
 pub mod memory;
 pub mod moto;

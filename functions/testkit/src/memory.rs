@@ -9,9 +9,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, SubsecRound, Utc};
 use domain::{
     AppendCommand, AppendError, ApplyMode, ApplyOutcome, Checkpoints, EventId, EventStore,
-    IdempotencyKey, ItemChange, ItemId, ItemPage, ItemState, ItemView, ListQuery, ParkedRecord,
-    ParkedRecords, ReadModel, RecordedEvent, RememberedAppend, ReplayJob, ReplayJobs, ReplayLane,
-    StoreError, StoredItem, StoredLane, StreamFold, StreamId, decide, recall,
+    IdempotencyKey, ItemChange, ItemId, ItemPage, ItemState, ItemView, LaneKey, ListQuery,
+    ParkedRecord, ParkedRecords, ReadModel, RecordedEvent, RememberedAppend, ReplayJob, ReplayJobs,
+    ReplayLane, StoreError, StoredItem, StoredLane, StreamFold, StreamId, StreamPage,
+    StreamSummary, decide, recall,
 };
 
 /// The event log, the read model and the checkpoints behind one lock.
@@ -26,7 +27,8 @@ struct State {
     /// Per (stream, item): the version that set the row, and its state.
     read_model: BTreeMap<(StreamId, ItemId), (EventId, ItemState)>,
     checkpoints: BTreeMap<String, String>,
-    lanes: BTreeMap<StreamId, StoredLane>,
+    /// By [`LaneKey::as_key`], the order lanes are listed in.
+    lanes: BTreeMap<String, StoredLane>,
     jobs: BTreeMap<String, ReplayJob>,
     idempotency_keys: BTreeMap<IdempotencyKey, RememberedAppend>,
     parked: BTreeMap<String, ParkedRecord>,
@@ -108,6 +110,34 @@ impl EventStore for MemoryStore {
             .take(limit)
             .cloned()
             .collect())
+    }
+
+    async fn list_streams(
+        &self,
+        after: Option<&StreamId>,
+        limit: usize,
+    ) -> Result<StreamPage, StoreError> {
+        use std::ops::Bound::{Excluded, Unbounded};
+        let state = self.state();
+        let start = after.map_or(Unbounded, |after| Excluded(after.clone()));
+        let mut streams =
+            state
+                .streams
+                .range((start, Unbounded))
+                .filter_map(|(stream_id, stream)| {
+                    let last = stream.events.last()?;
+                    Some(StreamSummary {
+                        stream_id: stream_id.clone(),
+                        version: last.event_id,
+                        updated_at: last.recorded_at,
+                    })
+                });
+        let page: Vec<StreamSummary> = streams.by_ref().take(limit).collect();
+        let more = streams.next().is_some();
+        Ok(StreamPage {
+            streams: page,
+            more,
+        })
     }
 
     async fn latest_event_ids(
@@ -279,19 +309,19 @@ impl Checkpoints for MemoryStore {
 
 #[async_trait]
 impl ReplayJobs for MemoryStore {
-    async fn lane(&self, stream_id: &StreamId) -> Result<Option<StoredLane>, StoreError> {
-        Ok(self.state().lanes.get(stream_id).cloned())
+    async fn lane(&self, key: &LaneKey) -> Result<Option<StoredLane>, StoreError> {
+        Ok(self.state().lanes.get(key.as_key()).cloned())
     }
 
     async fn commit(
         &self,
-        stream_id: &StreamId,
+        key: &LaneKey,
         expected: Option<u64>,
         lane: &ReplayLane,
         jobs: &[ReplayJob],
     ) -> Result<bool, StoreError> {
         let mut state = self.state();
-        let stored = state.lanes.get(stream_id).map(|stored| stored.revision);
+        let stored = state.lanes.get(key.as_key()).map(|stored| stored.revision);
         if stored != expected {
             return Ok(false);
         }
@@ -300,7 +330,7 @@ impl ReplayJobs for MemoryStore {
             lane: lane.clone(),
             revision,
         };
-        state.lanes.insert(stream_id.clone(), lane);
+        state.lanes.insert(key.as_key().to_owned(), lane);
         for job in jobs {
             state.jobs.insert(job.replay_id.clone(), job.clone());
         }
@@ -309,6 +339,22 @@ impl ReplayJobs for MemoryStore {
 
     async fn job(&self, replay_id: &str) -> Result<Option<ReplayJob>, StoreError> {
         Ok(self.state().jobs.get(replay_id).cloned())
+    }
+
+    async fn held_lanes(
+        &self,
+        after: Option<&LaneKey>,
+        limit: usize,
+    ) -> Result<Vec<LaneKey>, StoreError> {
+        use std::ops::Bound::{Excluded, Unbounded};
+        let start = after.map_or(Unbounded, |after| Excluded(after.as_key().to_owned()));
+        self.state()
+            .lanes
+            .range((start, Unbounded))
+            .filter(|(_, stored)| stored.lane.running.is_some())
+            .take(limit)
+            .map(|(key, _)| LaneKey::from_key(key))
+            .collect()
     }
 }
 

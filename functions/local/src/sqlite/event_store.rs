@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use domain::event::{format_timestamp, parse_timestamp};
 use domain::{
     AppendCommand, AppendError, DecisionState, EventId, EventStore, EventType, ItemId,
-    RecordedEvent, StoreError, StreamId, Version, decide, recall,
+    RecordedEvent, StoreError, StreamId, StreamPage, StreamSummary, Version, decide, recall,
 };
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
@@ -57,12 +57,11 @@ pub(super) fn append_in(
     }
     let stream = command.stream_id.as_str();
     let item = command.event.item_id().as_str();
+    // The log is the truth: its last id, not the `streams` row that
+    // follows it.
     let last: Option<i64> = tx
-        .query_row(
-            "SELECT MAX(event_id) FROM events WHERE stream_id = ?1",
-            [stream],
-            |row| row.get(0),
-        )
+        .prepare_cached("SELECT MAX(event_id) FROM events WHERE stream_id = ?1")
+        .and_then(|mut stmt| stmt.query_row([stream], |row| row.get(0)))
         .map_err(db_error)?;
     let version = match last {
         None => Version::EMPTY,
@@ -101,6 +100,13 @@ pub(super) fn append_in(
     })
     .map_err(db_error)?;
     let seq = tx.last_insert_rowid();
+    tx.prepare_cached(
+        "INSERT INTO streams (stream_id, version, updated_at) VALUES (?1, ?2, ?3)
+         ON CONFLICT (stream_id) DO UPDATE
+         SET version = excluded.version, updated_at = excluded.updated_at",
+    )
+    .and_then(|mut upsert| upsert.execute(params![stream, event_id_column, timestamp]))
+    .map_err(db_error)?;
     let recorded = RecordedEvent {
         stream_id: command.stream_id.clone(),
         event_id,
@@ -138,6 +144,50 @@ impl EventStore for SqliteStore {
         recorded_at: DateTime<Utc>,
     ) -> Result<RecordedEvent, AppendError> {
         self.appends.append(command.clone(), recorded_at).await
+    }
+
+    async fn list_streams(
+        &self,
+        after: Option<&StreamId>,
+        limit: usize,
+    ) -> Result<StreamPage, StoreError> {
+        // Every stream id is non-empty: after "" is from the first.
+        let after = after.map_or(String::new(), |after| after.as_str().to_owned());
+        self.blocking(move |inner| {
+            inner.read(|conn| {
+                let mut stmt = conn
+                    .prepare_cached(
+                        "SELECT stream_id, version, updated_at FROM streams
+                         WHERE stream_id > ?1 ORDER BY stream_id LIMIT ?2",
+                    )
+                    .map_err(db_error)?;
+                let mut rows = stmt
+                    .query(params![after, sql_limit(limit.saturating_add(1))])
+                    .map_err(db_error)?;
+                let mut streams = Vec::new();
+                while let Some(row) = rows.next().map_err(db_error)? {
+                    let (id, version, updated_at): (String, i64, String) = (
+                        row.get(0).map_err(db_error)?,
+                        row.get(1).map_err(db_error)?,
+                        row.get(2).map_err(db_error)?,
+                    );
+                    let corrupt = |problem: &str| corrupt_row(&id, &version.to_string(), problem);
+                    streams.push(StreamSummary {
+                        stream_id: StreamId::parse(id.as_str(), "streamId")
+                            .map_err(|_| corrupt("an invalid stream id"))?,
+                        version: u64::try_from(version)
+                            .map(EventId::new)
+                            .map_err(|_| corrupt("a negative version"))?,
+                        updated_at: parse_timestamp(&updated_at)
+                            .ok_or_else(|| corrupt("an unreadable time"))?,
+                    });
+                }
+                let more = streams.len() > limit;
+                streams.truncate(limit);
+                Ok(StreamPage { streams, more })
+            })
+        })
+        .await
     }
 
     async fn latest_event_ids(

@@ -1,12 +1,13 @@
-//! The `ReplayJobs` port: one row per stream's lane in `replay_lanes`
-//! (with the revision a commit must find), one row per job in
-//! `replay_jobs` (with when it may be forgotten); both keep the value's
-//! JSON, which only this port reads. Expired job rows are purged in
-//! bounded batches ([`SqliteStore::purge_expired_replay_jobs`]).
+//! The `ReplayJobs` port: one row per lane in `replay_lanes` (keyed by
+//! `LaneKey::as_key`, with the revision a commit must find and whether a
+//! replay runs in it), one row per job in `replay_jobs` (with when it may
+//! be forgotten); both keep the value's JSON, which only this port reads.
+//! Expired job rows are purged in bounded batches
+//! ([`SqliteStore::purge_expired_replay_jobs`]).
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use domain::{ReplayJob, ReplayJobs, ReplayLane, ReplayRequest, StoreError, StoredLane, StreamId};
+use domain::{LaneKey, ReplayJob, ReplayJobs, ReplayLane, StoreError, StoredLane};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::codec::db_error;
@@ -66,7 +67,7 @@ fn commit_blocking(
     inner: &Inner,
     stream: &str,
     expected: Option<u64>,
-    lane: &str,
+    (lane, held): (&str, bool),
     jobs: &[(String, String, i64)],
 ) -> Result<bool, StoreError> {
     let mut conn = inner.writer()?;
@@ -90,9 +91,10 @@ fn commit_blocking(
     }
     let revision = revision_param(expected.map_or(0, |revision| revision + 1))?;
     tx.execute(
-        "INSERT INTO replay_lanes (stream_id, revision, body) VALUES (?1, ?2, ?3)
-         ON CONFLICT (stream_id) DO UPDATE SET revision = excluded.revision, body = excluded.body",
-        params![stream, revision, lane],
+        "INSERT INTO replay_lanes (stream_id, revision, body, held) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (stream_id) DO UPDATE
+         SET revision = excluded.revision, body = excluded.body, held = excluded.held",
+        params![stream, revision, lane, held],
     )
     .map_err(db_error)?;
     {
@@ -113,44 +115,31 @@ fn commit_blocking(
     Ok(true)
 }
 
-/// Every lane with a running replay, and that replay's job row if kept.
-fn held_blocking(conn: &Connection) -> Result<Vec<ReplayRequest>, StoreError> {
+/// Up to `limit` lanes with a running replay after `after`, in key order.
+fn held_blocking(
+    conn: &Connection,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<Vec<LaneKey>, StoreError> {
+    // The all-streams lane's key is "", before every stream's.
+    let (condition, after) = match after {
+        Some(after) => ("stream_id > ?1", after),
+        None => ("stream_id >= ?1", ""),
+    };
     let mut stmt = conn
-        .prepare("SELECT stream_id, body FROM replay_lanes ORDER BY stream_id")
+        .prepare_cached(&format!(
+            "SELECT stream_id FROM replay_lanes INDEXED BY replay_lanes_held
+             WHERE held = 1 AND {condition} ORDER BY stream_id LIMIT ?2"
+        ))
         .map_err(db_error)?;
-    let lanes: Vec<(String, String)> = stmt
-        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+    let keys: Vec<String> = stmt
+        .query_map(params![after, limit], |row| row.get(0))
         .and_then(|rows| rows.collect())
         .map_err(db_error)?;
-    let mut held = Vec::new();
-    for (stream, body) in lanes {
-        let lane: ReplayLane = decode(&body, &format!("the replay lane of {stream}"))?;
-        let Some(running) = lane.running else {
-            continue;
-        };
-        // The lane holds the progress its run last reported: the job row
-        // (which may have expired) is not needed to resume.
-        let request = ReplayRequest {
-            replay_id: running.replay_id,
-            stream_id: StreamId::parse(stream.as_str(), "streamId").map_err(|err| {
-                StoreError::Corrupt(format!("the replay lane of {stream}: {err}"))
-            })?,
-            from_event_id: running.from_event_id,
-            progress: running.progress,
-        };
-        held.push(request);
-    }
-    Ok(held)
+    keys.iter().map(|key| LaneKey::from_key(key)).collect()
 }
 
 impl SqliteStore {
-    /// The replays holding their stream's lane, each as the request that
-    /// resumes it from its last reported progress: after a stop or a
-    /// crash, what nothing runs any more until the server starts them.
-    pub async fn held_replays(&self) -> Result<Vec<ReplayRequest>, StoreError> {
-        self.blocking(|inner| inner.read(held_blocking)).await
-    }
-
     /// Deletes every replay job row expired at `now` (see
     /// [`ReplayJob::expires_at`]), [`PURGE_BATCH`](super::PURGE_BATCH) per transaction; returns
     /// how many it deleted.
@@ -161,20 +150,21 @@ impl SqliteStore {
 
 #[async_trait]
 impl ReplayJobs for SqliteStore {
-    async fn lane(&self, stream_id: &StreamId) -> Result<Option<StoredLane>, StoreError> {
-        let stream = stream_id.as_str().to_owned();
-        self.blocking(move |inner| inner.read(|conn| lane_blocking(conn, &stream)))
+    async fn lane(&self, key: &LaneKey) -> Result<Option<StoredLane>, StoreError> {
+        let key = key.as_key().to_owned();
+        self.blocking(move |inner| inner.read(|conn| lane_blocking(conn, &key)))
             .await
     }
 
     async fn commit(
         &self,
-        stream_id: &StreamId,
+        key: &LaneKey,
         expected: Option<u64>,
         lane: &ReplayLane,
         jobs: &[ReplayJob],
     ) -> Result<bool, StoreError> {
-        let stream = stream_id.as_str().to_owned();
+        let key = key.as_key().to_owned();
+        let held = lane.running.is_some();
         let lane = encode(lane, "a replay lane")?;
         let jobs = jobs
             .iter()
@@ -183,7 +173,7 @@ impl ReplayJobs for SqliteStore {
                 Ok((job.replay_id.clone(), body, job.expires_at().timestamp()))
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
-        self.blocking(move |inner| commit_blocking(inner, &stream, expected, &lane, &jobs))
+        self.blocking(move |inner| commit_blocking(inner, &key, expected, (&lane, held), &jobs))
             .await
     }
 
@@ -192,16 +182,25 @@ impl ReplayJobs for SqliteStore {
         self.blocking(move |inner| inner.read(|conn| job_blocking(conn, &replay_id)))
             .await
     }
+
+    async fn held_lanes(
+        &self,
+        after: Option<&LaneKey>,
+        limit: usize,
+    ) -> Result<Vec<LaneKey>, StoreError> {
+        let after = after.map(|after| after.as_key().to_owned());
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.blocking(move |inner| inner.read(|conn| held_blocking(conn, after.as_deref(), limit)))
+            .await
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use crate::sqlite::PURGE_BATCH;
     use chrono::TimeDelta;
-    use domain::jobs;
     use domain::limits::REPLAY_STATUS_RETENTION_SECS;
-    use domain::replay::ReplayProgress;
-    use domain::{EventId, ReplayState};
+    use domain::{EventId, ReplayScope, ReplayState, ReplayTarget, StreamId};
 
     use super::*;
 
@@ -209,81 +208,24 @@ mod tests {
         StreamId::parse(name, "streamId").unwrap()
     }
 
-    fn request(id: &str, stream_id: &StreamId, from: u64) -> ReplayRequest {
-        ReplayRequest {
-            replay_id: id.into(),
-            stream_id: stream_id.clone(),
-            from_event_id: EventId::new(from),
-            progress: None,
-        }
-    }
-
     fn job_at(id: &str, updated_at: DateTime<Utc>) -> ReplayJob {
         ReplayJob {
             replay_id: id.into(),
-            stream_id: stream("s"),
-            from_event_id: EventId::FIRST,
+            scope: ReplayScope::Stream(ReplayTarget {
+                stream_id: stream("s"),
+                from_event_id: EventId::FIRST,
+            }),
             state: ReplayState::Done,
             events_applied: 3,
+            streams: None,
             error: None,
             updated_at,
-            progress: None,
+            parent: None,
         }
     }
 
     fn long_ago() -> DateTime<Utc> {
         Utc::now() - TimeDelta::seconds(REPLAY_STATUS_RETENTION_SECS + 60)
-    }
-
-    #[tokio::test]
-    async fn held_replays_are_the_running_ones_with_their_saved_progress() {
-        let store = SqliteStore::open_in_memory().unwrap();
-        let (a, b, c) = (stream("a"), stream("b"), stream("c"));
-        let now = Utc::now();
-        // a: running with a reported step, and one queued behind it.
-        let running = request("ra", &a, 2);
-        assert!(jobs::admit(&store, &running, now).await.unwrap().start);
-        assert!(
-            !jobs::admit(&store, &request("qa", &a, 0), now)
-                .await
-                .unwrap()
-                .start
-        );
-        let mut progress = ReplayProgress::start(&running.target());
-        progress.events_applied = 7;
-        let at_step = running.continued_from(progress.clone());
-        assert_eq!(
-            jobs::claim(&store, &at_step, None, now).await,
-            Ok(domain::Claim::Held)
-        );
-        // b: admitted, its run never reported.
-        let unstarted = request("rb", &b, 0);
-        assert!(jobs::admit(&store, &unstarted, now).await.unwrap().start);
-        // c: finished, so its lane is free.
-        let done = request("rc", &c, 0);
-        assert!(jobs::admit(&store, &done, now).await.unwrap().start);
-        let finished = jobs::finish(&store, &done, Ok(&progress), now).await;
-        assert_eq!(finished, Ok(None));
-
-        assert_eq!(store.held_replays().await, Ok(vec![at_step, unstarted]));
-    }
-
-    #[tokio::test]
-    async fn a_held_replay_whose_job_row_expired_resumes_from_its_lane() {
-        let store = SqliteStore::open_in_memory().unwrap();
-        let s = stream("s");
-        let old = request("old", &s, 4);
-        assert!(jobs::admit(&store, &old, long_ago()).await.unwrap().start);
-        let mut progress = ReplayProgress::start(&old.target());
-        progress.events_applied = 3;
-        let at_step = old.continued_from(progress);
-        assert_eq!(
-            jobs::claim(&store, &at_step, None, long_ago()).await,
-            Ok(domain::Claim::Held)
-        );
-        assert_eq!(store.purge_expired_replay_jobs(Utc::now()).await, Ok(1));
-        assert_eq!(store.job("old").await, Ok(None));
-        assert_eq!(store.held_replays().await, Ok(vec![at_step]));
     }
 
     #[tokio::test]
@@ -294,7 +236,7 @@ mod tests {
             .map(|n| job_at(&format!("old-{n}"), long_ago()))
             .collect();
         let fresh = job_at("fresh", Utc::now());
-        let lane = ReplayLane::default();
+        let (s, lane) = (LaneKey::Stream(s), ReplayLane::default());
         assert_eq!(store.commit(&s, None, &lane, &expired).await, Ok(true));
         let kept = std::slice::from_ref(&fresh);
         assert_eq!(store.commit(&s, Some(0), &lane, kept).await, Ok(true));

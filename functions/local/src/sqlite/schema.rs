@@ -19,12 +19,13 @@ pub(super) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 /// What takes a database from version `i` to `i + 1`.
 type Migration = fn(&Transaction<'_>) -> Result<(), rusqlite::Error>;
 
-const MIGRATIONS: [Migration; 5] = [
+const MIGRATIONS: [Migration; 6] = [
     v1_tables,
     v2_tombstone_expiry,
     v3_replay_jobs,
     v4_idempotency_keys,
     v5_parked_records,
+    v6_streams_and_held_lanes,
 ];
 
 /// Version 1: the event log, the read model, checkpoints, parked records.
@@ -149,6 +150,29 @@ CREATE TABLE parked_records (
 INSERT INTO parked_records (source, reason, record, parked_at)
     SELECT 'feed:' || printf('%020d', seq), reason, '', parked_at FROM poisoned;
 DROP TABLE poisoned;
+",
+    )
+}
+
+/// Version 6: the list of streams (each with its version and last write,
+/// filled from the log), which appends keep from now on; and which replay
+/// lanes hold a running replay, for the sweep.
+fn v6_streams_and_held_lanes(tx: &Transaction<'_>) -> Result<(), rusqlite::Error> {
+    tx.execute_batch(
+        "
+CREATE TABLE streams (
+    stream_id  TEXT PRIMARY KEY,
+    version    INTEGER NOT NULL,
+    updated_at TEXT NOT NULL
+);
+INSERT INTO streams (stream_id, version, updated_at)
+    SELECT events.stream_id, events.event_id, events.recorded_at
+    FROM events
+    JOIN (SELECT stream_id, MAX(event_id) AS last FROM events GROUP BY stream_id) AS heads
+      ON events.stream_id = heads.stream_id AND events.event_id = heads.last;
+ALTER TABLE replay_lanes ADD COLUMN held INTEGER NOT NULL DEFAULT 0;
+UPDATE replay_lanes SET held = (json_extract(body, '$.running') IS NOT NULL);
+CREATE INDEX replay_lanes_held ON replay_lanes (stream_id) WHERE held = 1;
 ",
     )
 }
@@ -326,7 +350,9 @@ PRAGMA user_version = 2;
     #[tokio::test]
     async fn a_version_2_database_migrates_keeping_its_data() {
         use domain::jobs;
-        use domain::{Checkpoints, EventStore, ReplayJobs, ReplayRequest, ReplayState};
+        use domain::{
+            Checkpoints, EventStore, LaneKey, ReplayJobs, ReplayScope, ReplayState, ReplayTarget,
+        };
 
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("v2.db");
@@ -391,23 +417,35 @@ PRAGMA user_version = 2;
                 .len(),
             1
         );
+        // The stream is listed, from its log.
+        let listed = store.list_streams(None, 10).await.unwrap();
+        assert_eq!(listed.streams.len(), 1);
+        assert_eq!(
+            (
+                listed.streams[0].version,
+                listed.streams[0].updated_at.to_rfc3339()
+            ),
+            (EventId::FIRST, "2026-01-01T00:00:00+00:00".to_owned())
+        );
         // The new tables are there, empty, and take jobs.
-        assert_eq!(store.held_replays().await, Ok(Vec::new()));
-        let request = ReplayRequest {
-            replay_id: "r".into(),
+        assert_eq!(store.held_lanes(None, 10).await, Ok(Vec::new()));
+        let scope = ReplayScope::Stream(ReplayTarget {
             stream_id: s.clone(),
             from_event_id: EventId::FIRST,
-            progress: None,
-        };
+        });
         assert!(
-            jobs::admit(&store, &request, Utc::now())
+            jobs::admit(&store, "r", &scope, Utc::now())
                 .await
                 .unwrap()
                 .start
+                .is_some()
         );
         let job = store.job("r").await.unwrap().expect("the job");
         assert_eq!(job.state, ReplayState::Queued);
-        assert_eq!(store.held_replays().await, Ok(vec![request]));
+        assert_eq!(
+            store.held_lanes(None, 10).await,
+            Ok(vec![LaneKey::Stream(s.clone())])
+        );
         drop(store);
         // Opening again migrates nothing more, and keeps the job.
         let store = SqliteStore::open(&path).unwrap();

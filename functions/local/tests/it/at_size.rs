@@ -18,8 +18,8 @@ use domain::limits::TOMBSTONE_RETENTION_SECS;
 use domain::replay::ReplayPhase;
 use domain::{
     Amount, AppendCommand, ApplyMode, ApplyOutcome, Checkpoints, DomainEvent, EventId, EventStore,
-    ItemChange, ItemId, ItemState, ReadModel, RecordedEvent, ReplayJobs, ReplayRequest,
-    ReplayState, StoreError, StreamFold, StreamId, coalesce, jobs,
+    ItemChange, ItemId, ItemState, LaneKey, ReadModel, RecordedEvent, ReplayJobs, ReplayScope,
+    ReplayState, ReplayTarget, StoreError, StreamFold, StreamId, coalesce, jobs,
 };
 use local::replays::{LocalDispatcher, LocalReplays};
 use local::sqlite::SqliteStore;
@@ -347,7 +347,12 @@ async fn a_replay_of_a_large_stream_never_shows_a_reader_a_short_list() {
             "pass {passes} during the replay is short"
         );
         assert_eq!(listed, fold, "pass {passes} during the replay");
-        match job.progress.as_ref() {
+        let lane = store
+            .lane(&LaneKey::Stream(s.clone()))
+            .await
+            .expect("the lane reads")
+            .and_then(|stored| stored.lane.running);
+        match lane.and_then(|running| running.progress) {
             Some(progress) if matches!(progress.phase, ReplayPhase::Apply { next } if next.get() > 0) => {
                 passes_mid_apply += 1
             }
@@ -428,6 +433,14 @@ impl EventStore for Instrumented {
         Ok(events)
     }
 
+    async fn list_streams(
+        &self,
+        after: Option<&StreamId>,
+        limit: usize,
+    ) -> Result<domain::StreamPage, StoreError> {
+        self.store.list_streams(after, limit).await
+    }
+
     async fn latest_event_ids(
         &self,
         stream_id: &StreamId,
@@ -473,17 +486,13 @@ async fn a_replay_killed_mid_way_resumes_from_its_saved_progress() {
         .enable_all()
         .build()
         .expect("a runtime");
-    let request = ReplayRequest {
-        replay_id: unique_name("replay"),
-        stream_id: s.clone(),
-        from_event_id: EventId::FIRST,
-        progress: None,
-    };
+    let replay_id = unique_name("replay");
     // Admitted as a trigger is: the lane is the replay's.
-    let admission = jobs::admit(&store, &request, Utc::now())
+    let admission = jobs::admit(&store, &replay_id, &from_zero(&s), Utc::now())
         .await
         .expect("admitted");
-    assert!(admission.start && admission.covered_by == request);
+    assert_eq!(admission.covered_by, replay_id);
+    let request = admission.start.expect("a free lane: the replay starts");
     {
         let (replays, request, stalled) = (
             replays_on(first.clone(), &store),
@@ -506,14 +515,20 @@ async fn a_replay_killed_mid_way_resumes_from_its_saved_progress() {
         DONE_STEPS * domain::replay::PAGE_SIZE as u64
     );
 
-    // What it saved in its job row, which still holds the lane: the apply
-    // phase after three pages, the sweep done.
+    // What it saved in its lane, which it still holds: the apply phase
+    // after three pages, the sweep done.
     let second = Instrumented::new(store.clone(), None);
     let replays = replays_on(second.clone(), &store);
-    let held = store.held_replays().await.expect("the held replays");
-    assert_eq!(held.len(), 1, "{held:?}");
-    assert_eq!(held[0].replay_id, request.replay_id);
-    let saved = held[0].progress.clone().expect("saved progress");
+    let lane = LaneKey::Stream(s.clone());
+    assert_eq!(store.held_lanes(None, 10).await, Ok(vec![lane.clone()]));
+    let running = store
+        .lane(&lane)
+        .await
+        .expect("the lane reads")
+        .and_then(|stored| stored.lane.running)
+        .expect("a running replay");
+    assert_eq!(running.replay_id, request.replay_id);
+    let saved = running.progress.expect("saved progress");
     let resumed_from = DONE_STEPS * domain::replay::PAGE_SIZE as u64;
     assert_eq!(
         saved.phase,
@@ -531,7 +546,7 @@ async fn a_replay_killed_mid_way_resumes_from_its_saved_progress() {
     assert_eq!(listed, fold_of(&log), "the killed replay left the fold");
 
     // The next start resumes it: it reads only what was left of the log.
-    assert_eq!(replays.resume(held).expect("resume"), 1);
+    assert_eq!(replays.resume_all().await, Ok(1));
     tokio::time::timeout(Duration::from_secs(60), replays.drain())
         .await
         .expect("the resumed replay ends within 60 s");
@@ -547,8 +562,8 @@ async fn a_replay_killed_mid_way_resumes_from_its_saved_progress() {
         (ReplayState::Done, EVENTS as u64)
     );
     assert_eq!(
-        store.held_replays().await,
-        Ok(Vec::new()),
+        store.held_lanes(None, 10).await,
+        Ok(vec![]),
         "the lane is free"
     );
     let listed: Vec<(String, u64)> = crate::list_all(&store, &s, 1000)
@@ -562,6 +577,13 @@ async fn a_replay_killed_mid_way_resumes_from_its_saved_progress() {
 }
 
 /// `GET /replayStatus` polled (bounded) until the replay is done.
+fn from_zero(stream_id: &StreamId) -> ReplayScope {
+    ReplayScope::Stream(ReplayTarget {
+        stream_id: stream_id.clone(),
+        from_event_id: EventId::FIRST,
+    })
+}
+
 async fn status_when_done(http: &reqwest::Client, server: &LocalServer, replay_id: &str) -> Value {
     let started = Instant::now();
     loop {
@@ -593,14 +615,11 @@ async fn a_starting_server_resumes_held_replays_and_takes_over_an_old_pending_li
     let held_log = append_log(&store, &held_stream, 300, 2_500).await;
     let old_log = append_log(&store, &old_stream, 100, 700).await;
     // A replay that got its lane, whose process then stopped before a step.
-    let held = ReplayRequest {
-        replay_id: unique_name("held"),
-        stream_id: held_stream.clone(),
-        from_event_id: EventId::FIRST,
-        progress: None,
-    };
-    let admission = jobs::admit(&store, &held, Utc::now()).await.expect("admit");
-    assert!(admission.start);
+    let held_id = unique_name("held");
+    let admission = jobs::admit(&store, &held_id, &from_zero(&held_stream), Utc::now())
+        .await
+        .expect("admit");
+    assert!(admission.start.is_some());
     // A replay an earlier version left on its pending list.
     let old_id = unique_name("old");
     let pending = json!([{"replayId": old_id, "streamId": old_stream.as_str(), "fromEventId": 0}]);
@@ -611,7 +630,7 @@ async fn a_starting_server_resumes_held_replays_and_takes_over_an_old_pending_li
 
     let server = start_server(data.path()).await;
     let http = reqwest::Client::new();
-    let done = status_when_done(&http, &server, &held.replay_id).await;
+    let done = status_when_done(&http, &server, &held_id).await;
     assert_eq!(done["eventsApplied"], held_log.len() as u64, "{done}");
     let done = status_when_done(&http, &server, &old_id).await;
     assert_eq!(done["eventsApplied"], old_log.len() as u64, "{done}");
@@ -620,6 +639,6 @@ async fn a_starting_server_resumes_held_replays_and_takes_over_an_old_pending_li
         Ok(Some("[]".to_owned())),
         "the old list is emptied once taken over"
     );
-    assert_eq!(store.held_replays().await, Ok(Vec::new()));
+    assert_eq!(store.held_lanes(None, 10).await, Ok(vec![]));
     server.stop().await.expect("a clean stop");
 }

@@ -19,7 +19,8 @@ use chrono::{DateTime, SubsecRound, Utc};
 use domain::event::{format_timestamp, parse_timestamp};
 use domain::{
     AppendCommand, AppendError, DecisionState, EventId, EventStore, Fingerprint, IdempotencyKey,
-    ItemId, RecordedEvent, RememberedAppend, StoreError, StreamId, Version, decide, recall,
+    ItemId, RecordedEvent, RememberedAppend, StoreError, StreamId, StreamPage, Version, decide,
+    recall,
 };
 
 use super::DynamoStore;
@@ -101,6 +102,14 @@ impl EventStore for DynamoStore {
             "stream `{stream}`: {APPEND_ATTEMPTS} attempts lost to concurrent appends"
         ))
         .into())
+    }
+
+    async fn list_streams(
+        &self,
+        after: Option<&StreamId>,
+        limit: usize,
+    ) -> Result<StreamPage, StoreError> {
+        self.stream_page(after, limit).await
     }
 
     async fn latest_event_ids(
@@ -363,6 +372,7 @@ impl DynamoStore {
             .table_name(&self.tables.stream_index)
             .set_item(Some(index_key(stream, HEAD_ENTRY)))
             .item(VERSION, n(event_id))
+            .item(RECORDED_AT, s(&format_timestamp(recorded.recorded_at)))
             .expression_attribute_names("#v", VERSION);
         let head = if previous == Version::EMPTY {
             head.condition_expression("attribute_not_exists(#v)")
@@ -395,6 +405,11 @@ impl DynamoStore {
                     .build(),
             );
         }
+        // A new stream joins the list of streams with its first event.
+        if previous == Version::EMPTY {
+            let listed = super::streams::stream_list_row(&self.tables.stream_index, stream)?;
+            write = write.transact_items(TransactWriteItem::builder().put(listed).build());
+        }
         let result = write.send().await;
         let err = match result {
             Ok(_) => return Ok(true),
@@ -403,7 +418,8 @@ impl DynamoStore {
         if let SdkError::ServiceError(service) = &err
             && let TransactWriteItemsError::TransactionCanceledException(cancel) = service.err()
         {
-            // Reasons are positional: event, HEAD, item row, key row.
+            // Reasons are positional: event, HEAD, item row, then the key
+            // row and the stream's row in the list, each when sent.
             let codes: Vec<Option<&str>> = cancel
                 .cancellation_reasons()
                 .iter()

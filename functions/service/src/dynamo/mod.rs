@@ -7,13 +7,15 @@
 //!   everything `decide` needs in one request: per stream a `HEAD` row (the
 //!   version) and one `ITEM#<id>` row per item (live or not). It also holds,
 //!   each under hash keys no stream's rows share a range key with, the
+//!   list of streams (`streams`, a `STREAM#<id>` row per stream), the
 //!   change-feed checkpoints, the idempotency keys (a partition each, with
 //!   a TTL) and the records the projector parked.
 //! - read model: one row per (streamId, itemId) with the version (event id)
 //!   that set it; deletes leave tombstones.
-//! - replays: each replay job (`job#<id>`) and each stream's replay lane
-//!   (`lane#<stream>`), as JSON; a commit of a lane and its jobs is one
-//!   transaction, conditioned on the lane's revision.
+//! - replays: each replay job (`job#<id>`) and each replay lane
+//!   (`lane#<stream>`, `lane#` for rebuilds of every stream), as JSON; a
+//!   commit of a lane and its jobs is one transaction, conditioned on the
+//!   lane's revision. A sparse index lists the lanes held.
 //!
 //! Their keys and attribute names are in [`schema`], which the deployment
 //! template reads too.
@@ -31,6 +33,7 @@ mod parked;
 mod read_model;
 mod replay_jobs;
 pub mod schema;
+mod streams;
 mod tables;
 
 use aws_sdk_dynamodb::Client;
@@ -39,6 +42,7 @@ pub use codec::{attribute_to_json, event_from_item, json_to_attribute};
 pub use schema::{
     EVENTS_TABLE_ENV, READ_MODEL_TABLE_ENV, REPLAYS_TABLE_ENV, STREAM_INDEX_TABLE_ENV,
 };
+pub use streams::complete_stream_list;
 pub use tables::{MissingTableName, TableNames, ensure_tables};
 
 /// The storage ports on DynamoDB. Cloning is cheap (the client is shared).

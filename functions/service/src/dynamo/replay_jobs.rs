@@ -1,23 +1,28 @@
-//! The `ReplayJobs` port: the replays table holds each stream's lane
-//! (`lane#<stream>`, with a revision) and each job (`job#<id>`, with its
-//! TTL), both as JSON. A commit is one TransactWriteItems: the lane put,
-//! conditioned on the revision read, and the job puts.
+//! The `ReplayJobs` port: the replays table holds each lane (`lane#<stream>`,
+//! or `lane#` for the all-streams lane, with a revision) and each job
+//! (`job#<id>`, with its TTL), both as JSON. A commit is one
+//! TransactWriteItems: the lane put, conditioned on the revision read, and
+//! the job puts. A lane with a running replay carries [`HELD`], which puts
+//! it in the sparse index the sweep pages through.
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
-use domain::{ReplayJob, ReplayJobs, ReplayLane, StoreError, StoredLane, StreamId};
+use domain::{LaneKey, ReplayJob, ReplayJobs, ReplayLane, StoreError, StoredLane};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::DynamoStore;
 use super::codec::{Item, n, number, s, string};
 use super::errors::{built, invalid_transaction, unavailable};
-use super::schema::{BODY, EXPIRES_AT, JOB_KEY_PREFIX, LANE_KEY_PREFIX, REPLAY_KEY, REVISION};
+use super::schema::{
+    BODY, EXPIRES_AT, HELD, HELD_LANE, HELD_LANES_INDEX, JOB_KEY_PREFIX, LANE_KEY_PREFIX,
+    REPLAY_KEY, REVISION,
+};
 
-fn lane_key(stream_id: &StreamId) -> String {
-    format!("{LANE_KEY_PREFIX}{stream_id}")
+fn lane_key(key: &LaneKey) -> String {
+    format!("{LANE_KEY_PREFIX}{}", key.as_key())
 }
 
 fn job_key(replay_id: &str) -> String {
@@ -60,8 +65,8 @@ impl DynamoStore {
 
 #[async_trait]
 impl ReplayJobs for DynamoStore {
-    async fn lane(&self, stream_id: &StreamId) -> Result<Option<StoredLane>, StoreError> {
-        let key = lane_key(stream_id);
+    async fn lane(&self, lane: &LaneKey) -> Result<Option<StoredLane>, StoreError> {
+        let key = lane_key(lane);
         let Some(row) = self.replay_row(&key).await? else {
             return Ok(None);
         };
@@ -76,18 +81,21 @@ impl ReplayJobs for DynamoStore {
 
     async fn commit(
         &self,
-        stream_id: &StreamId,
+        lane_name: &LaneKey,
         expected: Option<u64>,
         lane: &ReplayLane,
         jobs: &[ReplayJob],
     ) -> Result<bool, StoreError> {
-        let key = lane_key(stream_id);
+        let key = lane_key(lane_name);
         let revision = expected.map_or(0, |revision| revision + 1);
-        let lane_put = Put::builder()
+        let mut lane_put = Put::builder()
             .table_name(&self.tables.replays)
             .item(REPLAY_KEY, s(&key))
             .item(BODY, s(&to_json(lane)?))
             .item(REVISION, n(revision));
+        if lane.running.is_some() {
+            lane_put = lane_put.item(HELD, s(HELD_LANE));
+        }
         // DynamoDB refuses a name the expression does not use.
         let lane_put = match expected {
             None => lane_put
@@ -116,7 +124,7 @@ impl ReplayJobs for DynamoStore {
             Ok(_) => return Ok(true),
             Err(err) => err,
         };
-        let what = format!("committing the replay lane of stream `{stream_id}`");
+        let what = format!("committing the replay lane of {lane_name}");
         if let SdkError::ServiceError(service) = &err
             && let TransactWriteItemsError::TransactionCanceledException(cancel) = service.err()
         {
@@ -144,5 +152,46 @@ impl ReplayJobs for DynamoStore {
             None => Ok(None),
             Some(row) => self.decode(&key, &row).map(Some),
         }
+    }
+
+    async fn held_lanes(
+        &self,
+        after: Option<&LaneKey>,
+        limit: usize,
+    ) -> Result<Vec<LaneKey>, StoreError> {
+        let table = &self.tables.replays;
+        // Every lane key starts with the prefix; `lane#` itself is the
+        // all-streams lane, the first of them.
+        let (condition, from) = match after {
+            Some(after) => ("#h = :h AND #k > :from", lane_key(after)),
+            None => ("#h = :h AND #k >= :from", LANE_KEY_PREFIX.to_owned()),
+        };
+        let output = self
+            .client
+            .query()
+            .table_name(table)
+            .index_name(HELD_LANES_INDEX)
+            .key_condition_expression(condition)
+            .expression_attribute_names("#h", HELD)
+            .expression_attribute_names("#k", REPLAY_KEY)
+            .expression_attribute_values(":h", s(HELD_LANE))
+            .expression_attribute_values(":from", s(&from))
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(|err| unavailable(format!("listing the held lanes of {table}"), &err))?;
+        output
+            .items()
+            .iter()
+            .map(|row| {
+                let key = string(row, REPLAY_KEY).map_err(|problem| {
+                    StoreError::Corrupt(format!("{table} index {HELD_LANES_INDEX}: {problem}"))
+                })?;
+                let name = key.strip_prefix(LANE_KEY_PREFIX).ok_or_else(|| {
+                    StoreError::Corrupt(format!("{table} holds a held lane keyed `{key}`"))
+                })?;
+                LaneKey::from_key(name)
+            })
+            .collect()
     }
 }

@@ -82,6 +82,25 @@ pub const JOB_KEY_PREFIX: &str = "job#";
 pub const BODY: &str = "body";
 /// Replays table, lane rows: the revision a commit must find, N.
 pub const REVISION: &str = "revision";
+/// Replays table, lane rows with a running replay only: [`HELD_LANE`], S.
+/// The hash key of [`HELD_LANES_INDEX`], which holds no other row.
+pub const HELD: &str = "held";
+/// The value of [`HELD`]: every held lane in one partition of the index,
+/// sorted by [`REPLAY_KEY`], for the sweep to page through.
+pub const HELD_LANE: &str = "lane";
+/// Replays table: the sparse index of the lanes with a running replay.
+pub const HELD_LANES_INDEX: &str = "held-lanes";
+
+/// Stream index: the hash key of the list of streams (one row per stream,
+/// written with its first event).
+pub const STREAMS_PARTITION: &str = "streams";
+/// Stream index: prefix of a stream's row in [`STREAMS_PARTITION`],
+/// followed by its id: the rows sort as the ids do.
+pub const STREAM_ENTRY_PREFIX: &str = "STREAM#";
+/// Stream index: the row in [`STREAMS_PARTITION`] saying that every
+/// stream has its row (streams of earlier versions were added to the
+/// list by [`crate::dynamo::complete_stream_list`]).
+pub const STREAM_LIST_COMPLETE_ENTRY: &str = "COMPLETE";
 
 /// Environment variables naming the tables (see [`Table::env_var`]).
 pub const EVENTS_TABLE_ENV: &str = "EVENTS_TABLE";
@@ -124,6 +143,22 @@ impl KeyRole {
             KeyRole::Hash => "HASH",
             KeyRole::Range => "RANGE",
         }
+    }
+}
+
+/// A global secondary index: its name, keys, and the keys only projected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Index {
+    pub name: &'static str,
+    pub hash_key: (&'static str, KeyKind),
+    pub range_key: Option<(&'static str, KeyKind)>,
+}
+
+impl Index {
+    /// The hash key, then the range key if any: the index's key schema.
+    pub fn key_schema(self) -> impl Iterator<Item = ((&'static str, KeyKind), KeyRole)> {
+        std::iter::once((self.hash_key, KeyRole::Hash))
+            .chain(self.range_key.map(|key| (key, KeyRole::Range)))
     }
 }
 
@@ -192,6 +227,34 @@ impl Table {
     pub fn key_schema(self) -> impl Iterator<Item = ((&'static str, KeyKind), KeyRole)> {
         std::iter::once((self.hash_key(), KeyRole::Hash))
             .chain(self.range_key().map(|key| (key, KeyRole::Range)))
+    }
+
+    /// The table's global secondary indexes: the replays table's sparse
+    /// index of held lanes, which the sweep reads.
+    pub const fn indexes(self) -> &'static [Index] {
+        match self {
+            Table::Replays => &[Index {
+                name: HELD_LANES_INDEX,
+                hash_key: (HELD, KeyKind::String),
+                range_key: Some((REPLAY_KEY, KeyKind::String)),
+            }],
+            Table::Events | Table::StreamIndex | Table::ReadModel => &[],
+        }
+    }
+
+    /// Every key attribute of the table and its indexes, once each: its
+    /// attribute definitions.
+    pub fn key_attributes(self) -> Vec<(&'static str, KeyKind)> {
+        let mut keys: Vec<(&'static str, KeyKind)> =
+            self.key_schema().map(|(key, _)| key).collect();
+        for index in self.indexes() {
+            for (key, _) in index.key_schema() {
+                if !keys.contains(&key) {
+                    keys.push(key);
+                }
+            }
+        }
+        keys
     }
 
     /// The attribute DynamoDB's TTL deletes rows by ([`EXPIRES_AT`]): the

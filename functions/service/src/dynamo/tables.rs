@@ -7,16 +7,15 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-    StreamSpecification, StreamViewType, TableDescription, TableStatus, TimeToLiveSpecification,
-    TimeToLiveStatus,
+    AttributeDefinition, BillingMode, CreateGlobalSecondaryIndexAction, GlobalSecondaryIndex,
+    GlobalSecondaryIndexUpdate, IndexStatus, KeySchemaElement, KeyType, Projection, ProjectionType,
+    ScalarAttributeType, StreamSpecification, StreamViewType, TableDescription, TableStatus,
+    TimeToLiveSpecification, TimeToLiveStatus,
 };
 use domain::StoreError;
 
 use super::errors::{built, unavailable};
-#[cfg(test)]
-use super::schema::KeyRole;
-use super::schema::{EVENTS_STREAM_VIEW, KeyKind, Table};
+use super::schema::{EVENTS_STREAM_VIEW, Index, KeyKind, KeyRole, Table};
 
 /// How long `ensure_tables` waits for a table to become ACTIVE.
 const TABLE_ACTIVE_TIMEOUT: Duration = Duration::from_secs(180);
@@ -152,22 +151,11 @@ async fn create_table(client: &Client, table: Table, name: &str) -> Result<(), S
     let mut request = client
         .create_table()
         .table_name(name)
-        .billing_mode(BillingMode::PayPerRequest);
-    for ((attribute, kind), role) in table.key_schema() {
-        let key_type = KeyType::from(role.as_str());
-        request = request
-            .attribute_definitions(built(
-                AttributeDefinition::builder()
-                    .attribute_name(attribute)
-                    .attribute_type(scalar_type(kind))
-                    .build(),
-            )?)
-            .key_schema(built(
-                KeySchemaElement::builder()
-                    .attribute_name(attribute)
-                    .key_type(key_type)
-                    .build(),
-            )?);
+        .billing_mode(BillingMode::PayPerRequest)
+        .set_attribute_definitions(Some(attribute_definitions(table)?))
+        .set_key_schema(Some(key_schema(table.key_schema())?));
+    for index in table.indexes() {
+        request = request.global_secondary_indexes(global_index(index)?);
     }
     if table.has_stream() {
         request = request.stream_specification(built(
@@ -191,6 +179,98 @@ async fn create_table(client: &Client, table: Table, name: &str) -> Result<(), S
     }
 }
 
+fn attribute_definitions(table: Table) -> Result<Vec<AttributeDefinition>, StoreError> {
+    table
+        .key_attributes()
+        .into_iter()
+        .map(|(attribute, kind)| {
+            built(
+                AttributeDefinition::builder()
+                    .attribute_name(attribute)
+                    .attribute_type(scalar_type(kind))
+                    .build(),
+            )
+        })
+        .collect()
+}
+
+fn key_schema(
+    keys: impl Iterator<Item = ((&'static str, KeyKind), KeyRole)>,
+) -> Result<Vec<KeySchemaElement>, StoreError> {
+    keys.map(|((attribute, _), role)| {
+        built(
+            KeySchemaElement::builder()
+                .attribute_name(attribute)
+                .key_type(KeyType::from(role.as_str()))
+                .build(),
+        )
+    })
+    .collect()
+}
+
+fn global_index(index: &Index) -> Result<GlobalSecondaryIndex, StoreError> {
+    built(
+        GlobalSecondaryIndex::builder()
+            .index_name(index.name)
+            .set_key_schema(Some(key_schema(index.key_schema())?))
+            .projection(
+                Projection::builder()
+                    .projection_type(ProjectionType::KeysOnly)
+                    .build(),
+            )
+            .build(),
+    )
+}
+
+/// Adds the indexes an existing table lacks (tables made by an earlier
+/// version); DynamoDB builds one at a time, and the table stays usable.
+async fn add_missing_indexes(
+    client: &Client,
+    table: Table,
+    name: &str,
+    described: &TableDescription,
+) -> Result<bool, StoreError> {
+    let present: Vec<&str> = described
+        .global_secondary_indexes()
+        .iter()
+        .filter_map(|index| index.index_name())
+        .collect();
+    let Some(missing) = table
+        .indexes()
+        .iter()
+        .find(|index| !present.contains(&index.name))
+    else {
+        return Ok(false);
+    };
+    let create = built(
+        CreateGlobalSecondaryIndexAction::builder()
+            .index_name(missing.name)
+            .set_key_schema(Some(key_schema(missing.key_schema())?))
+            .projection(
+                Projection::builder()
+                    .projection_type(ProjectionType::KeysOnly)
+                    .build(),
+            )
+            .build(),
+    )?;
+    client
+        .update_table()
+        .table_name(name)
+        .set_attribute_definitions(Some(attribute_definitions(table)?))
+        .global_secondary_index_updates(
+            GlobalSecondaryIndexUpdate::builder().create(create).build(),
+        )
+        .send()
+        .await
+        .map_err(|err| {
+            unavailable(
+                format!("adding index {} to table {name}", missing.name),
+                &err,
+            )
+        })?;
+    Ok(true)
+}
+
 async fn wait_active_and_check(
     client: &Client,
     table: Table,
@@ -202,8 +282,12 @@ async fn wait_active_and_check(
             Ok(output) => {
                 if let Some(described) = output.table()
                     && described.table_status() == Some(&TableStatus::Active)
+                    && indexes_active(described)
                 {
-                    return check_table(table, name, described);
+                    check_table(table, name, described)?;
+                    if !add_missing_indexes(client, table, name, described).await? {
+                        return Ok(());
+                    }
                 }
             }
             // Creation may not be visible yet: keep waiting.
@@ -220,6 +304,13 @@ async fn wait_active_and_check(
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+fn indexes_active(described: &TableDescription) -> bool {
+    described
+        .global_secondary_indexes()
+        .iter()
+        .all(|index| index.index_status() == Some(&IndexStatus::Active))
 }
 
 /// An existing table with other keys would fail every request obscurely.

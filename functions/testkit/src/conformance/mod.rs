@@ -1,5 +1,7 @@
 //! The storage conformance suite: what every adapter of the domain ports
-//! (`EventStore`, `ReadModel`, `Checkpoints`, `ReplayJobs`, `ParkedRecords`) must do, whatever its backend.
+//! (`EventStore`, `ReadModel`, `Checkpoints`, `ReplayJobs`, `ParkedRecords`) must do, whatever its backend,
+//! and what the replays run over them must do whatever befalls their runs
+//! (`runs.rs`).
 //!
 //! Each case is a public async function taking a fresh [`Stores`]; the
 //! [`conformance_tests!`](crate::conformance_tests) macro turns all of them
@@ -91,6 +93,7 @@ macro_rules! conformance_tests {
             a_replay_never_shows_a_reader_a_missing_or_intermediate_item,
             a_replay_resumes_from_its_saved_progress,
             a_replay_and_the_live_projection_do_not_undo_each_other,
+            streams_list_in_id_order_with_their_version_and_last_write,
             checkpoints_start_empty_then_save_and_overwrite,
             parked_records_list_in_source_order_and_a_source_parks_once,
             a_lane_commits_only_at_the_revision_read,
@@ -98,8 +101,18 @@ macro_rules! conformance_tests {
             triggers_start_on_a_free_lane_then_share_one_queued_replay,
             a_finished_run_hands_the_lane_to_the_queued_replay,
             concurrent_triggers_of_one_stream_start_exactly_one_replay,
-            a_run_that_stopped_reporting_loses_its_lane_to_the_next_trigger,
-            a_second_delivery_of_a_run_stops_at_its_first_report,
+            a_run_that_stopped_reporting_is_resumed_from_its_lanes_progress,
+            a_second_or_late_delivery_of_a_run_changes_nothing,
+            a_released_replay_is_claimed_at_once_by_the_next_run,
+            a_replay_that_never_steps_fails_and_the_queued_one_starts,
+            held_lanes_list_the_lanes_with_a_running_replay,
+            a_rebuild_borrows_free_streams_and_queues_behind_busy_ones,
+            a_replay_survives_a_lane_commit_that_fails,
+            a_replay_whose_continuation_was_lost_is_resumed_by_the_sweep,
+            a_replay_killed_mid_step_is_resumed_from_its_last_report,
+            a_delivery_after_the_end_changes_nothing,
+            a_rebuild_replays_every_stream_and_queues_behind_busy_ones,
+            a_rebuild_killed_mid_stream_resumes_and_counts_each_stream_once,
         );
     };
     (@cases $make:expr; $($case:ident),+ $(,)?) => {
@@ -116,18 +129,26 @@ mod checkpoints;
 mod event_store;
 mod idempotency;
 mod jobs;
+mod lane_rebuilds;
+mod lane_runs;
 mod parked;
 mod read_model;
 mod replay;
+mod runs;
+mod streams;
 mod support;
 
 pub use checkpoints::*;
 pub use event_store::*;
 pub use idempotency::*;
 pub use jobs::*;
+pub use lane_rebuilds::*;
+pub use lane_runs::*;
 pub use parked::*;
 pub use read_model::*;
 pub use replay::*;
+pub use runs::*;
+pub use streams::*;
 pub use support::unique_stream;
 
 #[cfg(test)]
