@@ -149,6 +149,7 @@ impl ResourceId<super::sqs::Queue> {
 }
 
 impl HasArn for super::dynamodb::Table {}
+impl HasArn for super::events::Rule {}
 impl HasArn for super::iam::Role {}
 impl HasArn for super::lambda::Function {}
 impl HasArn for super::logs::LogGroup {}

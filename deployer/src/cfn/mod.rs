@@ -8,6 +8,7 @@
 
 pub mod apigateway;
 pub mod dynamodb;
+pub mod events;
 pub mod iam;
 pub mod intrinsic;
 pub mod lambda;
@@ -302,6 +303,7 @@ resource_types! {
     ApiGatewayUsagePlan(apigateway::UsagePlan) => "AWS::ApiGateway::UsagePlan",
     ApiGatewayUsagePlanKey(apigateway::UsagePlanKey) => "AWS::ApiGateway::UsagePlanKey",
     DynamoDbTable(dynamodb::Table) => "AWS::DynamoDB::Table",
+    EventsRule(events::Rule) => "AWS::Events::Rule",
     IamRole(iam::Role) => "AWS::IAM::Role",
     LambdaEventInvokeConfig(lambda::EventInvokeConfig) => "AWS::Lambda::EventInvokeConfig",
     LambdaEventSourceMapping(lambda::EventSourceMapping) => "AWS::Lambda::EventSourceMapping",

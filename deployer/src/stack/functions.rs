@@ -9,8 +9,9 @@ use service::functions::Function;
 
 use super::failures::{failure_queue, on_failure_to_queue};
 use super::parameters::Parameters;
-use super::tables::{arn_in_app, events_stream_arn_in_app, name_in_app};
+use super::tables::{arn_in_app, events_stream_arn_in_app, held_lanes_index_arn, name_in_app};
 use super::{StackOptions, Table};
+use crate::cfn::events;
 use crate::cfn::iam::{self, PolicyDocument, Statement};
 use crate::cfn::lambda;
 use crate::cfn::logs::{self, RetentionDays};
@@ -121,15 +122,20 @@ impl FunctionResources for Function {
     /// - list-items: Query on the read model.
     /// - trigger-replay: GetItem and TransactWriteItems (Puts) on the
     ///   replays table (the stream's lane and the job); an asynchronous
-    ///   Invoke of the replay function.
-    /// - replay-status: GetItem on the replays table.
+    ///   Invoke of the replay function (to start the replay, or to resume
+    ///   one whose run died).
+    /// - replay-status: GetItem on the replays table; to resume a replay
+    ///   whose run died, TransactWriteItems (Puts) there and an
+    ///   asynchronous Invoke of the replay function.
     /// - projector: conditional PutItem on the read model; conditional
     ///   PutItem on the stream index, parking the records it cannot decode;
     ///   Lambda reads the events table's stream with the function's role;
     ///   SendMessage to the failure queue, for Lambda, which sends the
     ///   mapping's failure records with the function's role.
     /// - replay: Query on the events table; BatchGetItem on the stream
-    ///   index (each item's latest event); Query, PutItem and DeleteItem on
+    ///   index (each item's latest event, the streams' HEAD rows) and
+    ///   Query there (the list of streams, for a rebuild); Query on the
+    ///   replays table's index of held lanes (the sweep); Query, PutItem and DeleteItem on
     ///   the read model; GetItem and TransactWriteItems (Puts) on the
     ///   replays table; an asynchronous Invoke of itself, to hand a long
     ///   replay over to a fresh run before its time limit and to start the
@@ -168,10 +174,16 @@ impl FunctionResources for Function {
                     actions: &["lambda:InvokeFunction"],
                 },
             ],
-            Function::ReplayStatus => &[Grant {
-                target: Target::ReplaysTable,
-                actions: &["dynamodb:GetItem"],
-            }],
+            Function::ReplayStatus => &[
+                Grant {
+                    target: Target::ReplaysTable,
+                    actions: &["dynamodb:GetItem", "dynamodb:PutItem"],
+                },
+                Grant {
+                    target: Target::ReplayFunction,
+                    actions: &["lambda:InvokeFunction"],
+                },
+            ],
             Function::Projector => &[
                 Grant {
                     target: Target::ReadModelTable,
@@ -207,7 +219,11 @@ impl FunctionResources for Function {
                 },
                 Grant {
                     target: Target::StreamIndexTable,
-                    actions: &["dynamodb:BatchGetItem"],
+                    actions: &["dynamodb:BatchGetItem", "dynamodb:Query"],
+                },
+                Grant {
+                    target: Target::HeldLanesIndex,
+                    actions: &["dynamodb:Query"],
                 },
                 Grant {
                     target: Target::ReadModelTable,
@@ -256,6 +272,8 @@ pub enum Target {
     StreamIndexTable,
     ReadModelTable,
     ReplaysTable,
+    /// The replays table's index of held lanes.
+    HeldLanesIndex,
     ReplayFunction,
     /// The function itself, by the name it is deployed under: its ARN would
     /// make the role depend on the function, which depends on the role.
@@ -275,6 +293,7 @@ fn grant_resource(function: Function, target: Target) -> Expr {
         Target::StreamIndexTable => arn_in_app(Table::StreamIndex),
         Target::ReadModelTable => arn_in_app(Table::ReadModel),
         Target::ReplaysTable => arn_in_app(Table::Replays),
+        Target::HeldLanesIndex => held_lanes_index_arn(),
         Target::ReplayFunction => Function::Replay.logical_id().arn(),
         Target::OwnFunction => Expr::sub(format!(
             "arn:${{{}}}:lambda:${{{}}}:${{{}}}:function:${{{}}}-{}",
@@ -346,13 +365,14 @@ pub(super) fn add_function(
                 parameters.test_stream_id.reference(),
             );
         }
-        Function::TriggerReplay => {
+        // They start replay runs: a new replay, or one whose run died.
+        Function::TriggerReplay | Function::ReplayStatus => {
             variables.insert(
                 REPLAY_FUNCTION_NAME_ENV.to_owned(),
                 Function::Replay.logical_id().reference(),
             );
         }
-        Function::AddEvent | Function::ReplayStatus | Function::Replay | Function::Projector => {}
+        Function::AddEvent | Function::Replay | Function::Projector => {}
     }
 
     template.resource(
@@ -381,6 +401,35 @@ pub(super) fn add_function(
                 Function::Replay => options.replay_concurrency.reserved(),
                 _ => None,
             },
+        },
+    );
+}
+
+/// The sweep: every few minutes a schedule invokes the replay function
+/// to resume the replays whose run died (`service::replay::sweep`).
+pub(super) fn add_replay_sweep(template: &mut Template) {
+    let rule = template.resource(
+        "ReplaySweepSchedule",
+        events::Rule {
+            description: Some(
+                "Resumes the replays whose run stopped reporting progress".to_owned(),
+            ),
+            schedule_expression: service::replay::SWEEP_SCHEDULE.to_owned(),
+            state: events::RuleState::Enabled,
+            targets: vec![events::RuleTarget {
+                arn: Function::Replay.logical_id().arn(),
+                id: "replay-sweep".to_owned(),
+                input: Some(service::replay::SWEEP_INPUT.to_owned()),
+            }],
+        },
+    );
+    template.resource(
+        "ReplaySweepPermission",
+        lambda::Permission {
+            action: lambda::PermissionAction::InvokeFunction,
+            function_name: Function::Replay.logical_id().reference(),
+            principal: "events.amazonaws.com".to_owned(),
+            source_arn: Some(rule.arn()),
         },
     );
 }

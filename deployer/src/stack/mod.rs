@@ -156,6 +156,7 @@ pub(crate) fn build(options: &StackOptions, routes: &[ApiRoute]) -> Template {
         functions::add_function(&mut template, function, options, &parameters);
     }
     functions::add_projector_source(&mut template);
+    functions::add_replay_sweep(&mut template);
     failures::add_replay_invoke_config(&mut template);
     api::add_api(&mut template, options, routes, &parameters);
     add_outputs(&mut template);

@@ -45,30 +45,26 @@ impl TableResources for Table {
     }
 
     fn definition(self) -> Resource {
-        let keys: Vec<_> = self
-            .key_schema()
-            .map(|(key, role)| {
-                let key_type = match role {
-                    KeyRole::Hash => KeyType::Hash,
-                    KeyRole::Range => KeyType::Range,
-                };
-                (key, key_type)
-            })
-            .collect();
         let table = dynamodb::Table {
             table_name: None,
-            attribute_definitions: keys
-                .iter()
-                .map(|((name, kind), _)| dynamodb::AttributeDefinition {
-                    attribute_name: (*name).to_owned(),
-                    attribute_type: attribute_type(*kind),
+            attribute_definitions: self
+                .key_attributes()
+                .into_iter()
+                .map(|(name, kind)| dynamodb::AttributeDefinition {
+                    attribute_name: name.to_owned(),
+                    attribute_type: attribute_type(kind),
                 })
                 .collect(),
-            key_schema: keys
+            key_schema: key_schema(self.key_schema()),
+            global_secondary_indexes: self
+                .indexes()
                 .iter()
-                .map(|((name, _), key_type)| dynamodb::KeySchemaElement {
-                    attribute_name: (*name).to_owned(),
-                    key_type: *key_type,
+                .map(|index| dynamodb::GlobalSecondaryIndex {
+                    index_name: index.name.to_owned(),
+                    key_schema: key_schema(index.key_schema()),
+                    projection: dynamodb::Projection {
+                        projection_type: dynamodb::ProjectionType::KeysOnly,
+                    },
                 })
                 .collect(),
             billing_mode: BillingMode::PayPerRequest,
@@ -134,6 +130,32 @@ pub(crate) fn arn_in_app(table: Table) -> Expr {
 /// The events table's stream ARN, as the app stack's resources use it.
 pub(crate) fn events_stream_arn_in_app() -> Expr {
     DataOutput::EventsStreamArn.in_app()
+}
+
+fn key_schema(
+    keys: impl Iterator<Item = ((&'static str, KeyKind), KeyRole)>,
+) -> Vec<dynamodb::KeySchemaElement> {
+    keys.map(|((name, _), role)| dynamodb::KeySchemaElement {
+        attribute_name: name.to_owned(),
+        key_type: match role {
+            KeyRole::Hash => KeyType::Hash,
+            KeyRole::Range => KeyType::Range,
+        },
+    })
+    .collect()
+}
+
+/// The ARN of the replays table's index of held lanes, which the sweep
+/// queries.
+pub(crate) fn held_lanes_index_arn() -> Expr {
+    Expr::join(
+        "/",
+        vec![
+            arn_in_app(Table::Replays),
+            "index".into(),
+            service::dynamo::schema::HELD_LANES_INDEX.into(),
+        ],
+    )
 }
 
 fn attribute_type(kind: KeyKind) -> AttributeType {

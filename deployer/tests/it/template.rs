@@ -95,8 +95,9 @@ fn every_route_has_its_resource_method_and_permission() {
         Properties::ApiGatewayMethod(m) => Some(m),
         _ => None,
     });
+    // API Gateway's: the sweep's schedule has a permission of its own.
     let permissions = resources_of(&template, |p| match p {
-        Properties::LambdaPermission(p) => Some(p),
+        Properties::LambdaPermission(p) if p.principal == "apigateway.amazonaws.com" => Some(p),
         _ => None,
     });
     for route in Route::ALL {
@@ -224,7 +225,17 @@ fn expected_grants(function: Function, tracing: bool) -> Vec<(String, Vec<String
                 vec!["lambda:InvokeFunction"],
             ),
         ],
-        Function::ReplayStatus => vec![("ReplaysTable.Arn".to_owned(), vec!["dynamodb:GetItem"])],
+        // A replay whose run died is resumed on the way.
+        Function::ReplayStatus => vec![
+            (
+                "ReplaysTable.Arn".to_owned(),
+                vec!["dynamodb:GetItem", "dynamodb:PutItem"],
+            ),
+            (
+                "ReplayFunction.Arn".to_owned(),
+                vec!["lambda:InvokeFunction"],
+            ),
+        ],
         Function::Projector => vec![
             ("ReadModelTable.Arn".to_owned(), vec!["dynamodb:PutItem"]),
             // Parked records.
@@ -243,9 +254,15 @@ fn expected_grants(function: Function, tracing: bool) -> Vec<(String, Vec<String
         ],
         Function::Replay => vec![
             ("EventsTableArn".to_owned(), vec!["dynamodb:Query"]),
+            // Items' latest events, and the list of streams for a rebuild.
             (
                 "StreamIndexTableArn".to_owned(),
-                vec!["dynamodb:BatchGetItem"],
+                vec!["dynamodb:BatchGetItem", "dynamodb:Query"],
+            ),
+            // The sweep's list of held lanes.
+            (
+                "Join / [\"ReplaysTable.Arn\", \"index\", \"held-lanes\"]".to_owned(),
+                vec!["dynamodb:Query"],
             ),
             (
                 "ReadModelTable.Arn".to_owned(),
@@ -651,11 +668,45 @@ fn the_tables_have_the_adapters_key_schema() {
             .iter()
             .map(|a| (a.attribute_name.as_str(), a.attribute_type))
             .collect();
+        // The index keys are string attributes too.
+        let index_keys = table.indexes().iter().flat_map(|index| {
+            index
+                .key_schema()
+                .map(|((name, kind), _)| (name, key_type(kind)))
+        });
         let expected_attributes: BTreeMap<&str, AttributeType> =
             std::iter::once((hash, AttributeType::S))
                 .chain(range)
+                .chain(index_keys)
                 .collect();
         assert_eq!(attributes, expected_attributes, "{table:?}");
+        let indexes: Vec<(&str, Vec<(&str, KeyType)>)> = definition
+            .global_secondary_indexes
+            .iter()
+            .map(|index| {
+                let keys = index
+                    .key_schema
+                    .iter()
+                    .map(|k| (k.attribute_name.as_str(), k.key_type))
+                    .collect();
+                (index.index_name.as_str(), keys)
+            })
+            .collect();
+        let expected_indexes: Vec<(&str, Vec<(&str, KeyType)>)> = table
+            .indexes()
+            .iter()
+            .map(|index| {
+                let keys = index
+                    .key_schema()
+                    .map(|((name, _), role)| match role {
+                        schema::KeyRole::Hash => (name, KeyType::Hash),
+                        schema::KeyRole::Range => (name, KeyType::Range),
+                    })
+                    .collect();
+                (index.name, keys)
+            })
+            .collect();
+        assert_eq!(indexes, expected_indexes, "{table:?}");
         assert_eq!(definition.billing_mode, BillingMode::PayPerRequest);
         let view = definition
             .stream_specification
@@ -741,13 +792,54 @@ fn the_functions_get_the_table_names_the_wiring_reads() {
         env(Function::TriggerReplay, "REPLAY_FUNCTION_NAME").as_deref(),
         Some("ReplayFunction")
     );
-    // Only trigger-replay dispatches replays (the wiring keys on the variable).
+    // Only trigger-replay and replay-status start replay runs (the wiring
+    // keys on the variable).
     for function in Function::ALL {
         assert_eq!(
             env(function, "REPLAY_FUNCTION_NAME").is_some(),
-            function == Function::TriggerReplay
+            matches!(function, Function::TriggerReplay | Function::ReplayStatus),
+            "{}",
+            function.name()
         );
     }
+}
+
+/// A schedule invokes the replay function with the input that makes it
+/// sweep, every `SWEEP_SCHEDULE`, and may: the permission names the rule.
+#[test]
+fn a_schedule_sweeps_the_replays_with_the_input_the_function_reads() {
+    let template = default_stack();
+    let rules = resources_of(&template, |p| match p {
+        Properties::EventsRule(rule) => Some(rule),
+        _ => None,
+    });
+    assert_eq!(rules.len(), 1);
+    let (rule_id, rule) = &rules[0];
+    assert_eq!(rule.schedule_expression, service::replay::SWEEP_SCHEDULE);
+    assert_eq!(rule.targets.len(), 1);
+    assert_eq!(show(&rule.targets[0].arn), "ReplayFunction.Arn");
+    let input = rule.targets[0].input.as_deref().expect("a constant input");
+    assert_eq!(
+        serde_json::from_str::<service::replay::ReplayInvocation>(input).ok(),
+        Some(service::replay::ReplayInvocation::Sweep { sweep: true })
+    );
+    let sweep = service::replay::SWEEP_EVERY.as_secs();
+    assert_eq!(
+        rule.schedule_expression,
+        format!("rate({} minutes)", sweep / 60),
+        "the schedule is SWEEP_EVERY"
+    );
+    let permissions = resources_of(&template, |p| match p {
+        Properties::LambdaPermission(p) if p.principal == "events.amazonaws.com" => Some(p),
+        _ => None,
+    });
+    assert_eq!(permissions.len(), 1);
+    let permission = &permissions[0].1;
+    assert_eq!(show(&permission.function_name), "ReplayFunction");
+    assert_eq!(
+        permission.source_arn.as_ref().map(show),
+        Some(format!("{rule_id}.Arn"))
+    );
 }
 
 #[test]
