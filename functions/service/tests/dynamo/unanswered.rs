@@ -72,10 +72,14 @@ async fn an_append_whose_answer_is_lost_answers_the_event_it_stored_and_a_retry_
     let first = append_in_time(&store, &keyed).await;
     assert_eq!(proxy.swallowed(), 1, "the write's answer was dropped");
     assert_eq!(first.event_id, EventId::new(0));
-    assert_eq!(log(&tables, &stream).await, [first.clone()]);
+    assert_eq!(log(&tables, &stream).await, std::slice::from_ref(&first));
     let retried = append_in_time(&store, &keyed).await;
     assert_eq!(retried, first, "the retry answers the stored event");
-    assert_eq!(log(&tables, &stream).await, [first.clone()], "stored once");
+    assert_eq!(
+        log(&tables, &stream).await,
+        std::slice::from_ref(&first),
+        "stored once"
+    );
 
     // Without a key: found by its content at the id it was written to.
     proxy.swallow_answer_to("TransactWriteItems");
@@ -105,7 +109,11 @@ async fn a_transaction_in_progress_answer_is_resolved_by_reading_the_log() {
     let first = append_in_time(&store, &command(&stream, "a", 1)).await;
     assert_eq!(landed.answered(), 1);
     assert_eq!(first.event_id, EventId::new(0));
-    assert_eq!(log(&tables, &stream).await, [first.clone()], "stored once");
+    assert_eq!(
+        log(&tables, &stream).await,
+        std::slice::from_ref(&first),
+        "stored once"
+    );
 
     // The same with a key: its row names the event read back.
     let landed = InProgressAnswer::after_the_write_lands();
