@@ -21,7 +21,7 @@ use domain::{
 };
 
 use super::DynamoStore;
-use super::append_write::{ReadBack, Written};
+use super::append_write::{READ_BACK_RESERVE, ReadBack, Written};
 use super::backoff::{backoff, pause};
 use super::codec::{Item, boolean, event_from_item, index_key, n, number, s, string};
 use super::errors::{built, invalid_transaction, unavailable};
@@ -62,8 +62,9 @@ impl EventStore for DynamoStore {
             if attempt > 0 {
                 let pause = pause(attempt);
                 // Another try that could end past the request's deadline
-                // would leave the caller with a timeout, not knowing.
-                if !deadline::allows(pause, last_try) {
+                // would leave the caller with a timeout, not knowing; its
+                // write keeps time to be read back if its answer is lost.
+                if !deadline::allows(pause, last_try + READ_BACK_RESERVE) {
                     return Err(StoreError::Contention(format!(
                         "stream `{stream}`: {attempt} attempts lost to concurrent appends, and no time left for another"
                     ))
