@@ -10,6 +10,7 @@ pub mod deploy;
 pub mod logs;
 pub mod overview;
 pub mod partition;
+pub mod replays;
 pub mod settings;
 pub mod stack;
 

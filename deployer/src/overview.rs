@@ -1,6 +1,7 @@
 //! `status`: a deployment at a glance: both stacks and their state, the
 //! API URL, whether each deployed function runs the code a build makes
-//! now, the projector's stream mapping, and the records it parked.
+//! now, the projector's stream mapping, the rebuild of every stream that
+//! runs, and the records the projector parked.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -60,6 +61,8 @@ pub struct Overview {
     /// first few.
     pub parked_count: usize,
     pub parked: Vec<ParkedRecord>,
+    /// The rebuild of every stream that runs or waits, if any.
+    pub rebuild: Option<domain::ReplayJob>,
 }
 
 /// Looks at the deployment of `stack_name`; with `built`, compares each
@@ -163,6 +166,15 @@ pub async fn overview(
         }
     };
 
+    let rebuild = match (&app, &data) {
+        // A stack that lacks its tables (a first deploy cut short) has
+        // no rebuild to show.
+        (Some(_), Some(_)) => match crate::replays::DeployedReplays::find(aws, stack_name).await {
+            Ok(replays) => replays.current_rebuild().await?,
+            Err(_) => None,
+        },
+        _ => None,
+    };
     let api_url = app.as_ref().and_then(|info| {
         info.outputs.get(API_URL_OUTPUT).cloned().or_else(|| {
             app_ids
@@ -181,6 +193,7 @@ pub async fn overview(
         mapping,
         parked_count,
         parked,
+        rebuild,
     })
 }
 
@@ -237,6 +250,19 @@ pub fn render(overview: &Overview) -> String {
         }
         None => {
             let _ = writeln!(out, "{:<14}none", "stream mapping");
+        }
+    }
+    match &overview.rebuild {
+        Some(job) => {
+            let _ = writeln!(
+                out,
+                "{:<14}{}",
+                "rebuild",
+                crate::replays::describe_job(job)
+            );
+        }
+        None => {
+            let _ = writeln!(out, "{:<14}none running", "rebuild");
         }
     }
     if overview.parked_count == 0 {

@@ -5,14 +5,14 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 use deployer::build::BuildOptions;
 use deployer::build::toolchain::LinkerChoice;
 use deployer::cfn::lambda::Architecture;
 use deployer::logs::{LogsOptions, Since, function_named};
 use service::functions::Function;
 
-use crate::{bench, deploy, logs, setup, status, synth, test};
+use crate::{bench, deploy, logs, replay, setup, status, synth, test};
 
 #[derive(Parser)]
 #[command(
@@ -46,6 +46,9 @@ pub enum XtaskCmd {
     /// The deployment at a glance: both stacks, the URL, whether the deployed code is
     /// current, the stream mapping and parked records (reads .env).
     Status(Status),
+    /// Replay a stream's events (--stream) or rebuild every stream's read model (--all) on
+    /// the deployment, or on local mode with --url; --status shows where a replay stands.
+    Replay(Replay),
     /// Measure the project and print a performance report.
     Bench(Bench),
 }
@@ -198,6 +201,33 @@ pub struct Status {
 }
 
 #[derive(Args)]
+#[command(group(ArgGroup::new("what").required(true).args(["stream", "all", "status"])))]
+pub struct Replay {
+    /// Replay this stream's events into the read model.
+    #[arg(long, value_name = "ID")]
+    stream: Option<String>,
+    /// With --stream: from this event id on (0 rebuilds the stream's read model).
+    #[arg(long, value_name = "N", default_value_t = 0, requires = "stream")]
+    from: u64,
+    /// Rebuild every stream's read model from 0.
+    #[arg(long)]
+    all: bool,
+    /// Show where the replay REPLAY_ID stands (resuming it if its run died).
+    #[arg(long, value_name = "REPLAY_ID")]
+    status: Option<String>,
+    /// Follow the replay to its end, a line per change; fails if it fails.
+    #[arg(long)]
+    wait: bool,
+    /// Replay through this API instead of the deployment's AWS resources,
+    /// e.g. local mode's http://127.0.0.1:3000 (sends API_KEY).
+    #[arg(long, value_name = "URL")]
+    url: Option<String>,
+    /// The settings file (STACK_NAME; API_KEY with --url), relative to the project root.
+    #[arg(long, default_value = ".env")]
+    env_file: PathBuf,
+}
+
+#[derive(Args)]
 pub struct Bench {
     /// Also time a clean arm64 build of all functions (about 12 minutes
     /// on 2 cores), in a temporary target directory.
@@ -313,6 +343,26 @@ impl From<BenchPart> for bench::Part {
             BenchPart::Listing => bench::Part::Listing,
             BenchPart::AwsCalls => bench::Part::AwsCalls,
             BenchPart::Deploy => bench::Part::Deploy,
+        }
+    }
+}
+
+impl From<Replay> for replay::ReplayConfig {
+    fn from(flags: Replay) -> replay::ReplayConfig {
+        let what = match (flags.stream, flags.status) {
+            (Some(stream), _) => replay::What::Stream {
+                stream,
+                from: flags.from,
+            },
+            (None, Some(replay_id)) => replay::What::Status(replay_id),
+            // clap's group asks for exactly one of them.
+            (None, None) => replay::What::AllStreams,
+        };
+        replay::ReplayConfig {
+            what,
+            wait: flags.wait,
+            url: flags.url,
+            env_file: flags.env_file,
         }
     }
 }

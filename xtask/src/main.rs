@@ -15,6 +15,7 @@ mod deploy;
 mod deploy_check;
 mod flags;
 mod logs;
+mod replay;
 mod setup;
 mod status;
 mod synth;
@@ -52,6 +53,7 @@ fn main() -> ExitCode {
         XtaskCmd::Destroy(flags) => deploy::destroy(flags.into(), &root),
         XtaskCmd::Logs(flags) => logs::run(flags.into(), &root),
         XtaskCmd::Status(flags) => status::run(flags.into(), &root),
+        XtaskCmd::Replay(flags) => replay::run(flags.into(), &root),
         XtaskCmd::Bench(flags) => bench::run(flags.into(), &root),
     };
     match result {

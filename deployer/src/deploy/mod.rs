@@ -156,14 +156,51 @@ pub async fn deploy(
         .await?;
     rendered.parameters.extend(data.0);
     let stack = session.ready_stack().await?;
+    let outcome = deploy_app(&session, &stack, request, options, rendered).await?;
+    start_rebuild_if_new(aws, request.stack_name, progress).await?;
+    Ok(outcome)
+}
+
+/// A read model deployed new over a kept log holds nothing the stream
+/// mapping does not deliver, which is the last 24 hours at most: every
+/// stream is replayed into it, once, by a rebuild started here.
+async fn start_rebuild_if_new(
+    aws: &Aws,
+    stack_name: &str,
+    progress: &Progress,
+) -> anyhow::Result<()> {
+    let replays = crate::replays::DeployedReplays::find(aws, stack_name).await?;
+    let rebuild = replays.rebuild_if_empty().await.with_context(|| {
+        format!(
+            "the stack {stack_name} is deployed, but the rebuild of its new read model could not start; start it with: cargo xtask replay --all"
+        )
+    })?;
+    if let Some(id) = rebuild {
+        progress.line(format!(
+            "the read model is new and the event log is not: rebuilding it from every stream, replay {id}; follow it with: cargo xtask replay --status {id} --wait"
+        ));
+    }
+    Ok(())
+}
+
+/// The app stack's part of a deploy, once its stack is ready: hotswap,
+/// or a change set.
+async fn deploy_app(
+    session: &Session<'_>,
+    stack: &stacks::StackInfo,
+    request: &DeployRequest<'_>,
+    options: &DeployOptions,
+    rendered: Rendered,
+) -> anyhow::Result<Outcome> {
+    let (aws, progress) = (session.aws, session.progress);
     if options.hotswap {
-        match hotswap::try_hotswap(&session, &stack, request.manifest, &rendered).await? {
+        match hotswap::try_hotswap(session, stack, request.manifest, &rendered).await? {
             Some(outcome) => return Ok(outcome),
             None => progress.line("hotswap: more than function code changed; doing a full deploy"),
         }
     }
     let change_set = session
-        .update_change_set(&stack, rendered, Some(request.manifest))
+        .update_change_set(stack, rendered, Some(request.manifest))
         .await?;
     let Some(ready) = change_set else {
         return Ok(Outcome::NoChanges);

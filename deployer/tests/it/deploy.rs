@@ -41,7 +41,7 @@ use tempfile::TempDir;
 
 const API_KEY: &str = "deploy-test-key-0123456789abcdef";
 
-fn options() -> DeployOptions {
+pub(crate) fn options() -> DeployOptions {
     DeployOptions {
         waits: Waits::for_emulator(),
         ..DeployOptions::default()
@@ -50,18 +50,18 @@ fn options() -> DeployOptions {
 
 /// One test's stack on the emulator, under a name no other test uses,
 /// and what the engine needs and says while it works on it.
-struct Emulated {
-    aws: Aws,
-    stack: String,
+pub(crate) struct Emulated {
+    pub(crate) aws: Aws,
+    pub(crate) stack: String,
     template: Template,
     /// Where the builds' packages are written.
     dir: TempDir,
-    progress: Progress,
+    pub(crate) progress: Progress,
     in_flight: InFlight,
 }
 
 impl Emulated {
-    async fn new(label: &str) -> Emulated {
+    pub(crate) async fn new(label: &str) -> Emulated {
         let endpoint = testkit::moto::shared_endpoint();
         let config = service::aws::sdk_config_for_endpoint(endpoint).await;
         let stack = format!("evs-{label}-{}", uuid::Uuid::new_v4().simple())[..30].to_owned();
@@ -79,7 +79,7 @@ impl Emulated {
     }
 
     /// A build with the functions at `versions` (1 when not named).
-    fn build(&self, versions: &[(&str, u32)]) -> Manifest {
+    pub(crate) fn build(&self, versions: &[(&str, u32)]) -> Manifest {
         manifest(self.dir.path(), &versions.iter().copied().collect())
     }
 
@@ -93,7 +93,7 @@ impl Emulated {
         }
     }
 
-    async fn deploy(
+    pub(crate) async fn deploy(
         &self,
         manifest: &Manifest,
         options: &DeployOptions,
@@ -110,7 +110,7 @@ impl Emulated {
     }
 
     /// Destroys the stack, answering every question with `confirm`.
-    async fn destroy(
+    pub(crate) async fn destroy(
         &self,
         delete_data: bool,
         confirm: &mut dyn FnMut(&Question) -> anyhow::Result<bool>,
@@ -129,7 +129,7 @@ impl Emulated {
 
     /// The app stack's resources, and its data stack's (the event store's
     /// tables), by logical ID: no ID is in both.
-    async fn physical_ids(&self) -> BTreeMap<String, String> {
+    pub(crate) async fn physical_ids(&self) -> BTreeMap<String, String> {
         let mut ids = stacks::physical_ids(&self.aws.cloudformation, &self.stack)
             .await
             .expect("stack resources");
@@ -268,7 +268,7 @@ fn retained_tables(ids: &BTreeMap<String, String>) -> Vec<String> {
         .collect()
 }
 
-fn always(answer: bool) -> impl FnMut(&Question) -> anyhow::Result<bool> {
+pub(crate) fn always(answer: bool) -> impl FnMut(&Question) -> anyhow::Result<bool> {
     move |_| Ok(answer)
 }
 

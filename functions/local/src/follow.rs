@@ -15,7 +15,9 @@ use aws_sdk_dynamodbstreams::types::{Record, ShardIteratorType};
 use domain::{Checkpoints, ParkedRecord, ParkedRecords, RecordedEvent};
 use serde_json::json;
 use service::aws_lambda_events::dynamodb::Event as StreamEvent;
+use service::deadline;
 use service::dynamo::DynamoStore;
+use service::functions::Function;
 use service::projector::{compare_sequence_numbers, handle_stream_batch, project};
 use tokio::sync::watch;
 
@@ -370,7 +372,10 @@ async fn poll_shard(
     let mut attempt = 0;
     loop {
         let batch = lambda_event(stream_arn, &pending)?;
-        let response = handle_stream_batch(store, store, &batch).await;
+        // The time Lambda would give the projector for the batch: a stalled
+        // write fails it in time and it is retried, as there.
+        let deadline = tokio::time::Instant::now() + Function::Projector.timeout();
+        let response = deadline::within(deadline, handle_stream_batch(store, store, &batch)).await;
         let Some(lowest) = response
             .batch_item_failures
             .iter()

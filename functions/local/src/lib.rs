@@ -189,7 +189,10 @@ impl Backend {
                 table_prefix,
             } => {
                 let sdk = service::aws::sdk_config_for_endpoint(endpoint).await;
-                let client = aws_sdk_dynamodb::Client::new(&sdk);
+                // As on Lambda, every call has a deadline: a request's is
+                // its route's timeout (`gateway`), a projected batch's the
+                // projector's (`follow`), others have `aws::CALL_LIMIT`.
+                let client = service::aws::dynamodb_client(&sdk);
                 let tables = TableNames::with_prefix(table_prefix);
                 ensure_tables(&client, &tables)
                     .await
@@ -206,7 +209,11 @@ impl Backend {
                     .and_then(|table| table.latest_stream_arn)
                     .with_context(|| format!("table {} has no stream", tables.events))?;
                 let store = DynamoStore::new(client, tables);
-                let streams = aws_sdk_dynamodbstreams::Client::new(&sdk);
+                let streams = aws_sdk_dynamodbstreams::Client::from_conf(
+                    aws_sdk_dynamodbstreams::config::Builder::from(&sdk)
+                        .interceptor(service::aws::CallDeadline)
+                        .build(),
+                );
                 let follower = tokio::spawn(follow::follow_dynamodb_stream(
                     streams,
                     store.clone(),

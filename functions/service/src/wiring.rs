@@ -20,7 +20,7 @@ pub async fn store_from_env() -> Result<DynamoStore, Box<dyn std::error::Error +
     let tables = TableNames::from_env()?;
     let config = crate::aws::sdk_config().await;
     Ok(DynamoStore::new(
-        aws_sdk_dynamodb::Client::new(&config),
+        crate::aws::dynamodb_client(&config),
         tables,
     ))
 }
@@ -45,7 +45,7 @@ pub async fn api_from_env() -> Result<Api, Box<dyn std::error::Error + Send + Sy
         Ok(function_name) => {
             let config = crate::aws::sdk_config().await;
             Arc::new(LambdaReplayDispatcher::new(
-                aws_sdk_lambda::Client::new(&config),
+                crate::aws::lambda_client(&config),
                 function_name,
             ))
         }
@@ -82,12 +82,7 @@ async fn serve_api(function: Function) -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<ApiGatewayProxyRequest>| {
             let api = api.clone();
-            let time_left = event
-                .context
-                .deadline()
-                .duration_since(SystemTime::now())
-                .unwrap_or_default();
-            let deadline = tokio::time::Instant::now() + time_left;
+            let deadline = invocation_deadline(&event.context);
             async move {
                 let answer = crate::deadline::within(deadline, api.handle(route, &event.payload));
                 Ok::<_, lambda_runtime::Error>(answer.await)
@@ -97,19 +92,30 @@ async fn serve_api(function: Function) -> Result<(), lambda_runtime::Error> {
     .await
 }
 
+/// The invocation's deadline on the clock the handlers' deadline reads
+/// ([`crate::deadline`]): every call the handler makes keeps to it.
+fn invocation_deadline(context: &lambda_runtime::Context) -> tokio::time::Instant {
+    let time_left = context
+        .deadline()
+        .duration_since(SystemTime::now())
+        .unwrap_or_default();
+    tokio::time::Instant::now() + time_left
+}
+
 async fn serve_projector() -> Result<(), lambda_runtime::Error> {
     let store = Arc::new(store_from_env().await?);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<StreamEvent>| {
         let store = store.clone();
+        // A stalled write fails the batch (its records are reported and
+        // retried) before Lambda would kill the invocation mid-call.
+        let deadline = invocation_deadline(&event.context);
         async move {
-            Ok::<_, lambda_runtime::Error>(
-                crate::projector::handle_stream_batch(
-                    store.as_ref(),
-                    store.as_ref(),
-                    &event.payload,
-                )
-                .await,
-            )
+            let batch = crate::projector::handle_stream_batch(
+                store.as_ref(),
+                store.as_ref(),
+                &event.payload,
+            );
+            Ok::<_, lambda_runtime::Error>(crate::deadline::within(deadline, batch).await)
         }
     }))
     .await
@@ -126,12 +132,13 @@ async fn serve_replay() -> Result<(), lambda_runtime::Error> {
         .map_err(|_| "AWS_LAMBDA_FUNCTION_NAME is not set: not running on Lambda")?;
     let config = crate::aws::sdk_config().await;
     let dispatcher = Arc::new(LambdaReplayDispatcher::new(
-        aws_sdk_lambda::Client::new(&config),
+        crate::aws::lambda_client(&config),
         own_name,
     ));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<ReplayInvocation>| {
         let (store, dispatcher) = (store.clone(), dispatcher.clone());
-        async move {
+        let calls_deadline = invocation_deadline(&event.context);
+        let run = async move {
             let deadline = event.context.deadline();
             let time_is_short = move || {
                 deadline
@@ -151,7 +158,11 @@ async fn serve_replay() -> Result<(), lambda_runtime::Error> {
             )
             .await?;
             Ok::<_, lambda_runtime::Error>(job)
-        }
+        };
+        // Each call keeps to the invocation's deadline (and to
+        // `aws::CALL_LIMIT`): a stalled step fails and is retried or
+        // recorded, not cut off by Lambda mid-call.
+        crate::deadline::within(calls_deadline, run)
     }))
     .await
 }

@@ -1,20 +1,27 @@
 //! SDK interceptors for tests: one counts the AWS requests a client sends,
-//! at the wire, by operation; another fails chosen requests.
+//! at the wire, by operation; another fails chosen requests; a third
+//! answers a write with `TransactionInProgressException`.
 
 use std::sync::{Arc, Mutex};
 
-use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use aws_sdk_dynamodb::config::http::HttpRequest;
+use aws_sdk_dynamodb::config::interceptors::{
+    BeforeDeserializationInterceptorContextMut, BeforeTransmitInterceptorContextMut,
+    BeforeTransmitInterceptorContextRef,
+};
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::error::BoxError;
 
 /// The operation a request calls: DynamoDB's JSON protocol names it in the
 /// `x-amz-target` header (`DynamoDB_20120810.PutItem`).
 fn operation<'a>(context: &'a BeforeTransmitInterceptorContextRef<'_>) -> &'a str {
-    let target = context
-        .request()
-        .headers()
-        .get("x-amz-target")
-        .unwrap_or_default();
+    operation_of(context.request())
+}
+
+fn operation_of(request: &HttpRequest) -> &str {
+    let target = request.headers().get("x-amz-target").unwrap_or_default();
     target.rsplit('.').next().unwrap_or_default()
 }
 
@@ -116,6 +123,114 @@ pub async fn failing_dynamodb(
     let sdk = service::aws::sdk_config_for_endpoint(endpoint).await;
     let config = aws_sdk_dynamodb::config::Builder::from(&sdk)
         .interceptor(failing.clone())
+        .build();
+    aws_sdk_dynamodb::Client::from_conf(config)
+}
+
+/// What DynamoDB answers a TransactWriteItems whose transaction (the same
+/// client token) is still being applied: "The transaction with the given
+/// request token is already in progress"
+/// (docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html).
+/// The write may yet land, or not.
+const TRANSACTION_IN_PROGRESS: &str = r#"{"__type":"com.amazonaws.dynamodb.v20120810#TransactionInProgressException","message":"The transaction with the given request token is already in progress."}"#;
+
+/// Answers the client's next TransactWriteItems with
+/// `TransactionInProgressException`, which the emulator never sends:
+/// either after the write reached the emulator (it landed), or in its
+/// place (the emulator gets a harmless DescribeLimits; nothing is
+/// written). Later writes pass untouched.
+#[derive(Clone, Debug)]
+pub struct InProgressAnswer {
+    write_lands: bool,
+    armed: Arc<AtomicBool>,
+    replacing: Arc<AtomicBool>,
+    answered: Arc<AtomicU64>,
+}
+
+impl InProgressAnswer {
+    /// The write lands; its answer says it is still in progress.
+    pub fn after_the_write_lands() -> Self {
+        Self::new(true)
+    }
+
+    /// The write never reaches the table; the answer says it is in progress.
+    pub fn instead_of_the_write() -> Self {
+        Self::new(false)
+    }
+
+    fn new(write_lands: bool) -> Self {
+        InProgressAnswer {
+            write_lands,
+            armed: Arc::new(AtomicBool::new(true)),
+            replacing: Arc::default(),
+            answered: Arc::default(),
+        }
+    }
+
+    /// How many answers it replaced (0 or 1).
+    pub fn answered(&self) -> u64 {
+        self.answered.load(Ordering::SeqCst)
+    }
+}
+
+impl Intercept for InProgressAnswer {
+    fn name(&self) -> &'static str {
+        "InProgressAnswer"
+    }
+
+    fn modify_before_signing(
+        &self,
+        context: &mut BeforeTransmitInterceptorContextMut<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if operation_of(context.request()) != "TransactWriteItems"
+            || !self.armed.swap(false, Ordering::SeqCst)
+        {
+            return Ok(());
+        }
+        self.replacing.store(true, Ordering::SeqCst);
+        if !self.write_lands {
+            let request = context.request_mut();
+            let headers = request.headers_mut();
+            headers.insert("x-amz-target", "DynamoDB_20120810.DescribeLimits");
+            headers.insert("content-length", "2");
+            *request.body_mut() = "{}".into();
+        }
+        Ok(())
+    }
+
+    fn modify_before_deserialization(
+        &self,
+        context: &mut BeforeDeserializationInterceptorContextMut<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if !self.replacing.swap(false, Ordering::SeqCst) {
+            return Ok(());
+        }
+        let response = context.response_mut();
+        *response.status_mut() = 400.try_into()?;
+        let headers = response.headers_mut();
+        headers.insert("content-type", "application/x-amz-json-1.0");
+        headers.insert("content-length", TRANSACTION_IN_PROGRESS.len().to_string());
+        headers.remove("x-amz-crc32");
+        *response.body_mut() = TRANSACTION_IN_PROGRESS.into();
+        self.answered.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+/// A DynamoDB client for `endpoint` with `interceptor`, whose calls keep
+/// to their request's deadline as the functions' clients do.
+pub async fn intercepted_dynamodb(
+    endpoint: &str,
+    interceptor: impl Intercept + 'static,
+) -> aws_sdk_dynamodb::Client {
+    let sdk = service::aws::sdk_config_for_endpoint(endpoint).await;
+    let config = aws_sdk_dynamodb::config::Builder::from(&sdk)
+        .interceptor(service::aws::CallDeadline)
+        .interceptor(interceptor)
         .build();
     aws_sdk_dynamodb::Client::from_conf(config)
 }

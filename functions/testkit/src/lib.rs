@@ -1,7 +1,8 @@
 //! What the tests share: the storage conformance suite and an in-memory
-//! store that passes it, the project venv and the AWS emulator, a Lambda
-//! Runtime API stub and the checks that run the function binaries against
-//! it, and unique names for what tests create.
+//! store that passes it, the project venv and the AWS emulator, a proxy
+//! that makes the emulator stall, a Lambda Runtime API stub and the checks
+//! that run the function binaries against it, and unique names for what
+//! tests create.
 
 pub mod aws_calls;
 pub mod conformance;
@@ -10,6 +11,7 @@ pub mod function_binary;
 pub mod memory;
 pub mod moto;
 pub mod runtime_api;
+pub mod stall;
 pub mod venv;
 
 /// Appends `count` events to `stream`, over ten items `i0`..`i9`: each is

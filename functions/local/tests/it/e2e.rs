@@ -487,6 +487,40 @@ async fn pages_follow_the_cursor_to_the_end(mode: Mode) {
     assert_eq!(pages, 3);
 }
 
+/// Appends as a client should under contention: with an Idempotency-Key,
+/// and again after a 503's `Retry-After` until the 201; the new event id.
+async fn append_retrying(h: &Harness, stream: &str, item: &str, amount: u64) -> u64 {
+    let body = event(stream, "ITEM_CREATED", item, Some(amount)).to_string();
+    let key = unique_name("retrying");
+    for _ in 0..20 {
+        let response = h
+            .http
+            .post(format!("{}/addEvent", h.base))
+            .header("x-api-key", API_KEY)
+            .header("content-type", "application/json")
+            .header("Idempotency-Key", &key)
+            .body(body.clone())
+            .send()
+            .await
+            .expect("the server answers");
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .and_then(|value| value.to_str().ok()?.parse::<u64>().ok());
+        let answer: Value = response.json().await.expect("a JSON answer");
+        match status {
+            StatusCode::CREATED => return answer["eventId"].as_u64().expect("an eventId"),
+            StatusCode::SERVICE_UNAVAILABLE => {
+                let wait = retry_after.expect("a 503 says when to retry");
+                tokio::time::sleep(Duration::from_secs(wait)).await;
+            }
+            other => panic!("append {item}: {other} {answer}"),
+        }
+    }
+    panic!("append {item}: still 503 after 20 tries");
+}
+
 async fn concurrent_appends_get_contiguous_ids(mode: Mode) {
     let h = std::sync::Arc::new(Harness::start(mode).await);
     let stream = unique_name("concurrent");
@@ -494,10 +528,9 @@ async fn concurrent_appends_get_contiguous_ids(mode: Mode) {
         .map(|i| {
             let h = h.clone();
             let stream = stream.clone();
-            tokio::spawn(async move {
-                h.append(&stream, "ITEM_CREATED", &format!("item-{i:02}"), Some(i))
-                    .await
-            })
+            tokio::spawn(
+                async move { append_retrying(&h, &stream, &format!("item-{i:02}"), i).await },
+            )
         })
         .collect();
     let mut ids = Vec::new();

@@ -1,5 +1,6 @@
 //! Local mode's tests, in one binary so the AWS SDK is linked once: the
-//! server end to end over HTTP, the projector through injected failures,
+//! server end to end over HTTP, its answers while DynamoDB stalls, the
+//! projector through injected failures,
 //! the API key kept out of the logs, the projector's convergence property
 //! on SQLite, `openapi.yaml` against the routes and error codes, the
 //! SQLite adapter against
@@ -7,6 +8,7 @@
 //! of 20,000 events).
 
 mod at_size;
+mod deadlines;
 mod e2e;
 mod failures;
 mod logs;

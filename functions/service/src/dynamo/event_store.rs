@@ -1,22 +1,20 @@
 //! The `EventStore` port: an append reads the stream index's HEAD and item
 //! rows (and its idempotency key's row) in one TransactGetItems and writes
 //! the event, HEAD and the item row (and the key's row) in one conditional
-//! TransactWriteItems, retried on conflict: two requests per append, with
-//! or without a key.
+//! TransactWriteItems (`append_write.rs`), retried on conflict: two
+//! requests per append, with or without a key. A write that gets no answer
+//! is read back before the append answers.
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_get_items::{
     TransactGetItemsError, TransactGetItemsOutput,
 };
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::{
-    AttributeValue, Get, KeysAndAttributes, Put, TransactGetItem, TransactWriteItem,
-};
+use aws_sdk_dynamodb::types::{Get, KeysAndAttributes, TransactGetItem};
 use chrono::{DateTime, SubsecRound, Utc};
-use domain::event::{format_timestamp, parse_timestamp};
+use domain::event::parse_timestamp;
 use domain::{
     AppendCommand, AppendError, DecisionState, EventId, EventStore, Fingerprint, IdempotencyKey,
     ItemId, RecordedEvent, RememberedAppend, StoreError, StreamId, StreamPage, Version, decide,
@@ -24,10 +22,9 @@ use domain::{
 };
 
 use super::DynamoStore;
+use super::append_write::{READ_BACK_RESERVE, ReadBack, Written};
 use super::backoff::{backoff, pause};
-use super::codec::{
-    Item, boolean, event_from_item, event_to_item, index_key, n, number, s, string,
-};
+use super::codec::{Item, boolean, event_from_item, index_key, n, number, s, string};
 use super::errors::{built, invalid_transaction, unavailable};
 use super::schema::{
     APPENDED_TO, ENTRY, EVENT_ID, EXPIRES_AT, FINGERPRINT, HEAD_ENTRY, IDEMPOTENCY_KEY_ENTRY,
@@ -59,12 +56,16 @@ impl EventStore for DynamoStore {
             .as_ref()
             .map(|idempotency| &idempotency.key);
         let mut last_try = std::time::Duration::ZERO;
+        // Writes that got no answer and were not found stored: one may
+        // still land, and a later try must not store the event again.
+        let mut unanswered: Vec<RecordedEvent> = Vec::new();
         for attempt in 0..APPEND_ATTEMPTS {
             if attempt > 0 {
                 let pause = pause(attempt);
                 // Another try that could end past the request's deadline
-                // would leave the caller with a timeout, not knowing.
-                if !deadline::allows(pause, last_try) {
+                // would leave the caller with a timeout, not knowing; its
+                // write keeps time to be read back if its answer is lost.
+                if !deadline::allows(pause, last_try + READ_BACK_RESERVE) {
                     return Err(StoreError::Contention(format!(
                         "stream `{stream}`: {attempt} attempts lost to concurrent appends, and no time left for another"
                     ))
@@ -81,6 +82,18 @@ impl EventStore for DynamoStore {
             if let Some(original) = recall(command, remembered.as_ref(), recorded_at)? {
                 return Ok(original);
             }
+            // The stream moved past an id written without an answer: that
+            // may be this very event, landed late.
+            let passed: Vec<RecordedEvent> = unanswered
+                .extract_if(.., |tried| {
+                    Version::of_last(tried.event_id).get() <= state.version.get()
+                })
+                .collect();
+            for tried in passed {
+                if self.read_back(command, &tried).await? == ReadBack::Stored {
+                    return Ok(tried);
+                }
+            }
             // A stale expectedVersion shows up here, on the freshly read state.
             let event_id = decide(&state, command)?;
             let recorded = RecordedEvent {
@@ -89,12 +102,28 @@ impl EventStore for DynamoStore {
                 recorded_at,
                 event: command.event.clone(),
             };
-            let remember = key.zip(command.remembered(&recorded));
-            if self
-                .write_append(&recorded, state.version, &item_entry, remember)
-                .await?
-            {
-                return Ok(recorded);
+            match self.write_append(command, &recorded, state.version).await? {
+                Written::Stored => return Ok(recorded),
+                Written::Lost => {}
+                Written::Unknown(why) => match self.read_back(command, &recorded).await {
+                    Ok(ReadBack::Stored) => {
+                        tracing::warn!(stream_id = %stream, event_id = %event_id, error = %why, "an append's write got no answer; the log shows it stored");
+                        return Ok(recorded);
+                    }
+                    Ok(ReadBack::Taken) => {
+                        tracing::warn!(stream_id = %stream, event_id = %event_id, error = %why, "an append's write got no answer; another event holds its id, trying again");
+                    }
+                    Ok(ReadBack::Free) => {
+                        tracing::warn!(stream_id = %stream, event_id = %event_id, error = %why, "an append's write got no answer; the log shows it not stored, trying again");
+                        unanswered.push(recorded);
+                    }
+                    Err(err) => {
+                        return Err(StoreError::Unavailable(format!(
+                            "{why}; whether it was stored is unknown, as reading it back failed: {err}"
+                        ))
+                        .into());
+                    }
+                },
             }
             last_try = try_started.elapsed();
         }
@@ -263,7 +292,10 @@ impl DynamoStore {
             Ok(output) => {
                 let state = self.read_decision_state(stream, item_entry, &output)?;
                 let remembered = match key {
-                    Some(key) => self.read_remembered(key, &output)?,
+                    Some(key) => {
+                        let row = output.responses().get(2).and_then(|r| r.item());
+                        self.remembered_from(key, row)?
+                    }
                     None => None,
                 };
                 return Ok(Some((state, remembered)));
@@ -314,13 +346,13 @@ impl DynamoStore {
         Ok(DecisionState { version, item_live })
     }
 
-    /// The key's row that TransactGetItems read third, expired or not.
-    fn read_remembered(
+    /// What `key`'s row says, expired or not.
+    pub(super) fn remembered_from(
         &self,
         key: &IdempotencyKey,
-        output: &TransactGetItemsOutput,
+        row: Option<&Item>,
     ) -> Result<Option<RememberedAppend>, StoreError> {
-        let Some(row) = output.responses().get(2).and_then(|r| r.item()) else {
+        let Some(row) = row else {
             return Ok(None);
         };
         let decode = || -> Result<RememberedAppend, String> {
@@ -347,149 +379,16 @@ impl DynamoStore {
             ))
         })
     }
-
-    /// Writes the event, the new HEAD, the item row and the key's row (if
-    /// `remember`) at once, if HEAD is still at `previous` and the key is
-    /// free. `false`: another append got there first.
-    async fn write_append(
-        &self,
-        recorded: &RecordedEvent,
-        previous: Version,
-        item_entry: &str,
-        remember: Option<(&IdempotencyKey, RememberedAppend)>,
-    ) -> Result<bool, StoreError> {
-        let stream = recorded.stream_id.as_str();
-        let event_id = recorded.event_id.get();
-        let event = built(
-            Put::builder()
-                .table_name(&self.tables.events)
-                .set_item(Some(event_to_item(recorded)))
-                .condition_expression("attribute_not_exists(#e)")
-                .expression_attribute_names("#e", EVENT_ID)
-                .build(),
-        )?;
-        let head = Put::builder()
-            .table_name(&self.tables.stream_index)
-            .set_item(Some(index_key(stream, HEAD_ENTRY)))
-            .item(VERSION, n(event_id))
-            .item(RECORDED_AT, s(&format_timestamp(recorded.recorded_at)))
-            .expression_attribute_names("#v", VERSION);
-        let head = if previous == Version::EMPTY {
-            head.condition_expression("attribute_not_exists(#v)")
-        } else {
-            head.condition_expression("#v = :prev")
-                .expression_attribute_values(":prev", n(previous.get()))
-        };
-        let head = built(head.build())?;
-        let item = built(
-            Put::builder()
-                .table_name(&self.tables.stream_index)
-                .set_item(Some(index_key(stream, item_entry)))
-                .item(
-                    LIVE,
-                    AttributeValue::Bool(domain::rules::live_after(&recorded.event)),
-                )
-                .item(LAST_EVENT_ID, n(event_id))
-                .build(),
-        )?;
-        let mut write = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().put(event).build())
-            .transact_items(TransactWriteItem::builder().put(head).build())
-            .transact_items(TransactWriteItem::builder().put(item).build());
-        if let Some((key, remembered)) = remember {
-            write = write.transact_items(
-                TransactWriteItem::builder()
-                    .put(self.key_row(key, &remembered, recorded.recorded_at)?)
-                    .build(),
-            );
-        }
-        // A new stream joins the list of streams with its first event.
-        if previous == Version::EMPTY {
-            let listed = super::streams::stream_list_row(&self.tables.stream_index, stream)?;
-            write = write.transact_items(TransactWriteItem::builder().put(listed).build());
-        }
-        let result = write.send().await;
-        let err = match result {
-            Ok(_) => return Ok(true),
-            Err(err) => err,
-        };
-        if let SdkError::ServiceError(service) = &err
-            && let TransactWriteItemsError::TransactionCanceledException(cancel) = service.err()
-        {
-            // Reasons are positional: event, HEAD, item row, then the key
-            // row and the stream's row in the list, each when sent.
-            let codes: Vec<Option<&str>> = cancel
-                .cancellation_reasons()
-                .iter()
-                .map(|r| r.code())
-                .collect();
-            let only_the_event_clashed = codes.first() == Some(&Some("ConditionalCheckFailed"))
-                && codes[1..].iter().all(|code| *code == Some("None"));
-            // HEAD unchanged yet the event id taken: the tables disagree, and
-            // retrying would only spin until `Contention`.
-            if let Some(invalid) = invalid_transaction(
-                format!("appending event {event_id} to stream `{stream}`"),
-                cancel.cancellation_reasons(),
-            ) {
-                return Err(invalid);
-            }
-            if only_the_event_clashed {
-                return Err(StoreError::Corrupt(format!(
-                    "stream `{stream}`: {} is at version {previous} but {} already holds event {event_id}",
-                    self.tables.stream_index, self.tables.events
-                )));
-            }
-            if codes
-                .iter()
-                .any(|code| matches!(code, Some("ConditionalCheckFailed" | "TransactionConflict")))
-            {
-                return Ok(false);
-            }
-        }
-        Err(unavailable(
-            format!("appending event {event_id} to stream `{stream}`"),
-            &err,
-        ))
-    }
-}
-
-impl DynamoStore {
-    /// The put of `key`'s row: over no row, or over an expired one only, so
-    /// of two requests with one key, one appends.
-    fn key_row(
-        &self,
-        key: &IdempotencyKey,
-        remembered: &RememberedAppend,
-        now: DateTime<Utc>,
-    ) -> Result<Put, StoreError> {
-        built(
-            Put::builder()
-                .table_name(&self.tables.stream_index)
-                .set_item(Some(key_row_key(key)))
-                .item(FINGERPRINT, s(&remembered.fingerprint.to_hex()))
-                .item(APPENDED_TO, s(remembered.stream_id.as_str()))
-                .item(EVENT_ID, n(remembered.event_id.get()))
-                .item(RECORDED_AT, s(&format_timestamp(remembered.recorded_at)))
-                .item(EXPIRES_AT, n(remembered.expires_at.timestamp()))
-                .condition_expression("attribute_not_exists(#f) OR #x <= :now")
-                .expression_attribute_names("#f", FINGERPRINT)
-                .expression_attribute_names("#x", EXPIRES_AT)
-                .expression_attribute_values(":now", n(now.timestamp()))
-                .build(),
-        )
-    }
 }
 
 /// The key of `key`'s row in the stream index: a partition of its own.
-fn key_row_key(key: &IdempotencyKey) -> Item {
+pub(super) fn key_row_key(key: &IdempotencyKey) -> Item {
     index_key(
         &format!("{IDEMPOTENCY_KEY_PARTITION_PREFIX}{key}"),
         IDEMPOTENCY_KEY_ENTRY,
     )
 }
 
-fn item_entry(item_id: &ItemId) -> String {
+pub(super) fn item_entry(item_id: &ItemId) -> String {
     format!("{ITEM_ENTRY_PREFIX}{item_id}")
 }

@@ -24,6 +24,7 @@
 //! the item row, then one TransactWriteItems of the event, HEAD and the item
 //! row, conditioned on HEAD being unchanged.
 
+mod append_write;
 mod backoff;
 mod checkpoints;
 mod codec;

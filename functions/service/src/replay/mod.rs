@@ -85,6 +85,9 @@ impl ReplayDispatcher for LambdaReplayDispatcher {
     }
 }
 
+/// What `start` keeps of its request's time to record a failed dispatch.
+const RECORD_FAILURE_RESERVE: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Starts `request`, a replay that was just given its lane and has no run
 /// yet. When it cannot be started, it is recorded as failed and the replay
 /// queued behind it (if any) is started in its place; the error is
@@ -97,7 +100,11 @@ pub async fn start(
     let mut request = request;
     let mut first_error = None;
     loop {
-        let Err(err) = dispatcher.dispatch(&request).await else {
+        // Time kept to record a replay that could not start, so it does not
+        // hold its lane until a sweep finds it.
+        let dispatched =
+            crate::deadline::leaving(RECORD_FAILURE_RESERVE, dispatcher.dispatch(&request));
+        let Err(err) = dispatched.await else {
             return first_error.map_or(Ok(()), Err);
         };
         tracing::error!(replay_id = %request.replay_id, lane = %request.lane, error = %err, "cannot start a replay");

@@ -4,5 +4,7 @@
 mod adapter;
 mod common;
 mod conformance;
+mod deadlines;
 mod recorded;
 mod requests;
+mod unanswered;

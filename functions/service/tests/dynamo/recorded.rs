@@ -1,6 +1,8 @@
 //! What moto cannot be made to answer, replayed by the SDK's own test
 //! client: a request DynamoDB refuses as invalid is reported as not
-//! retryable (an HTTP 500, never a 503 "retry shortly"), after one try.
+//! retryable (an HTTP 500, never a 503 "retry shortly"), after one try;
+//! a write answered "in progress" whose id another event took is a lost
+//! race.
 
 use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
@@ -167,4 +169,61 @@ async fn reads_and_writes_refused_as_invalid_are_not_retryable() {
     };
     assert_not_retryable(err);
     assert_eq!(replay.actual_requests().count(), 1);
+}
+
+/// TransactGetItems finding the stream at version 0, the item row absent.
+fn stream_at_version_0() -> ReplayEvent {
+    answer(
+        200,
+        r#"{"Responses":[{"Item":{"streamId":{"S":"recorded"},"entry":{"S":"HEAD"},"version":{"N":"0"}}},{}]}"#,
+    )
+}
+
+/// What DynamoDB answers a TransactWriteItems whose transaction is still
+/// being applied
+/// (docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html):
+/// the write may land or not.
+fn transaction_in_progress() -> ReplayEvent {
+    answer(
+        400,
+        r#"{"__type":"com.amazonaws.dynamodb.v20120810#TransactionInProgressException","message":"The transaction with the given request token is already in progress."}"#,
+    )
+}
+
+/// An append's write is answered "in progress"; reading the log back finds
+/// another event at its id (a concurrent append won): a lost race, so the
+/// append reads the state again and is stored under the next id, once.
+#[tokio::test]
+async fn a_write_in_progress_whose_id_another_event_took_is_tried_again_as_a_lost_race() {
+    let other_event = answer(
+        200,
+        r#"{"Responses":[{"Item":{"streamId":{"S":"recorded"},"eventId":{"N":"0"},"type":{"S":"ITEM_CREATED"},"data":{"M":{"itemId":{"S":"other"},"amount":{"N":"9"}}},"recordedAt":{"S":"2026-01-01T00:00:00.000Z"}}}]}"#,
+    );
+    let (store, replay) = replayed(vec![
+        empty_stream_state(),
+        transaction_in_progress(),
+        other_event,
+        stream_at_version_0(),
+        answer(200, "{}"),
+    ]);
+    let recorded = store.append(&create(), Utc::now()).await.expect("stored");
+    assert_eq!(recorded.event_id, EventId::new(1));
+    let operations: Vec<String> = replay
+        .actual_requests()
+        .map(|request| {
+            let target = request.headers().get("x-amz-target").unwrap_or_default();
+            target.rsplit('.').next().unwrap_or_default().to_owned()
+        })
+        .collect();
+    assert_eq!(
+        operations,
+        [
+            "TransactGetItems",
+            "TransactWriteItems",
+            "TransactGetItems",
+            "TransactGetItems",
+            "TransactWriteItems"
+        ],
+        "read, write, read back, read again, write"
+    );
 }
