@@ -39,12 +39,21 @@ const PROJECTOR_BATCH_SIZE: u32 = 100;
 /// <https://docs.aws.amazon.com/lambda/latest/dg/services-ddb-params.html>:
 /// -1 means "failed records are retried until the record expires".
 const PROJECTOR_MAX_RETRIES: i32 = -1;
-/// ... and the age limit is the stream's retention, 24 hours (same page:
-/// "The data retention limit for DynamoDB Streams is 24 hours"), set
-/// explicitly so that a batch still failing then is discarded through the
-/// on-failure destination, which records its shard and sequence numbers,
-/// rather than expiring from the stream unreported.
-const PROJECTOR_MAX_RECORD_AGE_SECONDS: i32 = 86_400;
+/// How long DynamoDB Streams keeps a record: 24 hours, fixed by AWS
+/// (same page: "The data retention limit for DynamoDB Streams is 24
+/// hours"). Past it the record is trimmed from the stream.
+pub const STREAM_RETENTION_SECONDS: i32 = 24 * 60 * 60;
+/// How long before the stream trims a record the mapping gives up on it:
+/// the failure record (shard and sequence numbers) is sent while the
+/// records it points at can still be read, with time to spare for the
+/// batch that is being retried when the age limit passes (a retry can
+/// take up to the function's time limit, bisections several).
+pub const FAILURE_RECORD_MARGIN_SECONDS: i32 = 60 * 60;
+/// ... and the age limit: a batch still failing 23 hours after its
+/// records were written is discarded through the on-failure destination,
+/// which records it, rather than expiring from the stream unreported.
+pub const PROJECTOR_MAX_RECORD_AGE_SECONDS: i32 =
+    STREAM_RETENTION_SECONDS - FAILURE_RECORD_MARGIN_SECONDS;
 
 /// What the template makes of each of the app's functions
 /// ([`service::functions::Function`], the one list of them): logical IDs,

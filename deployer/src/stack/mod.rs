@@ -33,7 +33,10 @@ pub(crate) use api::ApiRoute;
 pub use api::{API_ID, STAGE_NAME, api_url};
 pub use data::{DATA_STACK_SUFFIX, DataOutput, data_stack, data_stack_name, in_data_stack};
 pub use failures::{FAILURE_QUEUE_ARN_OUTPUT, FAILURE_QUEUE_ID, FAILURE_QUEUE_URL_OUTPUT};
-pub use functions::{FUNCTION_NAME_MAX_LEN, FunctionResources, Grant, LOG_RETENTION, Target};
+pub use functions::{
+    FAILURE_RECORD_MARGIN_SECONDS, FUNCTION_NAME_MAX_LEN, FunctionResources, Grant, LOG_RETENTION,
+    PROJECTOR_MAX_RECORD_AGE_SECONDS, STREAM_RETENTION_SECONDS, Target,
+};
 pub use parameters::{API_KEY_PARAMETER, TEST_STREAM_ID_PARAMETER};
 pub use service::dynamo::schema::Table;
 pub use service::functions::Function;

@@ -421,7 +421,8 @@ async fn deploy_update_hotswap_diff_and_destroy_keeping_the_data() {
     assert_eq!(sources, vec![stream_arn.as_str()]);
 
     // The failure queue: 14 days, encrypted, and where the mapping sends
-    // what it gives up on, after retrying until the stream's 24 hours.
+    // what it gives up on, after retrying until an hour before the
+    // stream's 24 hours.
     let queue_url = &ids[FAILURE_QUEUE_ID];
     let queue = queue_attributes(queue_url)
         .await
@@ -448,7 +449,10 @@ async fn deploy_update_hotswap_diff_and_destroy_keeping_the_data() {
         "{mapping:?}"
     );
     assert_eq!(mapping.maximum_retry_attempts(), Some(-1));
-    assert_eq!(mapping.maximum_record_age_in_seconds(), Some(86_400));
+    assert_eq!(
+        mapping.maximum_record_age_in_seconds(),
+        Some(deployer::stack::PROJECTOR_MAX_RECORD_AGE_SECONDS)
+    );
     assert_eq!(mapping.bisect_batch_on_function_error(), Some(true));
     assert_eq!(
         mapping

@@ -17,7 +17,8 @@ use deployer::cfn::{
 use deployer::cfn::{apigateway, dynamodb, lambda};
 use deployer::settings::ReplayConcurrency;
 use deployer::stack::{
-    DataOutput, FAILURE_QUEUE_ID, Function, LOG_RETENTION, Table, data_stack, in_data_stack,
+    DataOutput, FAILURE_QUEUE_ID, FAILURE_RECORD_MARGIN_SECONDS, Function, LOG_RETENTION,
+    PROJECTOR_MAX_RECORD_AGE_SECONDS, STREAM_RETENTION_SECONDS, Table, data_stack, in_data_stack,
 };
 use deployer::stack::{FunctionResources, TableResources};
 use deployer::{Format, StackOptions, app_stack};
@@ -768,14 +769,45 @@ fn the_projector_reads_the_event_stream_retrying_until_records_age_out_then_repo
         mapping.function_response_types,
         [FunctionResponseType::ReportBatchItemFailures]
     );
-    // Retried without a count limit, until the stream's 24 hours are up.
+    // Retried without a count limit, until an hour before the stream's
+    // 24 hours are up.
     assert_eq!(mapping.maximum_retry_attempts, Some(-1));
-    assert_eq!(mapping.maximum_record_age_in_seconds, Some(86_400));
+    assert_eq!(
+        mapping.maximum_record_age_in_seconds,
+        Some(PROJECTOR_MAX_RECORD_AGE_SECONDS)
+    );
     let destination = mapping
         .destination_config
         .as_ref()
         .map(|d| show(&d.on_failure.destination));
     assert_eq!(destination, Some(format!("{FAILURE_QUEUE_ID}.Arn")));
+}
+
+/// A batch that still fails when its records are old is discarded with a
+/// failure record naming its stream positions: that record is only of use
+/// while the stream still holds them, so the mapping gives up well inside
+/// the stream's retention, not at it.
+#[test]
+fn the_projector_gives_up_on_a_batch_an_hour_before_the_stream_trims_it() {
+    assert_eq!(STREAM_RETENTION_SECONDS, 86_400, "DynamoDB Streams' 24 hours");
+    assert_eq!(PROJECTOR_MAX_RECORD_AGE_SECONDS, 82_800);
+    assert_eq!(
+        STREAM_RETENTION_SECONDS - PROJECTOR_MAX_RECORD_AGE_SECONDS,
+        FAILURE_RECORD_MARGIN_SECONDS
+    );
+    // An hour covers a retry that starts just before the limit, at the
+    // longest function time limit, with room to spare.
+    let longest = Function::ALL
+        .into_iter()
+        .map(FunctionResources::timeout_seconds)
+        .max()
+        .expect("functions");
+    assert!(
+        i64::from(FAILURE_RECORD_MARGIN_SECONDS) >= 4 * i64::from(longest),
+        "margin {FAILURE_RECORD_MARGIN_SECONDS} s for a {longest} s function"
+    );
+    // Lambda takes 60 to 604,800 seconds here (or -1, no limit).
+    assert!((60..=604_800).contains(&PROJECTOR_MAX_RECORD_AGE_SECONDS));
 }
 
 #[test]
