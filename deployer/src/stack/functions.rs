@@ -9,6 +9,7 @@ use service::functions::Function;
 
 use super::failures::{failure_queue, on_failure_to_queue};
 use super::parameters::Parameters;
+use super::rows::{PARKED_RECORD_ROWS, Rows, STREAM_AND_IDEMPOTENCY_KEY_ROWS};
 use super::tables::{arn_in_app, events_stream_arn_in_app, name_in_app};
 use super::{StackOptions, Table};
 use crate::cfn::iam::{self, PolicyDocument, Statement};
@@ -126,14 +127,16 @@ impl FunctionResources for Function {
     /// (`service::dynamo`, `service::replay`):
     /// - add-event: TransactGetItems (Get on the stream index) and
     ///   TransactWriteItems (conditional Puts on the events table and the
-    ///   stream index); no ConditionCheck items, so no ConditionCheckItem.
+    ///   stream index: stream and idempotency-key rows only, `rows.rs`);
+    ///   no ConditionCheck items, so no ConditionCheckItem.
     /// - list-items: Query on the read model.
     /// - trigger-replay: GetItem and TransactWriteItems (Puts) on the
     ///   replays table (the stream's lane and the job); an asynchronous
     ///   Invoke of the replay function.
     /// - replay-status: GetItem on the replays table.
     /// - projector: conditional PutItem on the read model; conditional
-    ///   PutItem on the stream index, parking the records it cannot decode;
+    ///   PutItem on the stream index, parking the records it cannot decode
+    ///   (parked rows in their partition only, `rows.rs`);
     ///   Lambda reads the events table's stream with the function's role;
     ///   SendMessage to the failure queue, for Lambda, which sends the
     ///   mapping's failure records with the function's role.
@@ -151,44 +154,58 @@ impl FunctionResources for Function {
         let mut grants = vec![Grant {
             target: Target::OwnLogGroup,
             actions: &["logs:CreateLogStream", "logs:PutLogEvents"],
+            rows: None,
         }];
         grants.extend_from_slice(match self {
             Function::AddEvent => &[
                 Grant {
                     target: Target::EventsTable,
                     actions: &["dynamodb:PutItem"],
+                    rows: None,
                 },
                 Grant {
                     target: Target::StreamIndexTable,
-                    actions: &["dynamodb:GetItem", "dynamodb:PutItem"],
+                    actions: &["dynamodb:GetItem"],
+                    rows: None,
+                },
+                Grant {
+                    target: Target::StreamIndexTable,
+                    actions: &["dynamodb:PutItem"],
+                    rows: Some(STREAM_AND_IDEMPOTENCY_KEY_ROWS),
                 },
             ],
             Function::ListItems => &[Grant {
                 target: Target::ReadModelTable,
                 actions: &["dynamodb:Query"],
+                rows: None,
             }],
             Function::TriggerReplay => &[
                 Grant {
                     target: Target::ReplaysTable,
                     actions: &["dynamodb:GetItem", "dynamodb:PutItem"],
+                    rows: None,
                 },
                 Grant {
                     target: Target::ReplayFunction,
                     actions: &["lambda:InvokeFunction"],
+                    rows: None,
                 },
             ],
             Function::ReplayStatus => &[Grant {
                 target: Target::ReplaysTable,
                 actions: &["dynamodb:GetItem"],
+                rows: None,
             }],
             Function::Projector => &[
                 Grant {
                     target: Target::ReadModelTable,
                     actions: &["dynamodb:PutItem"],
+                    rows: None,
                 },
                 Grant {
                     target: Target::StreamIndexTable,
                     actions: &["dynamodb:PutItem"],
+                    rows: Some(PARKED_RECORD_ROWS),
                 },
                 Grant {
                     target: Target::EventsStream,
@@ -197,42 +214,51 @@ impl FunctionResources for Function {
                         "dynamodb:GetRecords",
                         "dynamodb:GetShardIterator",
                     ],
+                    rows: None,
                 },
                 // ListStreams has no resource-level permissions: it only
                 // lists stream ARNs, and "*" is the only resource it takes.
                 Grant {
                     target: Target::AnyResource,
                     actions: &["dynamodb:ListStreams"],
+                    rows: None,
                 },
                 Grant {
                     target: Target::FailureQueue,
                     actions: &["sqs:SendMessage"],
+                    rows: None,
                 },
             ],
             Function::Replay => &[
                 Grant {
                     target: Target::EventsTable,
                     actions: &["dynamodb:Query"],
+                    rows: None,
                 },
                 Grant {
                     target: Target::StreamIndexTable,
                     actions: &["dynamodb:BatchGetItem"],
+                    rows: None,
                 },
                 Grant {
                     target: Target::ReadModelTable,
                     actions: &["dynamodb:DeleteItem", "dynamodb:PutItem", "dynamodb:Query"],
+                    rows: None,
                 },
                 Grant {
                     target: Target::ReplaysTable,
                     actions: &["dynamodb:GetItem", "dynamodb:PutItem"],
+                    rows: None,
                 },
                 Grant {
                     target: Target::OwnFunction,
                     actions: &["lambda:InvokeFunction"],
+                    rows: None,
                 },
                 Grant {
                     target: Target::FailureQueue,
                     actions: &["sqs:SendMessage"],
+                    rows: None,
                 },
             ],
         });
@@ -241,6 +267,7 @@ impl FunctionResources for Function {
             grants.push(Grant {
                 target: Target::AnyResource,
                 actions: &["xray:PutTelemetryRecords", "xray:PutTraceSegments"],
+                rows: None,
             });
         }
         grants
@@ -252,6 +279,8 @@ impl FunctionResources for Function {
 pub struct Grant {
     pub target: Target,
     pub actions: &'static [&'static str],
+    /// The rows of a table the actions may write (`rows.rs`); `None`: all.
+    pub rows: Option<Rows>,
 }
 
 /// The resource a grant is on.
@@ -321,7 +350,14 @@ pub(super) fn add_function(
     let statements = function
         .grants(options.tracing)
         .into_iter()
-        .map(|grant| Statement::allow(grant.actions, vec![grant_resource(function, grant.target)]))
+        .map(|grant| {
+            let statement =
+                Statement::allow(grant.actions, vec![grant_resource(function, grant.target)]);
+            match grant.rows {
+                Some(rows) => rows.narrow(statement),
+                None => statement,
+            }
+        })
         .collect();
     let role = template.resource(
         function.role_id().as_str(),

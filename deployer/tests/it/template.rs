@@ -194,7 +194,13 @@ fn role_grants(template: &Template, function: Function) -> Vec<(String, Vec<Stri
             for resource in &statement.resource {
                 let mut actions = statement.action.clone();
                 actions.sort();
-                grants.push((show(resource), actions));
+                let mut on = show(resource);
+                if !statement.condition.is_empty() {
+                    let condition =
+                        serde_json::to_value(&statement.condition).expect("a condition");
+                    on = format!("{on} when {condition}");
+                }
+                grants.push((on, actions));
             }
         }
     }
@@ -209,9 +215,19 @@ fn expected_grants(function: Function, tracing: bool) -> Vec<(String, Vec<String
     grants.extend(match function {
         Function::AddEvent => vec![
             ("EventsTableArn".to_owned(), vec!["dynamodb:PutItem"]),
+            ("StreamIndexTableArn".to_owned(), vec!["dynamodb:GetItem"]),
+            // Stream ids are data: any partition, but only the attributes
+            // of stream and idempotency-key rows.
             (
-                "StreamIndexTableArn".to_owned(),
-                vec!["dynamodb:GetItem", "dynamodb:PutItem"],
+                format!(
+                    "StreamIndexTableArn when {}",
+                    serde_json::json!({"ForAllValues:StringEquals": {
+                        "dynamodb:Attributes": ["streamId", "entry", "version", "live",
+                            "lastEventId", "fingerprint", "appendedTo", "eventId",
+                            "recordedAt", "expiresAt"],
+                    }})
+                ),
+                vec!["dynamodb:PutItem"],
             ),
         ],
         Function::ListItems => vec![("ReadModelTable.Arn".to_owned(), vec!["dynamodb:Query"])],
@@ -228,8 +244,18 @@ fn expected_grants(function: Function, tracing: bool) -> Vec<(String, Vec<String
         Function::ReplayStatus => vec![("ReplaysTable.Arn".to_owned(), vec!["dynamodb:GetItem"])],
         Function::Projector => vec![
             ("ReadModelTable.Arn".to_owned(), vec!["dynamodb:PutItem"]),
-            // Parked records.
-            ("StreamIndexTableArn".to_owned(), vec!["dynamodb:PutItem"]),
+            // Parked records, in their partition only.
+            (
+                format!(
+                    "StreamIndexTableArn when {}",
+                    serde_json::json!({"ForAllValues:StringEquals": {
+                        "dynamodb:Attributes": ["streamId", "entry", "reason", "record",
+                            "parkedAt"],
+                        "dynamodb:LeadingKeys": "parked-records",
+                    }})
+                ),
+                vec!["dynamodb:PutItem"],
+            ),
             (
                 "EventsStreamArn".to_owned(),
                 vec![
@@ -1139,8 +1165,10 @@ fn the_first_phase_holds_the_artifact_bucket_exactly_as_the_app_does() {
     let bootstrap = deployer::stack::bootstrap_stack();
     let app = default_stack();
     let id = LogicalId::new(deployer::stack::ARTIFACT_BUCKET_ID);
-    assert_eq!(bootstrap.resources.len(), 1);
+    let policy = LogicalId::new(deployer::stack::ARTIFACT_BUCKET_POLICY_ID);
+    assert_eq!(bootstrap.resources.len(), 2);
     assert_eq!(bootstrap.resources.get(&id), app.resources.get(&id));
+    assert_eq!(bootstrap.resources.get(&policy), app.resources.get(&policy));
     assert!(bootstrap.parameters.is_empty());
     // Every function's code comes from that bucket.
     for (_, function) in resources_of(&app, |p| match p {
