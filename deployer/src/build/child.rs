@@ -55,8 +55,19 @@ const KEPT_NAMES: &[&str] = &[
 /// directory, toolchain, registries' addresses), rustc's, the locale's,
 /// per-target C toolchains, zig's cache.
 const KEPT_PREFIXES: &[&str] = &[
-    "CARGO", "RUSTUP_", "RUSTC", "RUSTDOC", "RUSTFLAGS", "RUST_", "LC_", "CC_", "CXX_", "AR_",
-    "CFLAGS_", "CXXFLAGS_", "ZIG_",
+    "CARGO",
+    "RUSTUP_",
+    "RUSTC",
+    "RUSTDOC",
+    "RUSTFLAGS",
+    "RUST_",
+    "LC_",
+    "CC_",
+    "CXX_",
+    "AR_",
+    "CFLAGS_",
+    "CXXFLAGS_",
+    "ZIG_",
 ];
 
 /// Never passed on, even under a kept prefix: a build reads no secret
@@ -162,9 +173,7 @@ mod tests {
     /// The same, as a real child process sees it.
     #[test]
     fn a_child_process_sees_only_the_passed_environment() {
-        let output = command_from("env", deploying())
-            .output()
-            .expect("env runs");
+        let output = command_from("env", deploying()).output().expect("env runs");
         assert!(output.status.success());
         let seen = String::from_utf8_lossy(&output.stdout);
         let mut names: Vec<&str> = seen

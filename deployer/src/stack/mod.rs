@@ -21,6 +21,7 @@ mod functions;
 mod parameters;
 pub mod rows;
 mod tables;
+pub mod tags;
 
 use service::settings::{RawSettings, SettingError};
 
@@ -33,7 +34,10 @@ use crate::cfn::{Expr, LogicalId, Output, Template};
 
 pub(crate) use api::ApiRoute;
 pub use api::{API_ID, STAGE_NAME, api_url};
-pub use data::{DATA_STACK_SUFFIX, DataOutput, data_stack, data_stack_name, in_data_stack};
+pub use data::{
+    DATA_STACK_SUFFIX, DataOutput, LOGGING_ROLE_ID, LOGGING_ROLE_OUTPUT, data_stack,
+    data_stack_name, in_data_stack,
+};
 pub use failures::{
     FAILURE_QUEUE_ARN_OUTPUT, FAILURE_QUEUE_ID, FAILURE_QUEUE_POLICY_ID, FAILURE_QUEUE_URL_OUTPUT,
 };

@@ -90,6 +90,7 @@ impl Emulated {
             manifest,
             api_key: API_KEY,
             test_stream_id: DEFAULT_TEST_STREAM_ID,
+            confirm: &|_| Ok(false),
         }
     }
 

@@ -131,9 +131,15 @@ fn every_bucket_and_queue_refuses_requests_without_tls() {
             );
             guarded.push(queue.clone());
         }
-        let expected: Vec<&str> = if template.resources.contains_key(&LogicalId::new(FAILURE_QUEUE_ID)) {
+        let expected: Vec<&str> = if template
+            .resources
+            .contains_key(&LogicalId::new(FAILURE_QUEUE_ID))
+        {
             vec!["ArtifactBucket", FAILURE_QUEUE_ID]
-        } else if template.resources.contains_key(&LogicalId::new("ArtifactBucket")) {
+        } else if template
+            .resources
+            .contains_key(&LogicalId::new("ArtifactBucket"))
+        {
             vec!["ArtifactBucket"]
         } else {
             vec![]
@@ -228,8 +234,12 @@ impl Intercept for IndexWrites {
                     }
                 }
             }
-            "UpdateItem" | "DeleteItem" | "BatchWriteItem" if body.to_string().contains(&self.table) => {
-                seen.push(Err(format!("an unexpected {operation} on the index: {body}")));
+            "UpdateItem" | "DeleteItem" | "BatchWriteItem"
+                if body.to_string().contains(&self.table) =>
+            {
+                seen.push(Err(format!(
+                    "an unexpected {operation} on the index: {body}"
+                )));
             }
             _ => {}
         }
@@ -247,15 +257,20 @@ fn role_allows(template: &Template, function: Function, write: &IndexWrite) -> b
         .as_array()
         .into_iter()
         .flatten()
-        .flat_map(|policy| policy["PolicyDocument"]["Statement"].as_array().cloned().unwrap_or_default())
+        .flat_map(|policy| {
+            policy["PolicyDocument"]["Statement"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
         .filter(|statement| {
             statement["Effect"] == "Allow"
                 && statement["Action"]
                     .as_array()
                     .is_some_and(|actions| actions.contains(&json!("dynamodb:PutItem")))
-                && statement["Resource"]
-                    .as_array()
-                    .is_some_and(|resources| resources.contains(&json!({"Ref": "StreamIndexTableArn"})))
+                && statement["Resource"].as_array().is_some_and(|resources| {
+                    resources.contains(&json!({"Ref": "StreamIndexTableArn"}))
+                })
         })
         .any(|statement| conditions_hold(&statement["Condition"], write))
 }
@@ -267,24 +282,30 @@ fn conditions_hold(condition: &Value, write: &IndexWrite) -> bool {
         return true;
     };
     operators.iter().all(|(operator, keys)| {
-        assert_eq!(operator, "ForAllValues:StringEquals", "an operator the test cannot judge");
-        keys.as_object().expect("keys").iter().all(|(key, allowed)| {
-            let allowed: BTreeSet<&str> = match allowed {
-                Value::String(one) => BTreeSet::from([one.as_str()]),
-                many => many
-                    .as_array()
-                    .expect("values")
-                    .iter()
-                    .filter_map(Value::as_str)
-                    .collect(),
-            };
-            let requested: Vec<&str> = match key.as_str() {
-                "dynamodb:LeadingKeys" => vec![write.partition.as_str()],
-                "dynamodb:Attributes" => write.attributes.iter().map(String::as_str).collect(),
-                other => panic!("a condition key the test cannot judge: {other}"),
-            };
-            requested.iter().all(|value| allowed.contains(value))
-        })
+        assert_eq!(
+            operator, "ForAllValues:StringEquals",
+            "an operator the test cannot judge"
+        );
+        keys.as_object()
+            .expect("keys")
+            .iter()
+            .all(|(key, allowed)| {
+                let allowed: BTreeSet<&str> = match allowed {
+                    Value::String(one) => BTreeSet::from([one.as_str()]),
+                    many => many
+                        .as_array()
+                        .expect("values")
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .collect(),
+                };
+                let requested: Vec<&str> = match key.as_str() {
+                    "dynamodb:LeadingKeys" => vec![write.partition.as_str()],
+                    "dynamodb:Attributes" => write.attributes.iter().map(String::as_str).collect(),
+                    other => panic!("a condition key the test cannot judge: {other}"),
+                };
+                requested.iter().all(|value| allowed.contains(value))
+            })
     })
 }
 
@@ -346,7 +367,12 @@ async fn each_role_may_write_the_stream_index_rows_its_function_writes_and_no_ot
     }
     let appended = writes.take();
     store
-        .park(&ParkedRecord::new("arn:stream#1", "does not decode", "{}", now))
+        .park(&ParkedRecord::new(
+            "arn:stream#1",
+            "does not decode",
+            "{}",
+            now,
+        ))
         .await
         .expect("a park");
     let parked = writes.take();
@@ -354,21 +380,38 @@ async fn each_role_may_write_the_stream_index_rows_its_function_writes_and_no_ot
     // Every kind of row was written: HEAD, ITEM# and an idempotency key's.
     let attributes: BTreeSet<&String> = appended.iter().flat_map(|w| &w.attributes).collect();
     for attribute in ["version", "live", "fingerprint"] {
-        assert!(attributes.contains(&attribute.to_owned()), "{attribute}: {appended:?}");
+        assert!(
+            attributes.contains(&attribute.to_owned()),
+            "{attribute}: {appended:?}"
+        );
     }
     assert!(
-        appended.iter().any(|w| w.partition.starts_with("idempotency-key#")),
+        appended
+            .iter()
+            .any(|w| w.partition.starts_with("idempotency-key#")),
         "{appended:?}"
     );
     assert_eq!(parked.len(), 1, "{parked:?}");
     for template in [default_stack(), traced_stack()] {
         for write in &appended {
-            assert!(role_allows(&template, Function::AddEvent, write), "{write:?}");
-            assert!(!role_allows(&template, Function::Projector, write), "{write:?}");
+            assert!(
+                role_allows(&template, Function::AddEvent, write),
+                "{write:?}"
+            );
+            assert!(
+                !role_allows(&template, Function::Projector, write),
+                "{write:?}"
+            );
         }
         for write in &parked {
-            assert!(role_allows(&template, Function::Projector, write), "{write:?}");
-            assert!(!role_allows(&template, Function::AddEvent, write), "{write:?}");
+            assert!(
+                role_allows(&template, Function::Projector, write),
+                "{write:?}"
+            );
+            assert!(
+                !role_allows(&template, Function::AddEvent, write),
+                "{write:?}"
+            );
         }
         // No other role writes the stream index at all.
         for function in Function::ALL {
@@ -386,6 +429,9 @@ async fn each_role_may_write_the_stream_index_rows_its_function_writes_and_no_ot
         attributes: ["streamId", "entry", "position"].map(str::to_owned).into(),
     };
     for function in Function::ALL {
-        assert!(!role_allows(&default_stack(), function, &checkpoint), "{function:?}");
+        assert!(
+            !role_allows(&default_stack(), function, &checkpoint),
+            "{function:?}"
+        );
     }
 }

@@ -349,10 +349,9 @@ fn each_role_allows_exactly_what_its_function_does() {
         .iter()
         .map(|f| f.role_id().to_string())
         .collect();
-    // API Gateway's own, to write the access log.
-    expected.push("ApiCloudWatchRole".to_owned());
     expected.sort();
-    assert_eq!(roles, expected, "one role per function, and API Gateway's");
+    // API Gateway's own, for the access log, is in the data stack.
+    assert_eq!(roles, expected, "one role per function");
 }
 
 /// The failure queue takes messages from the projector and the replay
@@ -528,22 +527,37 @@ fn the_stage_logs_each_request_as_one_json_line_naming_the_key_by_its_id() {
     assert_eq!(group.deletion_policy, Some(Policy::Delete));
 
     // API Gateway writes it with the account's CloudWatch role, which the
-    // stage waits for.
-    let stage_resource = &template.resources[stage_id];
-    assert_eq!(
-        stage_resource.depends_on,
-        BTreeSet::from([LogicalId::new("ApiAccount")])
+    // deployer sets (the app stack does not: its deletion would leave the
+    // setting naming a deleted role).
+    assert!(
+        template.resources[stage_id].depends_on.is_empty(),
+        "the stage waits for nothing in the stack"
     );
-    let Properties::ApiGatewayAccount(account) =
-        &template.resources[&LogicalId::new("ApiAccount")].properties
-    else {
-        panic!("ApiAccount is not the API Gateway account setting");
-    };
-    assert_eq!(show(&account.cloud_watch_role_arn), "ApiCloudWatchRole.Arn");
+    assert!(
+        !template
+            .resources
+            .values()
+            .any(|r| r.type_name() == "AWS::ApiGateway::Account"),
+        "no stack sets the account's CloudWatch role"
+    );
+}
+
+/// The role the account's API Gateway CloudWatch setting may name lives in
+/// the data stack, which destroy keeps: API Gateway may assume it, with
+/// AWS's managed policy for pushing logs and nothing else.
+#[test]
+fn the_logging_role_lives_in_the_data_stack() {
+    let data = data_stack();
+    assert!(
+        !data
+            .resources
+            .values()
+            .any(|r| r.type_name() == "AWS::ApiGateway::Account")
+    );
     let Properties::IamRole(role) =
-        &template.resources[&LogicalId::new("ApiCloudWatchRole")].properties
+        &data.resources[&LogicalId::new(deployer::stack::LOGGING_ROLE_ID)].properties
     else {
-        panic!("ApiCloudWatchRole is not a role");
+        panic!("no logging role in the data stack");
     };
     let trusted: Vec<&str> = role
         .assume_role_policy_document
@@ -561,6 +575,10 @@ fn the_stage_logs_each_request_as_one_json_line_naming_the_key_by_its_id() {
         ]
     );
     assert!(role.policies.is_empty(), "nothing but the managed policy");
+    assert_eq!(
+        show(&data.outputs[&LogicalId::new(deployer::stack::LOGGING_ROLE_OUTPUT)].value),
+        format!("{}.Arn", deployer::stack::LOGGING_ROLE_ID)
+    );
 }
 
 #[test]
@@ -815,7 +833,10 @@ fn the_projector_reads_the_event_stream_retrying_until_records_age_out_then_repo
 /// the stream's retention, not at it.
 #[test]
 fn the_projector_gives_up_on_a_batch_an_hour_before_the_stream_trims_it() {
-    assert_eq!(STREAM_RETENTION_SECONDS, 86_400, "DynamoDB Streams' 24 hours");
+    assert_eq!(
+        STREAM_RETENTION_SECONDS, 86_400,
+        "DynamoDB Streams' 24 hours"
+    );
     assert_eq!(PROJECTOR_MAX_RECORD_AGE_SECONDS, 82_800);
     assert_eq!(
         STREAM_RETENTION_SECONDS - PROJECTOR_MAX_RECORD_AGE_SECONDS,
