@@ -2,9 +2,12 @@
 //! events, rollbacks, throttling, an account's Lambda concurrency, resource
 //! import, IAM's delay in showing a new role), tested with recorded
 //! CloudFormation, S3, Lambda, DynamoDB, API Gateway and IAM responses
-//! replayed in order by the SDK's own test client: the helpers here, the
-//! tests in `engine` (deploy and diff), `buckets` (the artifact bucket)
-//! and `adoption` (the event store's adoption and the logging role).
+//! replayed in order by the SDK's own test client. The harness is here,
+//! the canned answers in `answers`, sequences of them in `sequences`; the
+//! tests in `engine` (deploy and diff), `buckets` (the artifact bucket),
+//! `adoption` (the event store brought into a data stack) and
+//! `logging_role` (the account's CloudWatch role, an earlier version's
+//! data stack tagged).
 
 mod adoption;
 mod answers;
