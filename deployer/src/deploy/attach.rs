@@ -108,7 +108,7 @@ async fn held_tables(
     let mut held = Vec::new();
     for (table, name) in survey.tables_in_app() {
         if let Some(info) = ownership::describe_table(app.aws, &name).await? {
-            ownership::claim_table(&info, &ours)?;
+            ownership::claim_table(&info, &ours).map_err(|refused| *refused)?;
             held.push((table, info));
         }
     }

@@ -123,7 +123,7 @@ pub async fn find_retained(
         }
         for name in [named.0, named.1].into_iter().flatten() {
             if let Some(table) = ownership::describe_table(aws, name).await? {
-                ownership::claim_table(&table, &ours)?;
+                ownership::claim_table(&table, &ours).map_err(|refused| *refused)?;
                 found.insert(table.name.clone(), table);
             }
         }

@@ -57,14 +57,16 @@ pub fn claim_stack(
     info: &StackInfo,
     resources: &[StackResource],
     expected: &Ownership,
-) -> Result<Claim, NotOurs> {
+) -> Result<Claim, Box<NotOurs>> {
     let name = expected.stack_name();
-    let not_ours = |found: String, owner: Option<Ownership>| NotOurs {
-        kind: "stack",
-        name: name.clone(),
-        expected: expected.clone(),
-        found,
-        owner,
+    let not_ours = |found: String, owner: Option<Ownership>| {
+        Box::new(NotOurs {
+            kind: "stack",
+            name: name.clone(),
+            expected: expected.clone(),
+            found,
+            owner,
+        })
     };
     match Ownership::read(&info.tags) {
         Tagged::Owned(owner) if owner == *expected => Ok(Claim::Tagged),
@@ -228,13 +230,15 @@ async fn table_tags(aws: &Aws, arn: &str) -> anyhow::Result<BTreeMap<String, Str
 
 /// Whether the table `table` may be `expected`'s: tagged so, or untagged
 /// (made before tables were tagged).
-pub fn claim_table(table: &TableInfo, expected: &Ownership) -> Result<Claim, NotOurs> {
-    let not_ours = |found: String, owner: Option<Ownership>| NotOurs {
-        kind: "table",
-        name: table.name.clone(),
-        expected: expected.clone(),
-        found,
-        owner,
+pub fn claim_table(table: &TableInfo, expected: &Ownership) -> Result<Claim, Box<NotOurs>> {
+    let not_ours = |found: String, owner: Option<Ownership>| {
+        Box::new(NotOurs {
+            kind: "table",
+            name: table.name.clone(),
+            expected: expected.clone(),
+            found,
+            owner,
+        })
     };
     match Ownership::read(&table.tags) {
         Tagged::Owned(owner) if owner == *expected => Ok(Claim::Tagged),

@@ -58,13 +58,13 @@ pub async fn survey(aws: &Aws, deployment: &str) -> anyhow::Result<Survey> {
     let data_owner = Ownership::data(deployment);
     if let Some(app) = stacks::describe(&aws.cloudformation, &app_owner.stack_name()).await? {
         let resources = stacks::resources(&aws.cloudformation, &app.id).await?;
-        ownership::claim_stack(&app, &resources, &app_owner)?;
+        ownership::claim_stack(&app, &resources, &app_owner).map_err(|refused| *refused)?;
         survey.app_resources = resources;
         survey.app = Some(app);
     }
     if let Some(data) = stacks::describe(&aws.cloudformation, &data_owner.stack_name()).await? {
         let resources = stacks::resources(&aws.cloudformation, &data.id).await?;
-        ownership::claim_stack(&data, &resources, &data_owner)?;
+        ownership::claim_stack(&data, &resources, &data_owner).map_err(|refused| *refused)?;
         for table in [Table::Events, Table::StreamIndex] {
             let id = table.logical_id();
             let Some(name) = resources
@@ -75,7 +75,7 @@ pub async fn survey(aws: &Aws, deployment: &str) -> anyhow::Result<Survey> {
                 continue;
             };
             if let Some(info) = ownership::describe_table(aws, name).await? {
-                ownership::claim_table(&info, &data_owner)?;
+                ownership::claim_table(&info, &data_owner).map_err(|refused| *refused)?;
                 survey.data_tables.push((table, info));
             }
         }
