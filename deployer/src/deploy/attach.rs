@@ -13,7 +13,7 @@ use super::session::Session;
 use super::stacks::StackInfo;
 use super::survey::Survey;
 use super::{DeployRequest, Question, detach};
-use crate::stack::data_stack_name;
+use crate::stack::{TableResources, data_stack_name};
 
 /// The data stack the app is attached to, ready (see the module
 /// documentation); `app` and `data` are the deployment's two sessions.
@@ -56,19 +56,13 @@ pub(crate) async fn attach_event_store(
                 let deployed =
                     super::stacks::deployed_template(&app.aws.cloudformation, &app_info.id).await?;
                 let deployed: serde_json::Value = serde_yaml::from_str(&deployed)?;
-                let ids: Vec<detach::Detached> = held
+                let ids: Vec<String> = held
                     .iter()
-                    .map(|(table, info)| detach::Detached {
-                        logical_id: crate::stack::TableResources::logical_id(*table).to_string(),
-                        reference: info.name.clone(),
-                        attributes: Vec::new(),
-                    })
+                    .map(|(table, _)| TableResources::logical_id(*table).to_string())
                     .collect();
-                if let Err(why) = detach::without(&deployed, &ids)
-                    && why.contains("not Retain")
-                {
-                    bail!("{why}. Nothing was changed");
-                }
+                let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+                detach::retained(&deployed, &ids)
+                    .map_err(|why| anyhow::anyhow!("{why}. Nothing was changed"))?;
                 confirm_new(request, deployment, &names(&held))?;
             }
         }

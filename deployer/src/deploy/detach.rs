@@ -43,15 +43,34 @@ impl Detached {
 /// update would delete (its `DeletionPolicy` is not `Retain`), and a
 /// reference it cannot resolve.
 pub fn without(template: &Value, detached: &[Detached]) -> Result<Value, String> {
+    let ids: Vec<&str> = detached.iter().map(|d| d.logical_id.as_str()).collect();
+    retained(template, &ids)?;
     let mut template = template.clone();
     let resources = template
         .get_mut("Resources")
         .and_then(Value::as_object_mut)
         .ok_or("the template has no Resources")?;
-    for resource in detached {
-        let id = &resource.logical_id;
+    for id in ids {
+        resources.remove(id);
+    }
+    resolve(&mut template, detached)?;
+    if let Some(left) = mentions(&template, detached) {
+        return Err(format!("the template still refers to {left}"));
+    }
+    Ok(template)
+}
+
+/// Whether `template` declares each of `ids` with the `DeletionPolicy`
+/// `Retain`, which alone keeps a resource that leaves the stack; the
+/// refusal says which does not.
+pub fn retained(template: &Value, ids: &[&str]) -> Result<(), String> {
+    let resources = template
+        .get("Resources")
+        .and_then(Value::as_object)
+        .ok_or("the template has no Resources")?;
+    for id in ids {
         let declared = resources
-            .get(id)
+            .get(*id)
             .ok_or_else(|| format!("the template declares no {id}"))?;
         let policy = declared.get("DeletionPolicy").and_then(Value::as_str);
         if policy != Some("Retain") {
@@ -60,13 +79,8 @@ pub fn without(template: &Value, detached: &[Detached]) -> Result<Value, String>
                 policy.unwrap_or("Delete (the default)")
             ));
         }
-        resources.remove(id);
     }
-    resolve(&mut template, detached)?;
-    if let Some(left) = mentions(&template, detached) {
-        return Err(format!("the template still refers to {left}"));
-    }
-    Ok(template)
+    Ok(())
 }
 
 /// Replaces every reference to `detached` in `value` by its value.

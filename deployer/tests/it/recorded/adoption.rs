@@ -411,3 +411,70 @@ async fn a_detach_that_would_do_more_than_remove_the_tables_is_discarded() {
     assert!(!order.contains(&"ExecuteChangeSet".to_owned()), "{order:?}");
     assert_eq!(order.last().map(String::as_str), Some("DeleteChangeSet"));
 }
+
+/// `--new-event-store` over an earlier version's app stack: the app's next
+/// update drops the tables from it, which keeps them only if they are
+/// retained. A table that is not is refused before anything is asked or
+/// changed.
+#[tokio::test]
+async fn a_new_event_store_beside_tables_an_update_would_delete_is_refused() {
+    let untagged = BTreeMap::new();
+    let mut legacy: serde_json::Value =
+        serde_yaml::from_str(include_str!("../../fixtures/legacy-app-stack.yaml"))
+            .expect("the fixture");
+    legacy["Resources"]["StreamIndexTable"]
+        .as_object_mut()
+        .expect("a resource")
+        .remove("DeletionPolicy");
+    let mut replay = concurrency_affordable();
+    replay.extend([
+        untagged_stack("UPDATE_COMPLETE"),
+        resources(&[
+            resource("ArtifactBucket", "AWS::S3::Bucket", "recorded-bucket"),
+            table_resource("EventsTable", LEGACY_EVENTS),
+            table_resource("StreamIndexTable", LEGACY_INDEX),
+        ]),
+        no_stack(DATA_STACK),
+    ]);
+    replay.extend(table_read(LEGACY_EVENTS, Table::Events, &untagged));
+    replay.extend(table_read(LEGACY_INDEX, Table::StreamIndex, &untagged));
+    replay.push(ok(
+        "GetTemplate",
+        &format!(
+            "<TemplateBody>{}</TemplateBody>",
+            xml_escaped(&serde_json::to_string(&legacy).expect("JSON"))
+        ),
+    ));
+    let recorded = Recorded::new(replay).await;
+    let never = |question: &deployer::deploy::Question| -> anyhow::Result<bool> {
+        panic!("asked {question:?} although nothing may be done")
+    };
+    let request = DeployRequest {
+        confirm: &never,
+        ..recorded.request()
+    };
+    let new_store = DeployOptions {
+        event_store: EventStoreChoice::New,
+        ..options()
+    };
+    let err = deploy(
+        &recorded.aws,
+        &request,
+        &new_store,
+        &recorded.progress,
+        &InFlight::default(),
+    )
+    .await
+    .expect_err("refused");
+    let message = format!("{err:#}");
+    assert!(
+        message
+            .contains("StreamIndexTable has the DeletionPolicy Delete (the default), not Retain")
+            && message.contains("Nothing was changed"),
+        "{message}"
+    );
+    assert_eq!(
+        requests(&recorded.replay).last().map(String::as_str),
+        Some("GetTemplate")
+    );
+}
