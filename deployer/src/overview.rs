@@ -1,7 +1,8 @@
-//! `status`: a deployment at a glance: both stacks and their state, the
-//! API URL, whether each deployed function runs the code a build makes
-//! now, the projector's stream mapping, the rebuild of every stream that
-//! runs, and the records the projector parked.
+//! `status`: a deployment at a glance: both stacks and their state (each
+//! refused when it is not this deployment's), the API URL, whether each
+//! deployed function runs the code a build makes now, the projector's
+//! stream mapping, the rebuild of every stream that runs, and the records
+//! the projector parked.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -73,8 +74,9 @@ pub async fn overview(
     built: Option<&Manifest>,
 ) -> anyhow::Result<Overview> {
     let data_name = data_stack_name(stack_name);
-    let app = stacks::describe(&aws.cloudformation, stack_name).await?;
-    let data = stacks::describe(&aws.cloudformation, &data_name).await?;
+    // Refused when either stack is not this deployment's.
+    let survey = crate::deploy::survey::survey(aws, stack_name).await?;
+    let (app, data) = (survey.app, survey.data);
     let app_ids = match &app {
         Some(info) => stacks::physical_ids(&aws.cloudformation, &info.id).await?,
         None => BTreeMap::new(),

@@ -9,9 +9,11 @@ use anyhow::{Context, bail};
 use deployer::build::{self, BuildOptions};
 
 use crate::setup::{self, BuildRequest};
-use deployer::deploy::destroy::{self, Destroyed, Question};
+use deployer::deploy::destroy::{self, Destroyed};
 use deployer::deploy::progress::Progress;
-use deployer::deploy::{self, Aws, DeployOptions, DeployRequest, InFlight, Outcome};
+use deployer::deploy::{
+    self, Aws, DeployOptions, DeployRequest, EventStoreChoice, InFlight, Outcome, Question,
+};
 use deployer::stack::API_URL_OUTPUT;
 use deployer::{StackOptions, app_stack};
 use service::settings::{ApiKey, Origin, RawSettings};
@@ -21,6 +23,10 @@ pub struct DeployConfig {
     pub build: BuildRequest,
     /// Update only the functions' code when nothing else changed.
     pub hotswap: bool,
+    /// What to do when the data stack is missing but the event store is not.
+    pub event_store: EventStoreChoice,
+    /// Start a new event store without the typed confirmation.
+    pub yes: bool,
     /// Relative to the project root.
     pub env_file: PathBuf,
 }
@@ -96,13 +102,17 @@ impl Prepared {
         })
     }
 
-    fn request(&self) -> DeployRequest<'_> {
+    fn request<'a>(
+        &'a self,
+        confirm: &'a dyn Fn(&Question) -> anyhow::Result<bool>,
+    ) -> DeployRequest<'a> {
         DeployRequest {
             stack_name: &self.settings.stack.stack_name,
             template: &self.template,
             manifest: &self.manifest,
             api_key: self.settings.api_key.expose(),
             test_stream_id: &self.settings.test_stream_id,
+            confirm,
         }
     }
 }
@@ -111,9 +121,28 @@ pub fn deploy(config: DeployConfig, root: &Path) -> anyhow::Result<()> {
     let prepared = Prepared::new(root, &config.env_file, &config.build)?;
     let (runtime, aws, settings) = (&prepared.runtime, &prepared.aws, &prepared.settings);
     eprintln!("API key: from {}", settings.api_key_origin);
-    let request = prepared.request();
+    let yes = config.yes;
+    let confirm = |question: &Question| -> anyhow::Result<bool> {
+        match question {
+            Question::NewEventStore {
+                stack,
+                retained_tables,
+            } => {
+                if yes {
+                    return Ok(true);
+                }
+                ask(&format!(
+                    "Start a new, empty event store for {stack}? Appends start again at event 0, and the events in {retained_tables} stay there, where the app no longer reads them (the tables are kept). Type 'new event store' to confirm: "
+                ))
+                .map(|answer| answer == NEW_EVENT_STORE_ANSWER)
+            }
+            Question::DestroyStack { .. } | Question::DeleteData { .. } => Ok(false),
+        }
+    };
+    let request = prepared.request(&confirm);
     let options = DeployOptions {
         hotswap: config.hotswap,
+        event_store: config.event_store,
         ..DeployOptions::default()
     };
     let progress = Progress::stderr();
@@ -141,7 +170,9 @@ pub fn deploy(config: DeployConfig, root: &Path) -> anyhow::Result<()> {
 pub fn diff(config: DiffConfig, root: &Path) -> anyhow::Result<()> {
     let prepared = Prepared::new(root, &config.env_file, &config.build)?;
     let (runtime, aws) = (&prepared.runtime, &prepared.aws);
-    let request = prepared.request();
+    // diff never starts a new event store: it changes nothing.
+    let never = |_: &Question| Ok(false);
+    let request = prepared.request(&never);
     let progress = Progress::stderr();
     let in_flight = InFlight::default();
     let changes = runtime.block_on(interruptible(
@@ -202,6 +233,7 @@ pub fn destroy(config: DestroyConfig, root: &Path) -> anyhow::Result<()> {
                 tables.join(", ")
             ))
             .map(|answer| answer == "delete data"),
+            Question::NewEventStore { .. } => Ok(false),
         }
     };
     let outcome = runtime.block_on(interruptible(
@@ -224,6 +256,9 @@ pub fn destroy(config: DestroyConfig, root: &Path) -> anyhow::Result<()> {
         Destroyed::NoStack | Destroyed::Stack { .. } | Destroyed::StackAndData { .. } => Ok(()),
     }
 }
+
+/// What `deploy --new-event-store` asks to have typed.
+const NEW_EVENT_STORE_ANSWER: &str = "new event store";
 
 /// One line from stdin after a prompt on stderr; end of input is "no".
 fn ask(prompt: &str) -> anyhow::Result<String> {

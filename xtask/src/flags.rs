@@ -9,6 +9,7 @@ use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 use deployer::build::BuildOptions;
 use deployer::build::toolchain::LinkerChoice;
 use deployer::cfn::lambda::Architecture;
+use deployer::deploy::EventStoreChoice;
 use deployer::logs::{LogsOptions, Since, function_named};
 use service::functions::Function;
 
@@ -140,6 +141,20 @@ pub struct Deploy {
     /// skip CloudFormation (the stack drifts until the next full deploy).
     #[arg(long)]
     hotswap: bool,
+    /// When the data stack STACK_NAME-data is missing but the event store's
+    /// tables are not (or an earlier version's app stack holds them): bring
+    /// them into a new data stack with CloudFormation's resource import,
+    /// every event with them.
+    #[arg(long, conflicts_with = "new_event_store")]
+    adopt_event_store: bool,
+    /// When the data stack is missing but the event store's tables are not:
+    /// start a new, empty event store on purpose (the tables are kept as
+    /// they are). Asks for a typed confirmation unless --yes.
+    #[arg(long)]
+    new_event_store: bool,
+    /// Do not ask before starting a new event store (--new-event-store).
+    #[arg(long, requires = "new_event_store")]
+    yes: bool,
     /// The settings file, relative to the project root.
     #[arg(long, default_value = ".env")]
     env_file: PathBuf,
@@ -420,6 +435,14 @@ impl From<Deploy> for deploy::DeployConfig {
         deploy::DeployConfig {
             build: flags.build.into(),
             hotswap: flags.hotswap,
+            event_store: if flags.adopt_event_store {
+                EventStoreChoice::Adopt
+            } else if flags.new_event_store {
+                EventStoreChoice::New
+            } else {
+                EventStoreChoice::Refuse
+            },
+            yes: flags.yes,
             env_file: flags.env_file,
         }
     }
@@ -529,6 +552,37 @@ mod tests {
                 follow: true,
             }
         );
+    }
+
+    fn deploy(args: &[&str]) -> Result<deploy::DeployConfig, clap::Error> {
+        let args = ["cargo xtask", "deploy"].iter().chain(args);
+        match Xtask::try_parse_from(args)?.command {
+            XtaskCmd::Deploy(flags) => Ok(flags.into()),
+            _ => unreachable!("the deploy command"),
+        }
+    }
+
+    #[test]
+    fn deploy_reads_what_to_do_with_a_missing_data_stack() {
+        let config = deploy(&[]).expect("the defaults");
+        assert_eq!(config.event_store, EventStoreChoice::Refuse);
+        assert!(!config.yes);
+        let config = deploy(&["--adopt-event-store"]).expect("adopt");
+        assert_eq!(config.event_store, EventStoreChoice::Adopt);
+        let config = deploy(&["--new-event-store", "--yes"]).expect("new");
+        assert_eq!(config.event_store, EventStoreChoice::New);
+        assert!(config.yes);
+        let both = deploy(&["--adopt-event-store", "--new-event-store"])
+            .err()
+            .expect("one or the other")
+            .to_string();
+        assert!(
+            both.contains("--adopt-event-store") && both.contains("--new-event-store"),
+            "{both}"
+        );
+        // --yes answers only the new event store's question.
+        let yes = deploy(&["--yes"]).err().expect("--yes alone").to_string();
+        assert!(yes.contains("--new-event-store"), "{yes}");
     }
 
     #[test]

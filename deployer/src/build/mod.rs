@@ -2,6 +2,7 @@
 //! architecture in one cargo invocation, each checked to load on
 //! `provided.al2023` and packaged as a content-addressed `bootstrap` zip.
 
+pub mod child;
 pub mod elf;
 pub mod package;
 pub mod toolchain;
@@ -97,7 +98,7 @@ impl Manifest {
 
 /// The Cargo target directory (honours `CARGO_TARGET_DIR` and config).
 pub fn target_dir(root: &Path) -> anyhow::Result<PathBuf> {
-    let output = Command::new(cargo_program())
+    let output = child::command(cargo_program())
         .args(["metadata", "--format-version", "1", "--no-deps"])
         .current_dir(root)
         .stdin(Stdio::null())
@@ -128,14 +129,14 @@ fn cargo_command(root: &Path, arch: Arch, linker: &Linker) -> Command {
             cargo_zigbuild,
             bin_dir,
         } => {
-            let mut command = Command::new(cargo_zigbuild);
+            let mut command = child::command(cargo_zigbuild);
             command
                 .arg("zigbuild")
                 .env("PATH", toolchain::child_path(bin_dir.as_deref()));
             command
         }
         Linker::CrossGcc { .. } | Linker::Native => {
-            let mut command = Command::new(cargo_program());
+            let mut command = child::command(cargo_program());
             command.arg("build");
             command
         }

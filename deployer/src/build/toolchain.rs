@@ -4,7 +4,7 @@
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use anyhow::{Context, bail};
 
@@ -116,7 +116,7 @@ impl Fixes {
 pub fn check_target(arch: Arch, venv: &Path) -> anyhow::Result<()> {
     let triple = arch.triple();
     let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
-    let output = Command::new(&rustc)
+    let output = super::child::command(&rustc)
         .args(["--print", "target-libdir", "--target", triple])
         .stdin(Stdio::null())
         .output()
@@ -200,7 +200,7 @@ fn find_zig(venv: &Path) -> Option<Linker> {
     // way, with the PATH the build will have.
     let path = child_path(bin_dir.as_deref());
     let zig_runs = |program: &str, args: &[&str]| {
-        Command::new(program)
+        super::child::command(program)
             .args(args)
             .env("PATH", &path)
             .stdin(Stdio::null())

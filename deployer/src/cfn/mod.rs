@@ -311,7 +311,9 @@ resource_types! {
     LambdaPermission(lambda::Permission) => "AWS::Lambda::Permission",
     LogsLogGroup(logs::LogGroup) => "AWS::Logs::LogGroup",
     S3Bucket(s3::Bucket) => "AWS::S3::Bucket",
+    S3BucketPolicy(s3::BucketPolicy) => "AWS::S3::BucketPolicy",
     SqsQueue(sqs::Queue) => "AWS::SQS::Queue",
+    SqsQueuePolicy(sqs::QueuePolicy) => "AWS::SQS::QueuePolicy",
 }
 
 #[cfg(test)]

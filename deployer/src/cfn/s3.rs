@@ -1,6 +1,19 @@
-//! `AWS::S3::Bucket`: only what the artifact bucket needs.
+//! `AWS::S3::Bucket` and `AWS::S3::BucketPolicy`: only what the artifact
+//! bucket needs.
 
 use serde::Serialize;
+
+use super::Expr;
+use super::iam::PolicyDocument;
+
+/// A bucket's resource policy.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct BucketPolicy {
+    /// The bucket's name.
+    pub bucket: Expr,
+    pub policy_document: PolicyDocument,
+}
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 #[serde(rename_all = "PascalCase")]

@@ -1,9 +1,19 @@
 //! `AWS::SQS::Queue`: a standard queue. Its `Ref` is the queue's URL; its
-//! `Fn::GetAtt` has `Arn` and `QueueName`.
+//! `Fn::GetAtt` has `Arn` and `QueueName`. `AWS::SQS::QueuePolicy`: the
+//! resource policy of queues.
 
 use serde::Serialize;
 
 use super::Expr;
+use super::iam::PolicyDocument;
+
+/// The resource policy of the queues at `queues` (their URLs).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct QueuePolicy {
+    pub queues: Vec<Expr>,
+    pub policy_document: PolicyDocument,
+}
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "PascalCase")]

@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use anyhow::{Context, bail};
 use aws_sdk_cloudformation::Client;
 use aws_sdk_cloudformation::error::ProvideErrorMetadata;
-use aws_sdk_cloudformation::types::{Capability, ChangeSetStatus, ChangeSetType, Parameter};
+use aws_sdk_cloudformation::types::{
+    Capability, ChangeSetStatus, ChangeSetType, Parameter, ResourceToImport, Tag,
+};
 
 use super::aws::SdkResultExt;
 use super::wait::{Wait, Waits};
@@ -58,6 +60,23 @@ pub struct ChangeSetRequest<'a> {
     pub kind: ChangeSetType,
     pub template: &'a TemplateSource,
     pub parameters: &'a BTreeMap<String, String>,
+    /// Parameters that keep the value they have (`UsePreviousValue`).
+    pub kept_parameters: &'a [String],
+    /// The stack's tags. Always sent: a change set without tags would
+    /// keep the old ones, and the tags say whose the stack is.
+    pub tags: &'a BTreeMap<String, String>,
+    /// For an IMPORT change set: the resources it brings into the stack.
+    pub imports: &'a [Import],
+}
+
+/// A resource an IMPORT change set brings into a stack: the template's
+/// `logical_id`, of `resource_type`, found by its identifier property
+/// (e.g. `TableName`) and value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Import {
+    pub logical_id: String,
+    pub resource_type: String,
+    pub identifier: (String, String),
 }
 
 /// Creates a change set under a [`unique_change_set_name`] and waits until
@@ -79,6 +98,28 @@ pub async fn create_change_set(
                 .parameter_value(value)
                 .build()
         })
+        .chain(request.kept_parameters.iter().map(|key| {
+            Parameter::builder()
+                .parameter_key(key)
+                .use_previous_value(true)
+                .build()
+        }))
+        .collect();
+    let tags: Vec<Tag> = request
+        .tags
+        .iter()
+        .map(|(key, value)| Tag::builder().key(key).value(value).build())
+        .collect();
+    let imports: Vec<ResourceToImport> = request
+        .imports
+        .iter()
+        .map(|import| {
+            ResourceToImport::builder()
+                .logical_resource_id(&import.logical_id)
+                .resource_type(&import.resource_type)
+                .resource_identifier(&import.identifier.0, &import.identifier.1)
+                .build()
+        })
         .collect();
     let mut call = client
         .create_change_set()
@@ -87,6 +128,8 @@ pub async fn create_change_set(
         .change_set_type(request.kind.clone())
         .capabilities(Capability::CapabilityIam)
         .set_parameters(Some(parameters))
+        .set_tags(Some(tags))
+        .set_resources_to_import((!imports.is_empty()).then_some(imports))
         .description("cargo xtask deploy");
     call = match request.template {
         TemplateSource::Body(body) => call.template_body(body),

@@ -11,6 +11,7 @@ use super::Aws;
 use super::aws::SdkResultExt;
 use super::change_sets::{ChangeSet, ReadyChangeSet, ResourceChange, TemplateSource};
 use super::operation::OperationKind;
+use super::ownership::{self, TableInfo};
 use super::session::{Session, print_changes};
 use super::stacks::{self, StackInfo};
 use super::status::Standing;
@@ -23,8 +24,8 @@ pub struct DataValues(pub BTreeMap<String, String>);
 impl Session<'_> {
     /// The data stack, created when absent (or when a failed first create
     /// left it empty), updated when its template changed; refused when busy
-    /// or stuck. Returns what the app stack takes from it.
-    pub(crate) async fn ensure_data_stack(&self) -> anyhow::Result<DataValues> {
+    /// or stuck.
+    pub(crate) async fn ensure_data_stack(&self) -> anyhow::Result<StackInfo> {
         let body = data_stack()
             .to_yaml()
             .context("cannot render the data stack's template")?;
@@ -55,7 +56,7 @@ impl Session<'_> {
                 }
             },
         };
-        data_values(self.aws, &stack).await
+        Ok(stack)
     }
 
     /// Deletes those of `tables` that exist and hold nothing: what a failed
@@ -102,7 +103,7 @@ impl Session<'_> {
     }
 
     async fn create_data_stack(&self, body: &str) -> anyhow::Result<StackInfo> {
-        let name = self.stack_name;
+        let name = &self.stack_name;
         self.progress.line(format!(
             "creating the data stack {name} in {}: the event store's tables",
             self.aws.region
@@ -186,10 +187,15 @@ impl Session<'_> {
 
 /// What the app takes from the data stack `stack`, read from its tables
 /// (their names from the stack's resources, the rest from DynamoDB), so it
-/// holds whatever the stack's outputs say.
-pub(crate) async fn data_values(aws: &Aws, stack: &StackInfo) -> anyhow::Result<DataValues> {
+/// holds whatever the stack's outputs say; and the tables themselves, with
+/// their tags.
+pub(crate) async fn data_values(
+    aws: &Aws,
+    stack: &StackInfo,
+) -> anyhow::Result<(DataValues, Vec<TableInfo>)> {
     let physical = stacks::physical_ids(&aws.cloudformation, &stack.id).await?;
     let mut values = BTreeMap::new();
+    let mut tables = Vec::new();
     for table in [Table::Events, Table::StreamIndex] {
         let logical = table.logical_id();
         let name = physical.get(logical.as_str()).with_context(|| {
@@ -198,31 +204,25 @@ pub(crate) async fn data_values(aws: &Aws, stack: &StackInfo) -> anyhow::Result<
                 stack.id
             )
         })?;
-        let described = aws
-            .dynamodb
-            .describe_table()
-            .table_name(name)
-            .send()
-            .await
-            .with_sdk_context(|| format!("cannot read the table {name} of the data stack"))?;
-        let description = described
-            .table()
-            .with_context(|| format!("DynamoDB describes no table {name}"))?;
+        let info = ownership::describe_table(aws, name)
+            .await?
+            .with_context(|| format!("the table {name} of the data stack does not exist"))?;
         for output in DataOutput::ALL.into_iter().filter(|o| o.table() == table) {
             let value = match output {
                 DataOutput::EventsTableName | DataOutput::StreamIndexTableName => {
                     Some(name.clone())
                 }
                 DataOutput::EventsTableArn | DataOutput::StreamIndexTableArn => {
-                    description.table_arn().map(str::to_owned)
+                    Some(info.arn.clone())
                 }
-                DataOutput::EventsStreamArn => description.latest_stream_arn().map(str::to_owned),
+                DataOutput::EventsStreamArn => info.stream_arn.clone(),
             }
             .with_context(|| format!("DynamoDB gives no {} for {name}", output.name()))?;
             values.insert(output.name().to_owned(), value);
         }
+        tables.push(info);
     }
-    Ok(DataValues(values))
+    Ok((DataValues(values), tables))
 }
 
 #[cfg(test)]
@@ -286,7 +286,13 @@ mod tests {
             waits: Waits::for_emulator(),
             ..DeployOptions::default()
         };
-        let session = Session::new(&aws, "evs-failed-data", &options, &progress, &in_flight);
+        let session = Session::new(
+            &aws,
+            crate::stack::tags::Ownership::data("evs-failed"),
+            &options,
+            &progress,
+            &in_flight,
+        );
         session
             .delete_empty_tables(&[empty.clone(), full.clone(), testkit::unique_name("gone")])
             .await

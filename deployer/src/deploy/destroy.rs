@@ -1,33 +1,27 @@
 //! `destroy`: empties the stack's artifact bucket and deletes the app
 //! stack. The data stack, which holds the event store, is kept; it goes
 //! (with its tables, which its template retains) only with
-//! `--delete-data` and a second, explicit confirmation.
+//! `--delete-data` and a second, explicit confirmation. Both stacks must
+//! be this deployment's ([`super::survey`]), and the account's API Gateway
+//! CloudWatch role is released from a role about to be deleted first
+//! ([`super::logging_role`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::bail;
 
 use super::aws::SdkResultExt;
+use super::logging_role;
 use super::progress::Progress;
 use super::session::Session;
 use super::status::Standing;
 use super::wait::{Wait, Waits};
 use super::{Aws, DeployOptions, InFlight, stacks};
 use crate::stack::TableResources;
-use crate::stack::{ARTIFACT_BUCKET_ID, Table, data_stack_name};
+use crate::stack::tags::Ownership;
+use crate::stack::{ARTIFACT_BUCKET_ID, Table};
 
-/// A question destroy asks before it changes anything.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Question {
-    /// Delete the stack (everything but the retained tables)?
-    DestroyStack {
-        stack: String,
-        region: String,
-        retained_tables: Vec<String>,
-    },
-    /// Also delete these tables and every event in them?
-    DeleteData { tables: Vec<String> },
-}
+pub use super::Question;
 
 /// How destroy ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -55,11 +49,23 @@ pub async fn destroy(
     progress: &Progress,
     in_flight: &InFlight,
 ) -> anyhow::Result<Destroyed> {
-    let session = Session::new(aws, stack_name, options, progress, in_flight);
-    let data_name = data_stack_name(stack_name);
-    let data_session = Session::new(aws, &data_name, options, progress, in_flight);
-    let app = session.describe().await?;
-    let data = data_session.describe().await?;
+    let session = Session::new(
+        aws,
+        Ownership::app(stack_name),
+        options,
+        progress,
+        in_flight,
+    );
+    let data_session = Session::new(
+        aws,
+        Ownership::data(stack_name),
+        options,
+        progress,
+        in_flight,
+    );
+    let data_name = data_session.stack_name.clone();
+    let survey = super::survey::survey(aws, stack_name).await?;
+    let (app, data) = (survey.app.clone(), survey.data.clone());
     if app.is_none() && data.is_none() {
         progress.line(format!(
             "the stack {stack_name} does not exist in {}: nothing to destroy",
@@ -116,6 +122,25 @@ pub async fn destroy(
         progress.line("not destroyed: nothing was changed");
         return Ok(Destroyed::Declined);
     }
+
+    // The roles that go now: the account's CloudWatch role must not name
+    // one of them afterwards.
+    let mut doomed: BTreeSet<String> = survey.app_roles().into_iter().map(|(_, r)| r).collect();
+    let kept_role = match (&data, delete_data) {
+        (Some(data), false) => logging_role::data_stack_role(aws, data).await?,
+        _ => None,
+    };
+    if delete_data && let Some(data) = &data {
+        doomed.extend(logging_role::stack_roles(aws, data).await?);
+    }
+    logging_role::release_logging_role(
+        aws,
+        &doomed,
+        kept_role.as_deref(),
+        &options.waits,
+        progress,
+    )
+    .await?;
 
     if let Some(app) = &app {
         if let Some(bucket) = app_physical.get(ARTIFACT_BUCKET_ID) {

@@ -9,38 +9,50 @@
 //! it, the whole app through a change set. Later deploys are one change set.
 //!
 //! Before it changes anything, a deploy checks that the account can make
-//! the replay function's concurrency reservation ([`concurrency`]).
+//! the replay function's concurrency reservation ([`concurrency`]), that
+//! both stacks are this deployment's ([`survey`], [`ownership`]), and, when
+//! the data stack is missing, where the event store is ([`event_store`],
+//! `attach.rs`, [`adopt`]). Before the app stack changes, the account's API
+//! Gateway CloudWatch role is made to name a role that stays
+//! ([`logging_role`]).
 //!
 //! [`deploy`], [`diff`] and [`destroy::destroy`] are made of the steps in
 //! `session.rs`, which call CloudFormation through [`stacks`],
 //! [`change_sets`] and [`operation`]; [`status`] says what a stack's
 //! status means.
 
+pub mod adopt;
 pub mod artifacts;
+mod attach;
 pub(crate) mod aws;
 pub mod change_sets;
 pub mod concurrency;
 mod data;
 pub mod destroy;
+pub mod detach;
+pub mod event_store;
 mod hotswap;
 mod in_flight;
+pub mod logging_role;
 pub mod operation;
+pub mod ownership;
 pub mod progress;
 mod session;
 pub mod stacks;
 pub mod status;
+pub mod survey;
 pub mod wait;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::Context;
 
 use crate::build::Manifest;
 use crate::cfn::Template;
-use crate::stack::FunctionResources;
+use crate::stack::tags::Ownership;
 use crate::stack::{
-    API_ID, API_KEY_PARAMETER, API_URL_OUTPUT, Function, TEST_STREAM_ID_PARAMETER, Table,
-    TableResources, data_stack, data_stack_name, in_data_stack,
+    API_ID, API_KEY_PARAMETER, API_URL_OUTPUT, Function, FunctionResources,
+    TEST_STREAM_ID_PARAMETER, data_stack,
 };
 use change_sets::ResourceChange;
 use operation::OperationKind;
@@ -49,8 +61,29 @@ use session::Session;
 use status::Standing;
 
 pub use aws::Aws;
+pub use event_store::EventStoreChoice;
 pub use in_flight::InFlight;
 pub use operation::StackFailed;
+
+/// A question a command asks before it changes anything.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Question {
+    /// destroy: delete the stack (everything but the retained tables)?
+    DestroyStack {
+        stack: String,
+        region: String,
+        retained_tables: Vec<String>,
+    },
+    /// destroy --delete-data: also delete these tables and every event in
+    /// them?
+    DeleteData { tables: Vec<String> },
+    /// deploy --new-event-store: start a new, empty event store, leaving
+    /// these tables (and their events) where the app no longer reads them?
+    NewEventStore {
+        stack: String,
+        retained_tables: String,
+    },
+}
 
 /// What to deploy.
 pub struct DeployRequest<'a> {
@@ -60,6 +93,9 @@ pub struct DeployRequest<'a> {
     /// Sent as the `NoEcho` parameter; never printed.
     pub api_key: &'a str,
     pub test_stream_id: &'a str,
+    /// Asked before a deploy starts a new event store on purpose
+    /// ([`EventStoreChoice::New`]); a no stops it.
+    pub confirm: &'a dyn Fn(&Question) -> anyhow::Result<bool>,
 }
 
 /// A request as CloudFormation gets it.
@@ -113,6 +149,8 @@ pub struct DeployOptions {
     pub waits: wait::Waits,
     /// Templates longer than this go through S3.
     pub inline_template_limit: usize,
+    /// What to do when the data stack is missing but the event store is not.
+    pub event_store: EventStoreChoice,
 }
 
 impl Default for DeployOptions {
@@ -121,6 +159,7 @@ impl Default for DeployOptions {
             hotswap: false,
             waits: wait::Waits::default(),
             inline_template_limit: artifacts::INLINE_TEMPLATE_LIMIT,
+            event_store: EventStoreChoice::default(),
         }
     }
 }
@@ -145,16 +184,27 @@ pub async fn deploy(
     progress: &Progress,
     in_flight: &InFlight,
 ) -> anyhow::Result<Outcome> {
-    let session = Session::new(aws, request.stack_name, options, progress, in_flight);
+    let name = request.stack_name;
+    let session = Session::new(aws, Ownership::app(name), options, progress, in_flight);
+    let data = Session::new(aws, Ownership::data(name), options, progress, in_flight);
     let mut rendered = request.render()?;
-    concurrency::check_replay_concurrency(aws, request.stack_name, request.template, progress)
-        .await?;
-    refuse_tables_in_the_app_stack(&session).await?;
-    let data_name = data_stack_name(request.stack_name);
-    let data = Session::new(aws, &data_name, options, progress, in_flight)
-        .ensure_data_stack()
-        .await?;
-    rendered.parameters.extend(data.0);
+    concurrency::check_replay_concurrency(aws, name, request.template, progress).await?;
+    let survey = survey::survey(aws, name).await?;
+    let data_stack = attach::attach_event_store(&session, &data, &survey, request).await?;
+    let (values, tables) = data::data_values(aws, &data_stack).await?;
+    for table in &tables {
+        ownership::tag_table(aws, table, &data.ownership).await?;
+    }
+    rendered.parameters.extend(values.0);
+    // Roles the app stack holds that its new template does not declare go
+    // with this deploy (an earlier version's logging role among them).
+    let doomed: BTreeSet<String> = survey
+        .app_roles()
+        .into_iter()
+        .filter(|(id, _)| !request.template.resources.keys().any(|k| k.as_str() == id))
+        .map(|(_, role)| role)
+        .collect();
+    logging_role::ensure_logging_role(aws, &data_stack, &doomed, &options.waits, progress).await?;
     let stack = session.ready_stack().await?;
     let outcome = deploy_app(&session, &stack, request, options, rendered).await?;
     start_rebuild_if_new(aws, request.stack_name, progress).await?;
@@ -227,7 +277,9 @@ async fn deploy_app(
 
 /// What a deploy would change, in the data stack and the app stack, from
 /// change sets that are then deleted; for a stack that does not exist yet,
-/// the resources it would create.
+/// the resources it would create. Refused as a deploy would be: over a
+/// stack that is not this deployment's, or a missing data stack whose
+/// event store is still there.
 pub async fn diff(
     aws: &Aws,
     request: &DeployRequest<'_>,
@@ -235,30 +287,33 @@ pub async fn diff(
     progress: &Progress,
     in_flight: &InFlight,
 ) -> anyhow::Result<Vec<ResourceChange>> {
-    let session = Session::new(aws, request.stack_name, options, progress, in_flight);
+    let name = request.stack_name;
+    let session = Session::new(aws, Ownership::app(name), options, progress, in_flight);
+    let data_session = Session::new(aws, Ownership::data(name), options, progress, in_flight);
     let mut rendered = request.render()?;
-    let data_name = data_stack_name(request.stack_name);
-    let data_session = Session::new(aws, &data_name, options, progress, in_flight);
-    let data_changes = match data_session.describe().await? {
+    let survey = survey::survey(aws, name).await?;
+    let data_changes = match survey.data.clone() {
         Some(info) if info.standing() == Standing::Update => {
             rendered
                 .parameters
-                .extend(data::data_values(aws, &info).await?.0);
+                .extend(data::data_values(aws, &info).await?.0.0);
             data_session.data_stack_changes(&info).await?
         }
         Some(info) if matches!(info.standing(), Standing::Busy | Standing::Stuck) => {
             return Err(data_session.refusal(&info));
         }
         other => {
+            if other.is_none() {
+                refuse_a_new_event_store(aws, name, &survey).await?;
+            }
             // Without the data stack there is nothing to attach the app
             // to: a deploy creates both.
             let mut changes = created_anew(&data_session, &data_stack(), other);
-            let app = session.describe().await?;
-            changes.extend(created_anew(&session, request.template, app));
+            changes.extend(created_anew(&session, request.template, survey.app));
             return Ok(changes);
         }
     };
-    let stack = match session.describe().await? {
+    let stack = match survey.app {
         Some(info) if info.standing() == Standing::Update => info,
         Some(info) if matches!(info.standing(), Standing::Busy | Standing::Stuck) => {
             return Err(session.refusal(&info));
@@ -277,32 +332,31 @@ pub async fn diff(
     Ok(changes)
 }
 
-/// Stops a deploy over an app stack made before the event store had a
-/// stack of its own: its tables are the app stack's, and a deploy would
-/// leave them behind (retained, but detached) and start an empty event
-/// store. They can be moved into the data stack with CloudFormation's
-/// resource import; until then, nothing is changed.
-async fn refuse_tables_in_the_app_stack(session: &Session<'_>) -> anyhow::Result<()> {
-    let Some(app) = session.describe().await? else {
-        return Ok(());
+/// What a plain deploy would stop at when the data stack is missing: an
+/// event store in the app stack (an earlier version's), or retained
+/// tables, or an app stack whose event store is gone.
+async fn refuse_a_new_event_store(
+    aws: &Aws,
+    name: &str,
+    survey: &survey::Survey,
+) -> anyhow::Result<()> {
+    let held = survey.tables_in_app();
+    let retained = if held.is_empty() {
+        event_store::find_retained(aws, name, survey.app.as_ref()).await?
+    } else {
+        event_store::Retained::default()
     };
-    let physical = stacks::physical_ids(&session.aws.cloudformation, &app.id).await?;
-    let held: Vec<String> = Table::ALL
-        .into_iter()
-        .filter(|table| in_data_stack(*table))
-        .filter_map(|table| physical.get(table.logical_id().as_str()).cloned())
-        .collect();
-    if held.is_empty() {
-        return Ok(());
+    if !held.is_empty() {
+        let names: Vec<String> = held.into_iter().map(|(_, name)| name).collect();
+        anyhow::bail!(
+            "the stack {name} holds the event store's tables ({}) itself, as stacks made by earlier versions did: a deploy stops there; cargo xtask deploy --adopt-event-store moves them into a data stack",
+            names.join(", ")
+        );
     }
-    anyhow::bail!(
-        "the stack {} holds the event store's tables ({}) itself, as stacks made by earlier versions did; this version keeps them in a data stack, {}. Nothing was changed. To move them without losing an event: in the CloudFormation console, remove EventsTable and StreamIndexTable from {} (they are retained), then create {} by importing those two tables (Stacks > Create stack > With existing resources), using the template `cargo xtask synth --data` prints; then deploy again",
-        session.stack_name,
-        held.join(", "),
-        data_stack_name(session.stack_name),
-        session.stack_name,
-        data_stack_name(session.stack_name),
-    )
+    if !retained.is_empty() || survey.app.is_some() {
+        return Err(event_store::refusal(name, survey.app.as_ref(), &retained));
+    }
+    Ok(())
 }
 
 /// What a deploy does to a stack that is absent, or must be deleted first
@@ -312,7 +366,7 @@ fn created_anew(
     template: &Template,
     existing: Option<stacks::StackInfo>,
 ) -> Vec<ResourceChange> {
-    let name = session.stack_name;
+    let name = &session.stack_name;
     let changes: Vec<ResourceChange> = template
         .resources
         .iter()

@@ -21,6 +21,8 @@ pub enum OperationKind {
     Creation,
     Update,
     Deletion,
+    /// Bringing existing resources into the stack (an IMPORT change set).
+    Import,
 }
 
 impl OperationKind {
@@ -30,6 +32,7 @@ impl OperationKind {
             OperationKind::Creation => "creation",
             OperationKind::Update => "update",
             OperationKind::Deletion => "deletion",
+            OperationKind::Import => "import",
         }
     }
 
@@ -40,6 +43,7 @@ impl OperationKind {
             OperationKind::Creation => StackStatus::CreateComplete,
             OperationKind::Update => StackStatus::UpdateComplete,
             OperationKind::Deletion => StackStatus::DeleteComplete,
+            OperationKind::Import => StackStatus::ImportComplete,
         }
     }
 }
@@ -136,7 +140,7 @@ async fn watch(
         session.progress,
         &session.options.waits,
     );
-    let (stack_name, what) = (session.stack_name, kind.noun());
+    let (stack_name, what) = (session.stack_name.as_str(), kind.noun());
     let mut wait = Wait::new(
         format!("the {what} of the stack {stack_name}"),
         waits.stack_operation,
@@ -291,6 +295,7 @@ mod tests {
             (OperationKind::Creation, Standing::Update),
             (OperationKind::Update, Standing::Update),
             (OperationKind::Deletion, Standing::Create),
+            (OperationKind::Import, Standing::Update),
         ] {
             let status = kind.success();
             assert!(status.is_settled() && !status.is_failed(), "{kind:?}");

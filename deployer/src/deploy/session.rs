@@ -8,7 +8,7 @@ use anyhow::{Context, bail};
 use aws_sdk_cloudformation::types::ChangeSetType;
 
 use super::change_sets::{
-    self, ChangeSet, ChangeSetRequest, ReadyChangeSet, ResourceChange, TemplateSource,
+    self, ChangeSet, ChangeSetRequest, Import, ReadyChangeSet, ResourceChange, TemplateSource,
 };
 use super::in_flight::{InFlight, Step};
 use super::operation::{self, OperationKind};
@@ -17,12 +17,15 @@ use super::stacks::{self, StackInfo};
 use super::status::{StackStatusExt, Standing};
 use super::{Aws, DeployOptions, Rendered, artifacts};
 use crate::build::Manifest;
+use crate::stack::tags::Ownership;
 use crate::stack::{ARTIFACT_BUCKET_ID, ARTIFACT_BUCKET_OUTPUT, bootstrap_stack};
 
 /// One command's work on one stack.
 pub(crate) struct Session<'a> {
     pub aws: &'a Aws,
-    pub stack_name: &'a str,
+    /// Whose the stack is: its name, and the tags its change sets carry.
+    pub ownership: Ownership,
+    pub stack_name: String,
     pub options: &'a DeployOptions,
     pub progress: &'a Progress,
     pub in_flight: &'a InFlight,
@@ -32,14 +35,15 @@ impl<'a> Session<'a> {
     /// For the public entry points, which take these one by one.
     pub fn new(
         aws: &'a Aws,
-        stack_name: &'a str,
+        ownership: Ownership,
         options: &'a DeployOptions,
         progress: &'a Progress,
         in_flight: &'a InFlight,
     ) -> Session<'a> {
         Session {
             aws,
-            stack_name,
+            stack_name: ownership.stack_name(),
+            ownership,
             options,
             progress,
             in_flight,
@@ -48,7 +52,7 @@ impl<'a> Session<'a> {
 
     /// The stack, or `None` when there is none.
     pub async fn describe(&self) -> anyhow::Result<Option<StackInfo>> {
-        stacks::describe(&self.aws.cloudformation, self.stack_name).await
+        stacks::describe(&self.aws.cloudformation, &self.stack_name).await
     }
 
     /// The stack, settled and holding its artifact bucket: created (first
@@ -81,7 +85,7 @@ impl<'a> Session<'a> {
     /// Why nothing may be deployed over the stack `info` now: it is busy
     /// or stuck.
     pub fn refusal(&self, info: &StackInfo) -> anyhow::Error {
-        let name = self.stack_name;
+        let name = &self.stack_name;
         if info.standing() == Standing::Busy {
             anyhow::anyhow!(
                 "the stack {name} is {}: another operation is running on it; wait for it to finish, then run the command again",
@@ -101,7 +105,7 @@ impl<'a> Session<'a> {
 
     /// First phase of a new stack: the artifact bucket alone.
     async fn create_bootstrap(&self) -> anyhow::Result<StackInfo> {
-        let name = self.stack_name;
+        let name = &self.stack_name;
         self.progress.line(format!(
             "creating the stack {name} in {}: first its artifact bucket",
             self.aws.region
@@ -122,19 +126,37 @@ impl<'a> Session<'a> {
             .with_context(|| format!("the stack {name} vanished after its creation"))
     }
 
-    /// Creates a change set for the stack; a ready one is in flight until
-    /// it is executed or deleted.
+    /// Creates a change set for the stack, tagged as the session's; a
+    /// ready one is in flight until it is executed or deleted.
     pub(super) async fn create_change_set(
         &self,
         kind: ChangeSetType,
         template: &TemplateSource,
         parameters: &BTreeMap<String, String>,
     ) -> anyhow::Result<ChangeSet> {
+        self.create_change_set_with(kind, template, parameters, &[], &[])
+            .await
+    }
+
+    /// [`Session::create_change_set`] that also keeps the deployed value
+    /// of `kept_parameters`, and imports `imports`.
+    pub(super) async fn create_change_set_with(
+        &self,
+        kind: ChangeSetType,
+        template: &TemplateSource,
+        parameters: &BTreeMap<String, String>,
+        kept_parameters: &[String],
+        imports: &[Import],
+    ) -> anyhow::Result<ChangeSet> {
+        let tags = self.ownership.tags();
         let request = ChangeSetRequest {
-            stack_name: self.stack_name,
+            stack_name: &self.stack_name,
             kind,
             template,
             parameters,
+            kept_parameters,
+            tags: &tags,
+            imports,
         };
         let change_set =
             change_sets::create_change_set(&self.aws.cloudformation, &request, &self.options.waits)
@@ -212,7 +234,7 @@ impl<'a> Session<'a> {
     }
 
     /// The stack's artifact bucket.
-    async fn artifact_bucket(&self, stack: &StackInfo) -> anyhow::Result<String> {
+    pub(super) async fn artifact_bucket(&self, stack: &StackInfo) -> anyhow::Result<String> {
         if let Some(bucket) = stack.outputs.get(ARTIFACT_BUCKET_OUTPUT) {
             return Ok(bucket.clone());
         }
@@ -228,7 +250,11 @@ impl<'a> Session<'a> {
     }
 
     /// `body` inline, or through `bucket` when it is over the inline limit.
-    async fn template_source(&self, bucket: &str, body: String) -> anyhow::Result<TemplateSource> {
+    pub(super) async fn template_source(
+        &self,
+        bucket: &str,
+        body: String,
+    ) -> anyhow::Result<TemplateSource> {
         if body.len() <= self.options.inline_template_limit {
             return Ok(TemplateSource::Body(body));
         }
@@ -277,16 +303,17 @@ mod tests {
         );
         let progress = Progress::recorded();
         let in_flight = InFlight::default();
-        let session = Session {
-            aws: &aws,
-            stack_name: &stack,
-            options: &DeployOptions {
-                waits: Waits::for_emulator(),
-                ..DeployOptions::default()
-            },
-            progress: &progress,
-            in_flight: &in_flight,
+        let options = DeployOptions {
+            waits: Waits::for_emulator(),
+            ..DeployOptions::default()
         };
+        let session = Session::new(
+            &aws,
+            Ownership::app(&stack),
+            &options,
+            &progress,
+            &in_flight,
+        );
         let body = bootstrap_stack().to_yaml().expect("renders");
         let change_set = session
             .create_change_set(

@@ -18,6 +18,8 @@ pub struct StackInfo {
     pub status_reason: Option<String>,
     pub outputs: BTreeMap<String, String>,
     pub parameters: BTreeMap<String, String>,
+    /// The stack's tags: whose it is (`crate::stack::tags`), and others.
+    pub tags: BTreeMap<String, String>,
 }
 
 impl StackInfo {
@@ -69,6 +71,11 @@ pub async fn describe(client: &Client, name: &str) -> anyhow::Result<Option<Stac
                 ))
             })
             .collect(),
+        tags: stack
+            .tags()
+            .iter()
+            .filter_map(|t| Some((t.key()?.to_owned(), t.value()?.to_owned())))
+            .collect(),
     }))
 }
 
@@ -107,6 +114,37 @@ pub async fn physical_ids(
                 r.logical_resource_id()?.to_owned(),
                 r.physical_resource_id()?.to_owned(),
             ))
+        })
+        .collect())
+}
+
+/// One resource of a stack.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StackResource {
+    pub logical_id: String,
+    /// Absent while it is being created (or when it never was).
+    pub physical_id: Option<String>,
+    pub resource_type: String,
+}
+
+/// Every resource of the stack that has a logical ID (some emulators list
+/// resources they did not create without one).
+pub async fn resources(client: &Client, stack: &str) -> anyhow::Result<Vec<StackResource>> {
+    let resources = client
+        .describe_stack_resources()
+        .stack_name(stack)
+        .send()
+        .await
+        .with_sdk_context(|| "cannot list the stack's resources")?;
+    Ok(resources
+        .stack_resources()
+        .iter()
+        .filter_map(|r| {
+            Some(StackResource {
+                logical_id: r.logical_resource_id()?.to_owned(),
+                physical_id: r.physical_resource_id().map(str::to_owned),
+                resource_type: r.resource_type().unwrap_or_default().to_owned(),
+            })
         })
         .collect())
 }

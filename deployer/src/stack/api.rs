@@ -11,7 +11,6 @@ use sha2::{Digest, Sha256};
 use super::parameters::Parameters;
 use super::{Function, StackOptions};
 use crate::cfn::apigateway::{self, HttpMethod};
-use crate::cfn::iam::{self, PolicyDocument, Statement};
 use crate::cfn::lambda;
 use crate::cfn::logs;
 use crate::cfn::{Expr, LogicalId, Pseudo, Resource, ResourceId, Template};
@@ -235,7 +234,6 @@ pub(super) fn add_api(
         })
         .depends_on(methods),
     );
-    let account = add_logging_role(template);
     let access_logs = ResourceId::<logs::LogGroup>::new("ApiAccessLogGroup");
     template.resource(
         access_logs.as_str(),
@@ -251,7 +249,8 @@ pub(super) fn add_api(
     );
     let stage = template.resource(
         "ApiStage",
-        // A stage that logs needs the account's CloudWatch role in place.
+        // A stage that logs needs the account's CloudWatch role in place:
+        // deploy sets it before this stack changes (`deploy::logging_role`).
         Resource::from(apigateway::Stage {
             rest_api_id: api.reference(),
             deployment_id: deployment.reference(),
@@ -262,8 +261,7 @@ pub(super) fn add_api(
                 destination_arn: access_logs.arn(),
                 format: access_log_format(),
             }),
-        })
-        .depends_on([account]),
+        }),
     );
     let key = template.resource(
         "ApiKey",
@@ -297,39 +295,6 @@ pub(super) fn add_api(
             usage_plan_id: plan.reference(),
         },
     );
-}
-
-/// API Gateway writes logs to CloudWatch with a role set for the whole
-/// account (`AWS::ApiGateway::Account`), not per API: this sets it to a
-/// role of this stack. It is a per-region account setting: one role per
-/// account and region, the last stack to set it wins, and deleting this
-/// stack does not reset it (it then names a deleted role until something
-/// sets it again; a new deploy of any stack that sets it repairs it).
-fn add_logging_role(template: &mut Template) -> LogicalId {
-    let role = template.resource(
-        "ApiCloudWatchRole",
-        iam::Role {
-            description: Some(
-                "Lets API Gateway write this region's API logs to CloudWatch Logs".to_owned(),
-            ),
-            assume_role_policy_document: PolicyDocument::new(vec![
-                Statement::service_may_assume_role("apigateway.amazonaws.com"),
-            ]),
-            managed_policy_arns: vec![Expr::sub(format!(
-                "arn:${{{}}}:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs",
-                Pseudo::Partition.name()
-            ))],
-            policies: Vec::new(),
-        },
-    );
-    template
-        .resource(
-            "ApiAccount",
-            apigateway::Account {
-                cloud_watch_role_arn: role.arn(),
-            },
-        )
-        .into()
 }
 
 /// A short hash of the API's resources and methods as serialized: it

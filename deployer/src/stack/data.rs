@@ -6,9 +6,21 @@
 //! The app stack does not import its values (an export would tie the two
 //! stacks' lifetimes together): the deployer reads the data stack's tables
 //! and passes what the app needs as parameters, one per [`DataOutput`].
+//!
+//! It also holds the role API Gateway writes the stage's access log with
+//! ([`LOGGING_ROLE_ID`]): the account's CloudWatch role is one setting for
+//! every API in the region, so the role it names must outlive the app
+//! stack (`deploy::logging_role` points the setting at it when needed).
 
 use super::{Table, TableResources};
-use crate::cfn::{Expr, LogicalId, Output, Parameter, Template};
+use crate::cfn::iam::{self, PolicyDocument, Statement};
+use crate::cfn::{Expr, LogicalId, Output, Parameter, Pseudo, Template};
+
+/// The role API Gateway may write CloudWatch logs with, for the account's
+/// API Gateway setting.
+pub const LOGGING_ROLE_ID: &str = "ApiCloudWatchRole";
+/// The output holding its ARN.
+pub const LOGGING_ROLE_OUTPUT: &str = "ApiCloudWatchRoleArn";
 
 /// What follows the app's stack name in its data stack's name.
 pub const DATA_STACK_SUFFIX: &str = "-data";
@@ -124,6 +136,29 @@ pub fn data_stack() -> Template {
             Output::new(output.description(), output.value()),
         );
     }
+    let role = template.resource(
+        LOGGING_ROLE_ID,
+        iam::Role {
+            description: Some(
+                "Lets API Gateway write this region's API logs to CloudWatch Logs (the account's API Gateway CloudWatch role)".to_owned(),
+            ),
+            assume_role_policy_document: PolicyDocument::new(vec![
+                Statement::service_may_assume_role("apigateway.amazonaws.com"),
+            ]),
+            managed_policy_arns: vec![Expr::sub(format!(
+                "arn:${{{}}}:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs",
+                Pseudo::Partition.name()
+            ))],
+            policies: Vec::new(),
+        },
+    );
+    template.output(
+        LOGGING_ROLE_OUTPUT,
+        Output::new(
+            "The role the account's API Gateway setting names for CloudWatch logs, unless it names another that works",
+            role.arn(),
+        ),
+    );
     template
 }
 
@@ -134,10 +169,14 @@ mod tests {
     #[test]
     fn the_data_stack_holds_the_event_store_and_outputs_what_the_app_takes() {
         let template = data_stack();
-        let tables: Vec<&str> = template.resources.keys().map(LogicalId::as_str).collect();
-        assert_eq!(tables, ["EventsTable", "StreamIndexTable"]);
+        let resources: Vec<&str> = template.resources.keys().map(LogicalId::as_str).collect();
+        assert_eq!(
+            resources,
+            [LOGGING_ROLE_ID, "EventsTable", "StreamIndexTable"]
+        );
         let outputs: Vec<&str> = template.outputs.keys().map(LogicalId::as_str).collect();
         let mut expected: Vec<&str> = DataOutput::ALL.iter().map(|o| o.name()).collect();
+        expected.push(LOGGING_ROLE_OUTPUT);
         expected.sort_unstable();
         assert_eq!(outputs, expected);
         for output in DataOutput::ALL {

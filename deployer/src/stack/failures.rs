@@ -5,6 +5,7 @@
 
 use service::functions::Function;
 
+use crate::cfn::iam::PolicyDocument;
 use crate::cfn::lambda::{self, AsyncRetries, DestinationConfig, OnFailure, Qualifier};
 use crate::cfn::sqs::{self, RetentionSeconds};
 use crate::cfn::{Output, Resource, ResourceId, Template};
@@ -16,6 +17,8 @@ pub const FAILURE_QUEUE_ID: &str = "FailureQueue";
 pub const FAILURE_QUEUE_URL_OUTPUT: &str = "FailureQueueUrl";
 /// The output holding the failure queue's ARN.
 pub const FAILURE_QUEUE_ARN_OUTPUT: &str = "FailureQueueArn";
+/// The failure queue's resource policy: no request without TLS.
+pub const FAILURE_QUEUE_POLICY_ID: &str = "FailureQueuePolicy";
 
 /// Retries of a failed asynchronous replay invocation, Lambda's most.
 const REPLAY_ASYNC_RETRIES: AsyncRetries = AsyncRetries::Two;
@@ -56,6 +59,16 @@ pub(super) fn add_failure_queue(template: &mut Template) {
             sqs_managed_sse_enabled: Some(true),
         })
         .deleted(),
+    );
+    template.resource(
+        FAILURE_QUEUE_POLICY_ID,
+        sqs::QueuePolicy {
+            queues: vec![queue.url()],
+            policy_document: PolicyDocument::new(vec![
+                super::deny_without_tls(&["sqs:*"], vec![queue.arn()])
+                    .with_sid("DenyRequestsWithoutTls"),
+            ]),
+        },
     );
     template.output(
         FAILURE_QUEUE_URL_OUTPUT,

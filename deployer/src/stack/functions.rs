@@ -9,6 +9,7 @@ use service::functions::Function;
 
 use super::failures::{failure_queue, on_failure_to_queue};
 use super::parameters::Parameters;
+use super::rows::{PARKED_RECORD_ROWS, Rows, STREAM_AND_IDEMPOTENCY_KEY_ROWS};
 use super::tables::{arn_in_app, events_stream_arn_in_app, held_lanes_index_arn, name_in_app};
 use super::{StackOptions, Table};
 use crate::cfn::events;
@@ -40,12 +41,21 @@ const PROJECTOR_BATCH_SIZE: u32 = 100;
 /// <https://docs.aws.amazon.com/lambda/latest/dg/services-ddb-params.html>:
 /// -1 means "failed records are retried until the record expires".
 const PROJECTOR_MAX_RETRIES: i32 = -1;
-/// ... and the age limit is the stream's retention, 24 hours (same page:
-/// "The data retention limit for DynamoDB Streams is 24 hours"), set
-/// explicitly so that a batch still failing then is discarded through the
-/// on-failure destination, which records its shard and sequence numbers,
-/// rather than expiring from the stream unreported.
-const PROJECTOR_MAX_RECORD_AGE_SECONDS: i32 = 86_400;
+/// How long DynamoDB Streams keeps a record: 24 hours, fixed by AWS
+/// (same page: "The data retention limit for DynamoDB Streams is 24
+/// hours"). Past it the record is trimmed from the stream.
+pub const STREAM_RETENTION_SECONDS: i32 = 24 * 60 * 60;
+/// How long before the stream trims a record the mapping gives up on it:
+/// the failure record (shard and sequence numbers) is sent while the
+/// records it points at can still be read, with time to spare for the
+/// batch that is being retried when the age limit passes (a retry can
+/// take up to the function's time limit, bisections several).
+pub const FAILURE_RECORD_MARGIN_SECONDS: i32 = 60 * 60;
+/// ... and the age limit: a batch still failing 23 hours after its
+/// records were written is discarded through the on-failure destination,
+/// which records it, rather than expiring from the stream unreported.
+pub const PROJECTOR_MAX_RECORD_AGE_SECONDS: i32 =
+    STREAM_RETENTION_SECONDS - FAILURE_RECORD_MARGIN_SECONDS;
 
 /// What the template makes of each of the app's functions
 /// ([`service::functions::Function`], the one list of them): logical IDs,
@@ -118,7 +128,8 @@ impl FunctionResources for Function {
     /// (`service::dynamo`, `service::replay`):
     /// - add-event: TransactGetItems (Get on the stream index) and
     ///   TransactWriteItems (conditional Puts on the events table and the
-    ///   stream index); no ConditionCheck items, so no ConditionCheckItem.
+    ///   stream index: stream and idempotency-key rows only, `rows.rs`);
+    ///   no ConditionCheck items, so no ConditionCheckItem.
     /// - list-items: Query on the read model.
     /// - trigger-replay: GetItem and TransactWriteItems (Puts) on the
     ///   replays table (the stream's lane and the job); an asynchronous
@@ -128,7 +139,8 @@ impl FunctionResources for Function {
     ///   whose run died, TransactWriteItems (Puts) there and an
     ///   asynchronous Invoke of the replay function.
     /// - projector: conditional PutItem on the read model; conditional
-    ///   PutItem on the stream index, parking the records it cannot decode;
+    ///   PutItem on the stream index, parking the records it cannot decode
+    ///   (parked rows in their partition only, `rows.rs`);
     ///   Lambda reads the events table's stream with the function's role;
     ///   SendMessage to the failure queue, for Lambda, which sends the
     ///   mapping's failure records with the function's role.
@@ -148,50 +160,65 @@ impl FunctionResources for Function {
         let mut grants = vec![Grant {
             target: Target::OwnLogGroup,
             actions: &["logs:CreateLogStream", "logs:PutLogEvents"],
+            rows: None,
         }];
         grants.extend_from_slice(match self {
             Function::AddEvent => &[
                 Grant {
                     target: Target::EventsTable,
                     actions: &["dynamodb:PutItem"],
+                    rows: None,
                 },
                 Grant {
                     target: Target::StreamIndexTable,
-                    actions: &["dynamodb:GetItem", "dynamodb:PutItem"],
+                    actions: &["dynamodb:GetItem"],
+                    rows: None,
+                },
+                Grant {
+                    target: Target::StreamIndexTable,
+                    actions: &["dynamodb:PutItem"],
+                    rows: Some(STREAM_AND_IDEMPOTENCY_KEY_ROWS),
                 },
             ],
             Function::ListItems => &[Grant {
                 target: Target::ReadModelTable,
                 actions: &["dynamodb:Query"],
+                rows: None,
             }],
             Function::TriggerReplay => &[
                 Grant {
                     target: Target::ReplaysTable,
                     actions: &["dynamodb:GetItem", "dynamodb:PutItem"],
+                    rows: None,
                 },
                 Grant {
                     target: Target::ReplayFunction,
                     actions: &["lambda:InvokeFunction"],
+                    rows: None,
                 },
             ],
             Function::ReplayStatus => &[
                 Grant {
                     target: Target::ReplaysTable,
                     actions: &["dynamodb:GetItem", "dynamodb:PutItem"],
+                    rows: None,
                 },
                 Grant {
                     target: Target::ReplayFunction,
                     actions: &["lambda:InvokeFunction"],
+                    rows: None,
                 },
             ],
             Function::Projector => &[
                 Grant {
                     target: Target::ReadModelTable,
                     actions: &["dynamodb:PutItem"],
+                    rows: None,
                 },
                 Grant {
                     target: Target::StreamIndexTable,
                     actions: &["dynamodb:PutItem"],
+                    rows: Some(PARKED_RECORD_ROWS),
                 },
                 Grant {
                     target: Target::EventsStream,
@@ -200,46 +227,56 @@ impl FunctionResources for Function {
                         "dynamodb:GetRecords",
                         "dynamodb:GetShardIterator",
                     ],
+                    rows: None,
                 },
                 // ListStreams has no resource-level permissions: it only
                 // lists stream ARNs, and "*" is the only resource it takes.
                 Grant {
                     target: Target::AnyResource,
                     actions: &["dynamodb:ListStreams"],
+                    rows: None,
                 },
                 Grant {
                     target: Target::FailureQueue,
                     actions: &["sqs:SendMessage"],
+                    rows: None,
                 },
             ],
             Function::Replay => &[
                 Grant {
                     target: Target::EventsTable,
                     actions: &["dynamodb:Query"],
+                    rows: None,
                 },
                 Grant {
                     target: Target::StreamIndexTable,
                     actions: &["dynamodb:BatchGetItem", "dynamodb:Query"],
+                    rows: None,
                 },
                 Grant {
                     target: Target::HeldLanesIndex,
                     actions: &["dynamodb:Query"],
+                    rows: None,
                 },
                 Grant {
                     target: Target::ReadModelTable,
                     actions: &["dynamodb:DeleteItem", "dynamodb:PutItem", "dynamodb:Query"],
+                    rows: None,
                 },
                 Grant {
                     target: Target::ReplaysTable,
                     actions: &["dynamodb:GetItem", "dynamodb:PutItem"],
+                    rows: None,
                 },
                 Grant {
                     target: Target::OwnFunction,
                     actions: &["lambda:InvokeFunction"],
+                    rows: None,
                 },
                 Grant {
                     target: Target::FailureQueue,
                     actions: &["sqs:SendMessage"],
+                    rows: None,
                 },
             ],
         });
@@ -248,6 +285,7 @@ impl FunctionResources for Function {
             grants.push(Grant {
                 target: Target::AnyResource,
                 actions: &["xray:PutTelemetryRecords", "xray:PutTraceSegments"],
+                rows: None,
             });
         }
         grants
@@ -259,6 +297,8 @@ impl FunctionResources for Function {
 pub struct Grant {
     pub target: Target,
     pub actions: &'static [&'static str],
+    /// The rows of a table the actions may write (`rows.rs`); `None`: all.
+    pub rows: Option<Rows>,
 }
 
 /// The resource a grant is on.
@@ -331,7 +371,14 @@ pub(super) fn add_function(
     let statements = function
         .grants(options.tracing)
         .into_iter()
-        .map(|grant| Statement::allow(grant.actions, vec![grant_resource(function, grant.target)]))
+        .map(|grant| {
+            let statement =
+                Statement::allow(grant.actions, vec![grant_resource(function, grant.target)]);
+            match grant.rows {
+                Some(rows) => rows.narrow(statement),
+                None => statement,
+            }
+        })
         .collect();
     let role = template.resource(
         function.role_id().as_str(),

@@ -19,21 +19,32 @@ mod data;
 mod failures;
 mod functions;
 mod parameters;
+pub mod rows;
 mod tables;
+pub mod tags;
 
 use service::settings::{RawSettings, SettingError};
 
 use crate::settings::{self, DEFAULT_STACK_NAME, ReplayConcurrency, Throttle};
 
+use crate::cfn::iam::{ConditionOperator, PolicyDocument, Statement};
 use crate::cfn::lambda::Architecture;
 use crate::cfn::s3;
 use crate::cfn::{Expr, LogicalId, Output, Template};
 
 pub(crate) use api::ApiRoute;
 pub use api::{API_ID, STAGE_NAME, api_url};
-pub use data::{DATA_STACK_SUFFIX, DataOutput, data_stack, data_stack_name, in_data_stack};
-pub use failures::{FAILURE_QUEUE_ARN_OUTPUT, FAILURE_QUEUE_ID, FAILURE_QUEUE_URL_OUTPUT};
-pub use functions::{FUNCTION_NAME_MAX_LEN, FunctionResources, Grant, LOG_RETENTION, Target};
+pub use data::{
+    DATA_STACK_SUFFIX, DataOutput, LOGGING_ROLE_ID, LOGGING_ROLE_OUTPUT, data_stack,
+    data_stack_name, in_data_stack,
+};
+pub use failures::{
+    FAILURE_QUEUE_ARN_OUTPUT, FAILURE_QUEUE_ID, FAILURE_QUEUE_POLICY_ID, FAILURE_QUEUE_URL_OUTPUT,
+};
+pub use functions::{
+    FAILURE_RECORD_MARGIN_SECONDS, FUNCTION_NAME_MAX_LEN, FunctionResources, Grant, LOG_RETENTION,
+    PROJECTOR_MAX_RECORD_AGE_SECONDS, STREAM_RETENTION_SECONDS, Target,
+};
 pub use parameters::{API_KEY_PARAMETER, TEST_STREAM_ID_PARAMETER};
 pub use service::dynamo::schema::Table;
 pub use service::functions::Function;
@@ -45,6 +56,8 @@ pub use tables::TableResources;
 pub const ARTIFACT_BUCKET_ID: &str = "ArtifactBucket";
 /// The output holding the artifact bucket's name.
 pub const ARTIFACT_BUCKET_OUTPUT: &str = "ArtifactBucketName";
+/// The artifact bucket's resource policy: no request without TLS.
+pub const ARTIFACT_BUCKET_POLICY_ID: &str = "ArtifactBucketPolicy";
 /// The output holding the API's base URL.
 pub const API_URL_OUTPUT: &str = "ApiUrl";
 
@@ -127,6 +140,19 @@ fn add_artifact_bucket(template: &mut Template) -> LogicalId {
             }),
         },
     );
+    template.resource(
+        ARTIFACT_BUCKET_POLICY_ID,
+        s3::BucketPolicy {
+            bucket: bucket.reference(),
+            policy_document: PolicyDocument::new(vec![
+                deny_without_tls(
+                    &["s3:*"],
+                    vec![bucket.arn(), Expr::sub(format!("{}/*", bucket.sub_arn()))],
+                )
+                .with_sid("DenyRequestsWithoutTls"),
+            ]),
+        },
+    );
     template.output(
         ARTIFACT_BUCKET_OUTPUT,
         Output::new(
@@ -135,6 +161,20 @@ fn add_artifact_bucket(template: &mut Template) -> LogicalId {
         ),
     );
     bucket.into()
+}
+
+/// A resource policy's statement refusing `actions` on `resources` to
+/// anyone who does not use TLS (`aws:SecureTransport` is false for a plain
+/// HTTP request), whatever their own permissions say: an explicit deny
+/// wins over every allow.
+pub(crate) fn deny_without_tls(actions: &[&str], resources: Vec<Expr>) -> Statement {
+    Statement::deny_everyone_when(
+        actions,
+        resources,
+        ConditionOperator::Bool,
+        "aws:SecureTransport",
+        &["false"],
+    )
 }
 
 /// The app's template serving `routes`: [`app_stack`] passes every route;

@@ -51,20 +51,24 @@ pub(crate) fn options() -> DeployOptions {
 /// One test's stack on the emulator, under a name no other test uses,
 /// and what the engine needs and says while it works on it.
 pub(crate) struct Emulated {
-    pub(crate) aws: Aws,
-    pub(crate) stack: String,
-    template: Template,
+    pub aws: Aws,
+    pub stack: String,
+    pub template: Template,
     /// Where the builds' packages are written.
     dir: TempDir,
-    pub(crate) progress: Progress,
-    in_flight: InFlight,
+    pub progress: Progress,
+    pub in_flight: InFlight,
 }
 
 impl Emulated {
-    pub(crate) async fn new(label: &str) -> Emulated {
-        let endpoint = testkit::moto::shared_endpoint();
+    pub async fn new(label: &str) -> Emulated {
+        Emulated::on(testkit::moto::shared_endpoint(), label).await
+    }
+
+    /// On the emulator at `endpoint`, under the deployment name `stack`.
+    pub async fn named(endpoint: &str, stack: &str) -> Emulated {
         let config = service::aws::sdk_config_for_endpoint(endpoint).await;
-        let stack = format!("evs-{label}-{}", uuid::Uuid::new_v4().simple())[..30].to_owned();
+        let stack = stack.to_owned();
         Emulated {
             aws: Aws::new(&config).expect("clients"),
             template: app_stack(&StackOptions {
@@ -78,22 +82,29 @@ impl Emulated {
         }
     }
 
+    /// On the emulator at `endpoint`, under a name no other test uses.
+    pub async fn on(endpoint: &str, label: &str) -> Emulated {
+        let stack = format!("evs-{label}-{}", uuid::Uuid::new_v4().simple())[..30].to_owned();
+        Emulated::named(endpoint, &stack).await
+    }
+
     /// A build with the functions at `versions` (1 when not named).
-    pub(crate) fn build(&self, versions: &[(&str, u32)]) -> Manifest {
+    pub fn build(&self, versions: &[(&str, u32)]) -> Manifest {
         manifest(self.dir.path(), &versions.iter().copied().collect())
     }
 
-    fn request<'a>(&'a self, manifest: &'a Manifest) -> DeployRequest<'a> {
+    pub fn request<'a>(&'a self, manifest: &'a Manifest) -> DeployRequest<'a> {
         DeployRequest {
             stack_name: &self.stack,
             template: &self.template,
             manifest,
             api_key: API_KEY,
             test_stream_id: DEFAULT_TEST_STREAM_ID,
+            confirm: &|_| Ok(false),
         }
     }
 
-    pub(crate) async fn deploy(
+    pub async fn deploy(
         &self,
         manifest: &Manifest,
         options: &DeployOptions,
@@ -110,7 +121,7 @@ impl Emulated {
     }
 
     /// Destroys the stack, answering every question with `confirm`.
-    pub(crate) async fn destroy(
+    pub async fn destroy(
         &self,
         delete_data: bool,
         confirm: &mut dyn FnMut(&Question) -> anyhow::Result<bool>,
@@ -129,7 +140,7 @@ impl Emulated {
 
     /// The app stack's resources, and its data stack's (the event store's
     /// tables), by logical ID: no ID is in both.
-    pub(crate) async fn physical_ids(&self) -> BTreeMap<String, String> {
+    pub async fn physical_ids(&self) -> BTreeMap<String, String> {
         let mut ids = stacks::physical_ids(&self.aws.cloudformation, &self.stack)
             .await
             .expect("stack resources");
@@ -140,33 +151,33 @@ impl Emulated {
         ids
     }
 
-    async fn data_physical_ids(&self) -> BTreeMap<String, String> {
+    pub async fn data_physical_ids(&self) -> BTreeMap<String, String> {
         stacks::physical_ids(&self.aws.cloudformation, &data_stack_name(&self.stack))
             .await
             .expect("data stack resources")
     }
 
-    async fn exists(&self) -> bool {
+    pub async fn exists(&self) -> bool {
         stacks::describe(&self.aws.cloudformation, &self.stack)
             .await
             .expect("describe")
             .is_some()
     }
 
-    async fn data_exists(&self) -> bool {
+    pub async fn data_exists(&self) -> bool {
         stacks::describe(&self.aws.cloudformation, &data_stack_name(&self.stack))
             .await
             .expect("describe")
             .is_some()
     }
 
-    async fn deployed_template(&self) -> String {
+    pub async fn deployed_template(&self) -> String {
         stacks::deployed_template(&self.aws.cloudformation, &self.stack)
             .await
             .expect("template")
     }
 
-    async fn event_count(&self) -> usize {
+    pub async fn event_count(&self) -> usize {
         self.aws
             .cloudformation
             .describe_stack_events()
@@ -181,7 +192,7 @@ impl Emulated {
 
 /// A build whose packages are zips of `bootstrap` files holding
 /// `<function>-<version>`: a new version is new code.
-fn manifest(dir: &Path, versions: &BTreeMap<&str, u32>) -> Manifest {
+pub(crate) fn manifest(dir: &Path, versions: &BTreeMap<&str, u32>) -> Manifest {
     let mut functions = BTreeMap::new();
     for function in Function::ALL {
         let version = versions.get(function.name()).copied().unwrap_or(1);
@@ -260,7 +271,7 @@ async fn queue_attributes(url: &str) -> Option<BTreeMap<String, String>> {
 }
 
 /// The physical names of the tables the template keeps.
-fn retained_tables(ids: &BTreeMap<String, String>) -> Vec<String> {
+pub(crate) fn retained_tables(ids: &BTreeMap<String, String>) -> Vec<String> {
     Table::ALL
         .into_iter()
         .filter(|t| t.is_retained())
@@ -421,7 +432,8 @@ async fn deploy_update_hotswap_diff_and_destroy_keeping_the_data() {
     assert_eq!(sources, vec![stream_arn.as_str()]);
 
     // The failure queue: 14 days, encrypted, and where the mapping sends
-    // what it gives up on, after retrying until the stream's 24 hours.
+    // what it gives up on, after retrying until an hour before the
+    // stream's 24 hours.
     let queue_url = &ids[FAILURE_QUEUE_ID];
     let queue = queue_attributes(queue_url)
         .await
@@ -448,7 +460,10 @@ async fn deploy_update_hotswap_diff_and_destroy_keeping_the_data() {
         "{mapping:?}"
     );
     assert_eq!(mapping.maximum_retry_attempts(), Some(-1));
-    assert_eq!(mapping.maximum_record_age_in_seconds(), Some(86_400));
+    assert_eq!(
+        mapping.maximum_record_age_in_seconds(),
+        Some(deployer::stack::PROJECTOR_MAX_RECORD_AGE_SECONDS)
+    );
     assert_eq!(mapping.bisect_batch_on_function_error(), Some(true));
     assert_eq!(
         mapping

@@ -17,7 +17,8 @@ use deployer::cfn::{
 use deployer::cfn::{apigateway, dynamodb, lambda};
 use deployer::settings::ReplayConcurrency;
 use deployer::stack::{
-    DataOutput, FAILURE_QUEUE_ID, Function, LOG_RETENTION, Table, data_stack, in_data_stack,
+    DataOutput, FAILURE_QUEUE_ID, FAILURE_RECORD_MARGIN_SECONDS, Function, LOG_RETENTION,
+    PROJECTOR_MAX_RECORD_AGE_SECONDS, STREAM_RETENTION_SECONDS, Table, data_stack, in_data_stack,
 };
 use deployer::stack::{FunctionResources, TableResources};
 use deployer::{Format, StackOptions, app_stack};
@@ -194,7 +195,13 @@ fn role_grants(template: &Template, function: Function) -> Vec<(String, Vec<Stri
             for resource in &statement.resource {
                 let mut actions = statement.action.clone();
                 actions.sort();
-                grants.push((show(resource), actions));
+                let mut on = show(resource);
+                if !statement.condition.is_empty() {
+                    let condition =
+                        serde_json::to_value(&statement.condition).expect("a condition");
+                    on = format!("{on} when {condition}");
+                }
+                grants.push((on, actions));
             }
         }
     }
@@ -209,9 +216,19 @@ fn expected_grants(function: Function, tracing: bool) -> Vec<(String, Vec<String
     grants.extend(match function {
         Function::AddEvent => vec![
             ("EventsTableArn".to_owned(), vec!["dynamodb:PutItem"]),
+            ("StreamIndexTableArn".to_owned(), vec!["dynamodb:GetItem"]),
+            // Stream ids are data: any partition, but only the attributes
+            // of stream and idempotency-key rows.
             (
-                "StreamIndexTableArn".to_owned(),
-                vec!["dynamodb:GetItem", "dynamodb:PutItem"],
+                format!(
+                    "StreamIndexTableArn when {}",
+                    serde_json::json!({"ForAllValues:StringEquals": {
+                        "dynamodb:Attributes": ["streamId", "entry", "version", "live",
+                            "lastEventId", "fingerprint", "appendedTo", "eventId",
+                            "recordedAt", "expiresAt"],
+                    }})
+                ),
+                vec!["dynamodb:PutItem"],
             ),
         ],
         Function::ListItems => vec![("ReadModelTable.Arn".to_owned(), vec!["dynamodb:Query"])],
@@ -238,8 +255,18 @@ fn expected_grants(function: Function, tracing: bool) -> Vec<(String, Vec<String
         ],
         Function::Projector => vec![
             ("ReadModelTable.Arn".to_owned(), vec!["dynamodb:PutItem"]),
-            // Parked records.
-            ("StreamIndexTableArn".to_owned(), vec!["dynamodb:PutItem"]),
+            // Parked records, in their partition only.
+            (
+                format!(
+                    "StreamIndexTableArn when {}",
+                    serde_json::json!({"ForAllValues:StringEquals": {
+                        "dynamodb:Attributes": ["streamId", "entry", "reason", "record",
+                            "parkedAt"],
+                        "dynamodb:LeadingKeys": "parked-records",
+                    }})
+                ),
+                vec!["dynamodb:PutItem"],
+            ),
             (
                 "EventsStreamArn".to_owned(),
                 vec![
@@ -339,10 +366,9 @@ fn each_role_allows_exactly_what_its_function_does() {
         .iter()
         .map(|f| f.role_id().to_string())
         .collect();
-    // API Gateway's own, to write the access log.
-    expected.push("ApiCloudWatchRole".to_owned());
     expected.sort();
-    assert_eq!(roles, expected, "one role per function, and API Gateway's");
+    // API Gateway's own, for the access log, is in the data stack.
+    assert_eq!(roles, expected, "one role per function");
 }
 
 /// The failure queue takes messages from the projector and the replay
@@ -518,22 +544,37 @@ fn the_stage_logs_each_request_as_one_json_line_naming_the_key_by_its_id() {
     assert_eq!(group.deletion_policy, Some(Policy::Delete));
 
     // API Gateway writes it with the account's CloudWatch role, which the
-    // stage waits for.
-    let stage_resource = &template.resources[stage_id];
-    assert_eq!(
-        stage_resource.depends_on,
-        BTreeSet::from([LogicalId::new("ApiAccount")])
+    // deployer sets (the app stack does not: its deletion would leave the
+    // setting naming a deleted role).
+    assert!(
+        template.resources[stage_id].depends_on.is_empty(),
+        "the stage waits for nothing in the stack"
     );
-    let Properties::ApiGatewayAccount(account) =
-        &template.resources[&LogicalId::new("ApiAccount")].properties
-    else {
-        panic!("ApiAccount is not the API Gateway account setting");
-    };
-    assert_eq!(show(&account.cloud_watch_role_arn), "ApiCloudWatchRole.Arn");
+    assert!(
+        !template
+            .resources
+            .values()
+            .any(|r| r.type_name() == "AWS::ApiGateway::Account"),
+        "no stack sets the account's CloudWatch role"
+    );
+}
+
+/// The role the account's API Gateway CloudWatch setting may name lives in
+/// the data stack, which destroy keeps: API Gateway may assume it, with
+/// AWS's managed policy for pushing logs and nothing else.
+#[test]
+fn the_logging_role_lives_in_the_data_stack() {
+    let data = data_stack();
+    assert!(
+        !data
+            .resources
+            .values()
+            .any(|r| r.type_name() == "AWS::ApiGateway::Account")
+    );
     let Properties::IamRole(role) =
-        &template.resources[&LogicalId::new("ApiCloudWatchRole")].properties
+        &data.resources[&LogicalId::new(deployer::stack::LOGGING_ROLE_ID)].properties
     else {
-        panic!("ApiCloudWatchRole is not a role");
+        panic!("no logging role in the data stack");
     };
     let trusted: Vec<&str> = role
         .assume_role_policy_document
@@ -551,6 +592,10 @@ fn the_stage_logs_each_request_as_one_json_line_naming_the_key_by_its_id() {
         ]
     );
     assert!(role.policies.is_empty(), "nothing but the managed policy");
+    assert_eq!(
+        show(&data.outputs[&LogicalId::new(deployer::stack::LOGGING_ROLE_OUTPUT)].value),
+        format!("{}.Arn", deployer::stack::LOGGING_ROLE_ID)
+    );
 }
 
 #[test]
@@ -860,14 +905,48 @@ fn the_projector_reads_the_event_stream_retrying_until_records_age_out_then_repo
         mapping.function_response_types,
         [FunctionResponseType::ReportBatchItemFailures]
     );
-    // Retried without a count limit, until the stream's 24 hours are up.
+    // Retried without a count limit, until an hour before the stream's
+    // 24 hours are up.
     assert_eq!(mapping.maximum_retry_attempts, Some(-1));
-    assert_eq!(mapping.maximum_record_age_in_seconds, Some(86_400));
+    assert_eq!(
+        mapping.maximum_record_age_in_seconds,
+        Some(PROJECTOR_MAX_RECORD_AGE_SECONDS)
+    );
     let destination = mapping
         .destination_config
         .as_ref()
         .map(|d| show(&d.on_failure.destination));
     assert_eq!(destination, Some(format!("{FAILURE_QUEUE_ID}.Arn")));
+}
+
+/// A batch that still fails when its records are old is discarded with a
+/// failure record naming its stream positions: that record is only of use
+/// while the stream still holds them, so the mapping gives up well inside
+/// the stream's retention, not at it.
+#[test]
+fn the_projector_gives_up_on_a_batch_an_hour_before_the_stream_trims_it() {
+    assert_eq!(
+        STREAM_RETENTION_SECONDS, 86_400,
+        "DynamoDB Streams' 24 hours"
+    );
+    assert_eq!(PROJECTOR_MAX_RECORD_AGE_SECONDS, 82_800);
+    assert_eq!(
+        STREAM_RETENTION_SECONDS - PROJECTOR_MAX_RECORD_AGE_SECONDS,
+        FAILURE_RECORD_MARGIN_SECONDS
+    );
+    // An hour covers a retry that starts just before the limit, at the
+    // longest function time limit, with room to spare.
+    let longest = Function::ALL
+        .into_iter()
+        .map(FunctionResources::timeout_seconds)
+        .max()
+        .expect("functions");
+    assert!(
+        i64::from(FAILURE_RECORD_MARGIN_SECONDS) >= 4 * i64::from(longest),
+        "margin {FAILURE_RECORD_MARGIN_SECONDS} s for a {longest} s function"
+    );
+    // Lambda takes 60 to 604,800 seconds here (or -1, no limit).
+    assert!((60..=604_800).contains(&PROJECTOR_MAX_RECORD_AGE_SECONDS));
 }
 
 #[test]
@@ -1199,8 +1278,10 @@ fn the_first_phase_holds_the_artifact_bucket_exactly_as_the_app_does() {
     let bootstrap = deployer::stack::bootstrap_stack();
     let app = default_stack();
     let id = LogicalId::new(deployer::stack::ARTIFACT_BUCKET_ID);
-    assert_eq!(bootstrap.resources.len(), 1);
+    let policy = LogicalId::new(deployer::stack::ARTIFACT_BUCKET_POLICY_ID);
+    assert_eq!(bootstrap.resources.len(), 2);
     assert_eq!(bootstrap.resources.get(&id), app.resources.get(&id));
+    assert_eq!(bootstrap.resources.get(&policy), app.resources.get(&policy));
     assert!(bootstrap.parameters.is_empty());
     // Every function's code comes from that bucket.
     for (_, function) in resources_of(&app, |p| match p {

@@ -17,6 +17,9 @@ use deployer::stack::Function;
 
 use crate::credential_endpoints::CredentialsEndpoint;
 use crate::deadline;
+use event_store::{a_data_stack_deleted_by_hand, drop_table};
+
+mod event_store;
 
 const API_KEY: &str = "cli-test-key-0123456789abcdef";
 /// Settings the child must take from the file, not from this process.
@@ -486,6 +489,7 @@ fn check(cli: &Cli<'_>, stack: &str) -> anyhow::Result<()> {
         output.status.success() && text.contains("kept the data stack"),
         "destroy failed or did not say what it kept:\n{text}"
     );
+    let retained = a_data_stack_deleted_by_hand(cli, stack, &runtime)?;
     // The kept event store goes only when asked, with its own confirmation.
     let output = cli.run(&["destroy", "--yes", "--delete-data"], "delete data\n")?;
     let text = transcript(&output);
@@ -498,8 +502,15 @@ fn check(cli: &Cli<'_>, stack: &str) -> anyhow::Result<()> {
     if !(output.status.success() && text.contains("does not exist")) {
         bail!("destroying a destroyed stack:\n{text}");
     }
+    runtime.block_on(async {
+        let aws = Aws::new(&service::aws::sdk_config_for_endpoint(cli.moto).await)?;
+        for table in &retained {
+            drop_table(&aws, table).await?;
+        }
+        anyhow::Ok(())
+    })?;
     eprintln!(
-        "    diff (credentials from credential_process), status (a role_arn + source_profile chain; a web identity token; a container's and an instance's role), destroy (asks first, keeps the event store, deletes it when asked): ok"
+        "    diff (credentials from credential_process), status (a role_arn + source_profile chain; a web identity token; a container's and an instance's role), destroy (asks first, keeps the event store, deletes it when asked), a data stack deleted by hand (deploy stops; --new-event-store asks for a typed yes): ok"
     );
     println!("deploy commands: 1 passed, 0 failed");
     Ok(())
