@@ -115,9 +115,9 @@ impl DeployedReplays {
     /// the rebuild's id.
     pub async fn rebuild_if_empty(&self) -> anyhow::Result<Option<String>> {
         let tables = self.store.tables();
-        let read_model_empty = self.holds_nothing(&tables.read_model).await? == Some(true);
-        let log_empty = self.holds_nothing(&tables.events).await? != Some(false);
-        if !read_model_empty || log_empty {
+        if self.holds_nothing(&tables.read_model).await? != Some(true)
+            || self.holds_nothing(&tables.events).await? != Some(false)
+        {
             return Ok(None);
         }
         complete_stream_list(self.store.client(), &tables.stream_index)

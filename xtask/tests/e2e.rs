@@ -232,6 +232,78 @@ async fn append(http: &reqwest::Client, base: &str, key: &str, item: &str) -> St
         .status()
 }
 
+/// `cargo xtask replay --url` drives local mode's replays: a rebuild of
+/// every stream followed to its end, a stream's replay, a status, and the
+/// refusals, each named.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cargo_xtask_replay_rebuilds_and_replays_through_local_mode() {
+    let data = tempfile::tempdir().expect("a temporary folder");
+    let (_child, base) = spawn_local(data.path()).await;
+    let http = reqwest::Client::new();
+    for stream in ["replay-a", "replay-b"] {
+        for item in ["x", "y"] {
+            let response = http
+                .post(format!("{base}/addEvent"))
+                .header("x-api-key", API_KEY)
+                .body(
+                    json!({"streamId": stream, "type": "ITEM_CREATED",
+                           "data": {"itemId": item, "amount": 1}})
+                    .to_string(),
+                )
+                .send()
+                .await
+                .expect("the server answers");
+            assert_eq!(response.status(), StatusCode::CREATED);
+        }
+    }
+    let replay = |args: &[&str]| {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_xtask"));
+        command
+            .arg("replay")
+            .args(args)
+            .args(["--url", &base, "--env-file", "/nonexistent/.env"])
+            .env("API_KEY", API_KEY);
+        async move {
+            let output = tokio::time::timeout(Duration::from_secs(60), command.output())
+                .await
+                .expect("cargo xtask replay ends within 60 s")
+                .expect("cargo xtask replay runs");
+            let said = format!(
+                "{}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+            (output.status.success(), said)
+        }
+    };
+    let (ok, said) = replay(&["--all", "--wait"]).await;
+    assert!(ok, "{said}");
+    assert!(
+        said.contains("of every stream: done, 4 events applied, 2 streams replayed"),
+        "{said}"
+    );
+    let (ok, said) = replay(&["--stream", "replay-a", "--from", "1", "--wait"]).await;
+    assert!(ok, "{said}");
+    assert!(
+        said.contains("of stream replay-a from event 1: done, 1 events applied"),
+        "{said}"
+    );
+    let replay_id = said
+        .split_whitespace()
+        .nth(1)
+        .expect("the replay's id")
+        .to_owned();
+    let (ok, said) = replay(&["--status", &replay_id]).await;
+    assert!(ok && said.contains(": done"), "{said}");
+    let (ok, said) = replay(&["--status", "no-such-replay"]).await;
+    assert!(
+        !ok && said.contains("no replay has the id no-such-replay"),
+        "{said}"
+    );
+    let (ok, said) = replay(&["--stream", ""]).await;
+    assert!(!ok && said.contains("--stream"), "{said}");
+}
+
 /// A copy of this checkout's tracked files, as a fresh clone has them: no
 /// `.env`, no `.local`, no `target`.
 fn fresh_checkout() -> tempfile::TempDir {

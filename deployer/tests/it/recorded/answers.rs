@@ -265,6 +265,30 @@ pub(super) fn data_stack_tables() -> Vec<ReplayEvent> {
     replay
 }
 
+/// What a deploy reads after the app stack is up to date, to tell whether
+/// its read model is new over a kept log: both stacks, their tables and
+/// the replay function, and a read model that holds rows (so it starts no
+/// rebuild).
+pub(super) fn read_model_not_new() -> Vec<ReplayEvent> {
+    vec![
+        stack("UPDATE_COMPLETE"),
+        data_stack_in("UPDATE_COMPLETE"),
+        resources(&[
+            table_resource("ReadModelTable", "recorded-read-model"),
+            table_resource("ReplaysTable", "recorded-replays"),
+            resource("ReplayFunction", "AWS::Lambda::Function", "recorded-replay"),
+        ]),
+        resources(&[
+            table_resource("EventsTable", "recorded-events"),
+            table_resource("StreamIndexTable", "recorded-stream-index"),
+        ]),
+        dynamodb(
+            r#"{"Count": 1, "ScannedCount": 1, "Items": [{"streamId": {"S": "s"}, "itemId": {"S": "i"}}]}"#
+                .to_owned(),
+        ),
+    ]
+}
+
 /// What every command finds first: the app stack (in `app_status`, or
 /// absent) and its resources (none of the event store's), then the data
 /// stack and its tables, all tagged as the deployment's.

@@ -253,6 +253,7 @@ async fn change_sets_get_unique_names_and_are_described_and_executed_by_arn() {
             "<StackResources></StackResources>",
         ),
     ]);
+    replay.extend(read_model_not_new());
     let recorded = Recorded::new(replay).await;
     recorded
         .deploy(&options())
