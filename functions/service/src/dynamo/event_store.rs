@@ -12,7 +12,7 @@ use aws_sdk_dynamodb::operation::transact_get_items::{
 };
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::{Get, KeysAndAttributes, TransactGetItem};
+use aws_sdk_dynamodb::types::{Get, TransactGetItem};
 use chrono::{DateTime, SubsecRound, Utc};
 use domain::event::parse_timestamp;
 use domain::{
@@ -23,7 +23,8 @@ use domain::{
 
 use super::DynamoStore;
 use super::append_write::{READ_BACK_RESERVE, ReadBack, Written};
-use super::backoff::{backoff, pause};
+use super::backoff::pause;
+use super::batch::{self, Projection};
 use super::codec::{Item, boolean, event_from_item, index_key, n, number, s, string};
 use super::errors::{built, invalid_transaction, unavailable};
 use super::schema::{
@@ -35,10 +36,6 @@ use crate::deadline;
 
 /// Attempts at an append before giving up with `Contention`.
 const APPEND_ATTEMPTS: u32 = 50;
-/// BatchGetItem's limit of keys per request.
-const BATCH_GET_MAX: usize = 100;
-/// Rounds of asking again for the keys BatchGetItem left unprocessed.
-const BATCH_GET_ATTEMPTS: u32 = 10;
 
 #[async_trait]
 impl EventStore for DynamoStore {
@@ -150,66 +147,25 @@ impl EventStore for DynamoStore {
         let mut entries: Vec<String> = items.iter().map(item_entry).collect();
         entries.sort();
         entries.dedup();
+        let table = &self.tables.stream_index;
+        let keys = entries
+            .iter()
+            .map(|entry| index_key(stream, entry))
+            .collect();
+        let projection = Projection {
+            expression: "#n, #l",
+            names: &[("#n", ENTRY), ("#l", LAST_EVENT_ID)],
+        };
+        let what = format!("reading item rows of stream `{stream}`");
+        let rows = batch::get_all(&self.client, table, keys, Some(&projection), &what).await?;
         let mut latest: HashMap<String, EventId> = HashMap::new();
-        for chunk in entries.chunks(BATCH_GET_MAX) {
-            let mut keys = built(
-                KeysAndAttributes::builder()
-                    .set_keys(Some(
-                        chunk.iter().map(|entry| index_key(stream, entry)).collect(),
-                    ))
-                    .consistent_read(true)
-                    .projection_expression("#n, #l")
-                    .expression_attribute_names("#n", ENTRY)
-                    .expression_attribute_names("#l", LAST_EVENT_ID)
-                    .build(),
-            )?;
-            let table = &self.tables.stream_index;
-            for attempt in 0.. {
-                if attempt == BATCH_GET_ATTEMPTS {
-                    return Err(StoreError::Unavailable(format!(
-                        "reading item rows of stream `{stream}` from {table}: keys still unprocessed after {BATCH_GET_ATTEMPTS} attempts"
-                    )));
-                }
-                if attempt > 0 {
-                    backoff(attempt).await;
-                }
-                let output = self
-                    .client
-                    .batch_get_item()
-                    .request_items(table.clone(), keys)
-                    .send()
-                    .await
-                    .map_err(|err| {
-                        unavailable(
-                            format!("reading item rows of stream `{stream}` from {table}"),
-                            &err,
-                        )
-                    })?;
-                for row in output
-                    .responses
-                    .as_ref()
-                    .and_then(|tables| tables.get(table))
-                    .into_iter()
-                    .flatten()
-                {
-                    let corrupt = |problem: String| {
-                        StoreError::Corrupt(format!(
-                            "{table} item row of stream `{stream}`: {problem}"
-                        ))
-                    };
-                    let entry = string(row, ENTRY).map_err(corrupt)?.to_owned();
-                    let last: u64 = number(row, LAST_EVENT_ID).map_err(corrupt)?;
-                    latest.insert(entry, EventId::new(last));
-                }
-                match output
-                    .unprocessed_keys
-                    .and_then(|mut left| left.remove(table))
-                    .filter(|left| !left.keys().is_empty())
-                {
-                    Some(left) => keys = left,
-                    None => break,
-                }
-            }
+        for row in &rows {
+            let corrupt = |problem: String| {
+                StoreError::Corrupt(format!("{table} item row of stream `{stream}`: {problem}"))
+            };
+            let entry = string(row, ENTRY).map_err(corrupt)?.to_owned();
+            let last: u64 = number(row, LAST_EVENT_ID).map_err(corrupt)?;
+            latest.insert(entry, EventId::new(last));
         }
         Ok(items
             .iter()

@@ -26,6 +26,7 @@
 
 mod append_write;
 mod backoff;
+mod batch;
 mod checkpoints;
 mod codec;
 mod errors;

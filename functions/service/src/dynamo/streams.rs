@@ -10,25 +10,19 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{KeysAndAttributes, Put, PutRequest, WriteRequest};
+use aws_sdk_dynamodb::types::{Put, PutRequest, WriteRequest};
 use chrono::{DateTime, Utc};
 use domain::event::parse_timestamp;
 use domain::{EventId, StoreError, StreamId, StreamPage, StreamSummary};
 
 use super::DynamoStore;
-use super::backoff::backoff;
+use super::batch;
 use super::codec::{Item, index_key, n, number, s, string};
 use super::errors::{built, unavailable};
 use super::schema::{
     ENTRY, EVENT_ID, HEAD_ENTRY, RECORDED_AT, STREAM_ENTRY_PREFIX, STREAM_ID,
     STREAM_LIST_COMPLETE_ENTRY, STREAMS_PARTITION, VERSION,
 };
-
-/// BatchGetItem's and BatchWriteItem's limits of keys per request.
-const BATCH_GET_MAX: usize = 100;
-const BATCH_WRITE_MAX: usize = 25;
-/// Rounds of asking again for what a batch left unprocessed.
-const BATCH_ATTEMPTS: u32 = 10;
 
 /// The key of `stream`'s row in the list of streams.
 pub(super) fn stream_list_key(stream: &str) -> Item {
@@ -120,58 +114,17 @@ impl DynamoStore {
     /// The HEAD rows of `streams`, by stream id.
     async fn heads(&self, streams: &[StreamId]) -> Result<HashMap<String, Item>, StoreError> {
         let table = &self.tables.stream_index;
-        let mut heads = HashMap::new();
-        for chunk in streams.chunks(BATCH_GET_MAX) {
-            let mut keys = built(
-                KeysAndAttributes::builder()
-                    .set_keys(Some(
-                        chunk
-                            .iter()
-                            .map(|stream| index_key(stream.as_str(), HEAD_ENTRY))
-                            .collect(),
-                    ))
-                    .consistent_read(true)
-                    .build(),
-            )?;
-            for attempt in 0.. {
-                if attempt == BATCH_ATTEMPTS {
-                    return Err(StoreError::Unavailable(format!(
-                        "reading the HEAD rows of {table}: keys still unprocessed after {BATCH_ATTEMPTS} attempts"
-                    )));
-                }
-                if attempt > 0 {
-                    backoff(attempt).await;
-                }
-                let output = self
-                    .client
-                    .batch_get_item()
-                    .request_items(table.clone(), keys)
-                    .send()
-                    .await
-                    .map_err(|err| {
-                        unavailable(format!("reading the HEAD rows of {table}"), &err)
-                    })?;
-                for row in output
-                    .responses
-                    .as_ref()
-                    .and_then(|tables| tables.get(table))
-                    .into_iter()
-                    .flatten()
-                {
-                    let stream = string(row, STREAM_ID).map_err(StoreError::Corrupt)?;
-                    heads.insert(stream.to_owned(), row.clone());
-                }
-                match output
-                    .unprocessed_keys
-                    .and_then(|mut left| left.remove(table))
-                    .filter(|left| !left.keys().is_empty())
-                {
-                    Some(left) => keys = left,
-                    None => break,
-                }
-            }
-        }
-        Ok(heads)
+        let keys = streams
+            .iter()
+            .map(|stream| index_key(stream.as_str(), HEAD_ENTRY))
+            .collect();
+        let rows = batch::get_all(&self.client, table, keys, None, "reading HEAD rows").await?;
+        rows.into_iter()
+            .map(|row| {
+                let stream = string(&row, STREAM_ID).map_err(StoreError::Corrupt)?;
+                Ok((stream.to_owned(), row))
+            })
+            .collect()
     }
 
     /// When `stream`'s last event was written, from the log itself.
@@ -250,9 +203,7 @@ pub async fn complete_stream_list(client: &Client, table: &str) -> Result<u64, S
             })
             .collect::<Result<_, StoreError>>()?;
         found += rows.len() as u64;
-        for chunk in rows.chunks(BATCH_WRITE_MAX) {
-            write_all(client, table, chunk.to_vec()).await?;
-        }
+        batch::write_all(client, table, rows, "listing streams").await?;
         start = page.last_evaluated_key;
         if start.is_none() {
             break;
@@ -267,34 +218,4 @@ pub async fn complete_stream_list(client: &Client, table: &str) -> Result<u64, S
         .await
         .map_err(|err| unavailable(format!("marking the list of streams in {table}"), &err))?;
     Ok(found)
-}
-
-/// One BatchWriteItem, asking again for what it left unprocessed.
-async fn write_all(
-    client: &Client,
-    table: &str,
-    mut requests: Vec<WriteRequest>,
-) -> Result<(), StoreError> {
-    for attempt in 0..BATCH_ATTEMPTS {
-        if attempt > 0 {
-            backoff(attempt).await;
-        }
-        let output = client
-            .batch_write_item()
-            .request_items(table, requests)
-            .send()
-            .await
-            .map_err(|err| unavailable(format!("listing streams in {table}"), &err))?;
-        match output
-            .unprocessed_items
-            .and_then(|mut left| left.remove(table))
-            .filter(|left| !left.is_empty())
-        {
-            Some(left) => requests = left,
-            None => return Ok(()),
-        }
-    }
-    Err(StoreError::Unavailable(format!(
-        "listing streams in {table}: writes still unprocessed after {BATCH_ATTEMPTS} attempts"
-    )))
 }

@@ -101,6 +101,36 @@ async fn sweep_later(stores: &Stores, dispatcher: &RecordingDispatcher) -> Vec<R
     dispatcher.take()
 }
 
+/// Runs `start` until its `stall_at`-th read of the log, which never
+/// returns, then kills it there, as a crash would.
+async fn kill_at_read(stores: &Stores, start: &ReplayRequest, stall_at: usize) {
+    let stalling = Arc::new(StallingRead::new(stores.events.clone(), stall_at));
+    let signal = stalling.stalled.clone();
+    let stalled = signal.notified();
+    let (read_model, jobs, start) = (
+        stores.read_model.clone(),
+        stores.replay_jobs.clone(),
+        start.clone(),
+    );
+    let killed = tokio::spawn(async move {
+        let dispatcher = RecordingDispatcher::default();
+        let _ = run_replay(
+            stalling.as_ref(),
+            read_model.as_ref(),
+            jobs.as_ref(),
+            &dispatcher,
+            &start,
+            &|| false,
+        )
+        .await;
+    });
+    tokio::time::timeout(Duration::from_secs(30), stalled)
+        .await
+        .expect("the run reaches its stalling read");
+    killed.abort();
+    let _ = killed.await;
+}
+
 /// A lane commit fails after a step was applied: the run stops with the
 /// error and leaves the replay, which the invocation's retry then runs to
 /// the end from its last report; the queued replay runs after it.
@@ -196,33 +226,7 @@ pub async fn a_replay_killed_mid_step_is_resumed_from_its_last_report(stores: St
     let start = start.expect("the lane was free");
     let dispatcher = RecordingDispatcher::default();
     // The sweep step reads no events; the first apply step hangs.
-    let stalling = Arc::new(StallingRead::new(stores.events.clone(), 1));
-    let stalled = stalling.stalled.notified();
-    let killed = {
-        let (stalling, read_model, jobs, start) = (
-            stalling.clone(),
-            stores.read_model.clone(),
-            stores.replay_jobs.clone(),
-            start.clone(),
-        );
-        tokio::spawn(async move {
-            let dispatcher = RecordingDispatcher::default();
-            let _ = run_replay(
-                stalling.as_ref(),
-                read_model.as_ref(),
-                jobs.as_ref(),
-                &dispatcher,
-                &start,
-                &|| false,
-            )
-            .await;
-        })
-    };
-    tokio::time::timeout(Duration::from_secs(30), stalled)
-        .await
-        .expect("the run reaches its stalling read");
-    killed.abort();
-    let _ = killed.await;
+    kill_at_read(&stores, &start, 1).await;
     assert_eq!(job(&stores, &first).await.state, ReplayState::Running);
 
     assert_eq!(
@@ -357,33 +361,7 @@ pub async fn a_rebuild_killed_mid_stream_resumes_and_counts_each_stream_once(sto
         .expect("admit");
     let start = admitted.start.expect("no rebuild runs");
     // The first stream's apply reads once, the second's hangs.
-    let stalling = Arc::new(StallingRead::new(stores.events.clone(), 2));
-    let stalled = stalling.stalled.notified();
-    let killed = {
-        let (stalling, read_model, jobs, start) = (
-            stalling.clone(),
-            stores.read_model.clone(),
-            stores.replay_jobs.clone(),
-            start.clone(),
-        );
-        tokio::spawn(async move {
-            let dispatcher = RecordingDispatcher::default();
-            let _ = run_replay(
-                stalling.as_ref(),
-                read_model.as_ref(),
-                jobs.as_ref(),
-                &dispatcher,
-                &start,
-                &|| false,
-            )
-            .await;
-        })
-    };
-    tokio::time::timeout(Duration::from_secs(30), stalled)
-        .await
-        .expect("the rebuild reaches its stalling read");
-    killed.abort();
-    let _ = killed.await;
+    kill_at_read(&stores, &start, 2).await;
     let halfway = job(&stores, &rebuild_id).await;
     assert_eq!(
         (halfway.state, halfway.streams.map(|s| s.streams_replayed)),
