@@ -222,10 +222,7 @@ where
     J: ReplayJobs + ?Sized,
 {
     commit_with(jobs, key, |mut lane| {
-        let Some(entry) = lane
-            .running_replay(replay_id)
-            .filter(|entry| entry.run.as_deref() == Some(run))
-        else {
+        let Some(entry) = lane.held_by(replay_id, Some(run)) else {
             return (None, false);
         };
         if progress.clone().set(entry) {
@@ -253,10 +250,7 @@ where
     J: ReplayJobs + ?Sized,
 {
     commit_with(jobs, key, |mut lane| {
-        let Some(entry) = lane
-            .running_replay(replay_id)
-            .filter(|entry| entry.run.as_deref() == Some(run))
-        else {
+        let Some(entry) = lane.held_by(replay_id, Some(run)) else {
             return (None, false);
         };
         entry.run = None;
@@ -292,10 +286,7 @@ where
     J: ReplayJobs + ?Sized,
 {
     commit_with(jobs, key, |mut lane| {
-        let Some(entry) = lane
-            .running_replay(replay_id)
-            .filter(|entry| entry.run.as_deref() == run)
-        else {
+        let Some(entry) = lane.held_by(replay_id, run) else {
             return (None, Finished::NotHeld);
         };
         let job = match outcome.clone() {

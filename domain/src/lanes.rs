@@ -303,6 +303,13 @@ impl ReplayLane {
             .filter(|entry| entry.replay_id == replay_id)
     }
 
+    /// The running entry if it is `replay_id` worked on by `run` (`None`:
+    /// by no run).
+    pub(crate) fn held_by(&mut self, replay_id: &str, run: Option<&str>) -> Option<&mut LaneEntry> {
+        self.running_replay(replay_id)
+            .filter(|entry| entry.run.as_deref() == run)
+    }
+
     /// Gives the lane to the queued replay (or frees it); the request that
     /// starts it.
     pub(crate) fn hand_over(&mut self, key: &LaneKey, now: DateTime<Utc>) -> Option<ReplayRequest> {
