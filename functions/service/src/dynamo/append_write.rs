@@ -16,9 +16,10 @@ use domain::{AppendCommand, IdempotencyKey, RecordedEvent, RememberedAppend, Sto
 
 use super::DynamoStore;
 use super::backoff::pause;
-use super::codec::{Item, event_from_item, event_to_item, index_key, n, s};
+use super::codec::{
+    Item, event_from_item, event_to_item, index_key, item_entry, key_row_key, n, s,
+};
 use super::errors::{built, invalid_transaction, unavailable};
-use super::event_store::{item_entry, key_row_key};
 use super::schema::{
     APPENDED_TO, EVENT_ID, EXPIRES_AT, FINGERPRINT, HEAD_ENTRY, LAST_EVENT_ID, LIVE, RECORDED_AT,
     STREAM_ID, VERSION,

@@ -6,10 +6,13 @@ use std::fmt;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use domain::event::{format_timestamp, parse_timestamp};
-use domain::{DomainEvent, EventId, RecordedEvent, StoreError, StreamId};
+use domain::{DomainEvent, EventId, IdempotencyKey, ItemId, RecordedEvent, StoreError, StreamId};
 use serde_json::{Map, Number, Value};
 
-use super::schema::{DATA, ENTRY, EVENT_ID, EVENT_TYPE, RECORDED_AT, STREAM_ID};
+use super::schema::{
+    DATA, ENTRY, EVENT_ID, EVENT_TYPE, IDEMPOTENCY_KEY_ENTRY, IDEMPOTENCY_KEY_PARTITION_PREFIX,
+    ITEM_ENTRY_PREFIX, RECORDED_AT, STREAM_ID,
+};
 
 /// An item as the SDK hands it over.
 pub(super) type Item = HashMap<String, AttributeValue>;
@@ -29,6 +32,19 @@ pub(super) fn index_key(stream: &str, entry: &str) -> Item {
         (STREAM_ID.to_owned(), s(stream)),
         (ENTRY.to_owned(), s(entry)),
     ])
+}
+
+/// The key of `key`'s row in the stream index: a partition of its own.
+pub(super) fn key_row_key(key: &IdempotencyKey) -> Item {
+    index_key(
+        &format!("{IDEMPOTENCY_KEY_PARTITION_PREFIX}{key}"),
+        IDEMPOTENCY_KEY_ENTRY,
+    )
+}
+
+/// The entry of `item_id`'s row in its stream's part of the stream index.
+pub(super) fn item_entry(item_id: &ItemId) -> String {
+    format!("{ITEM_ENTRY_PREFIX}{item_id}")
 }
 
 /// The attribute `name` as `read` takes it, or why not: missing, or not a

@@ -25,12 +25,13 @@ use super::DynamoStore;
 use super::append_write::{READ_BACK_RESERVE, ReadBack, Written};
 use super::backoff::pause;
 use super::batch::{self, Projection};
-use super::codec::{Item, boolean, event_from_item, index_key, n, number, s, string};
+use super::codec::{
+    Item, boolean, event_from_item, index_key, item_entry, key_row_key, n, number, s, string,
+};
 use super::errors::{built, invalid_transaction, unavailable};
 use super::schema::{
-    APPENDED_TO, ENTRY, EVENT_ID, EXPIRES_AT, FINGERPRINT, HEAD_ENTRY, IDEMPOTENCY_KEY_ENTRY,
-    IDEMPOTENCY_KEY_PARTITION_PREFIX, ITEM_ENTRY_PREFIX, LAST_EVENT_ID, LIVE, RECORDED_AT,
-    STREAM_ID, VERSION,
+    APPENDED_TO, ENTRY, EVENT_ID, EXPIRES_AT, FINGERPRINT, HEAD_ENTRY, LAST_EVENT_ID, LIVE,
+    RECORDED_AT, STREAM_ID, VERSION,
 };
 use crate::deadline;
 
@@ -335,16 +336,4 @@ impl DynamoStore {
             ))
         })
     }
-}
-
-/// The key of `key`'s row in the stream index: a partition of its own.
-pub(super) fn key_row_key(key: &IdempotencyKey) -> Item {
-    index_key(
-        &format!("{IDEMPOTENCY_KEY_PARTITION_PREFIX}{key}"),
-        IDEMPOTENCY_KEY_ENTRY,
-    )
-}
-
-pub(super) fn item_entry(item_id: &ItemId) -> String {
-    format!("{ITEM_ENTRY_PREFIX}{item_id}")
 }
