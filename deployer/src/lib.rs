@@ -1,10 +1,10 @@
 //! The deployer: a typed CloudFormation model ([`cfn`]), the app's stack
 //! defined with it ([`stack`]), its synthesis ([`synth`]), the build and
-//! packaging of the functions ([`build`]), the engine behind deploy,
+//! packaging of the functions ([`bundle`]), the engine behind deploy,
 //! diff and destroy ([`deploy`]), the deployed functions' log lines
 //! ([`logs`]), and the settings only deploy reads ([`settings`]).
 
-pub mod build;
+pub mod bundle;
 pub mod cfn;
 pub mod deploy;
 pub mod logs;

@@ -11,7 +11,7 @@ use super::session::Session;
 use super::stacks::{self, StackInfo};
 use super::wait::{Wait, Waits};
 use super::{Outcome, Rendered};
-use crate::build::Manifest;
+use crate::bundle::Manifest;
 use crate::stack::FunctionResources;
 use crate::stack::{API_KEY_PARAMETER, Function};
 

@@ -47,7 +47,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::Context;
 
-use crate::build::Manifest;
+use crate::bundle::Manifest;
 use crate::cfn::Template;
 use crate::stack::tags::Ownership;
 use crate::stack::{

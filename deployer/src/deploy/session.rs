@@ -16,7 +16,7 @@ use super::progress::Progress;
 use super::stacks::{self, StackInfo};
 use super::status::{StackStatusExt, Standing};
 use super::{Aws, DeployOptions, Rendered, artifacts};
-use crate::build::Manifest;
+use crate::bundle::Manifest;
 use crate::stack::tags::Ownership;
 use crate::stack::{ARTIFACT_BUCKET_ID, ARTIFACT_BUCKET_OUTPUT, bootstrap_stack};
 

@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use base64::Engine;
-use deployer::build::{Arch, Artifact, Manifest, package};
+use deployer::bundle::{Arch, Artifact, Manifest, package};
 use deployer::cfn::Template;
 use deployer::deploy::destroy::{Destroyed, Question, destroy};
 use deployer::deploy::progress::Progress;
