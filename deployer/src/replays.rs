@@ -11,8 +11,7 @@ use domain::{LaneKey, ReplayJob, ReplayJobs, ReplayScope};
 use service::dynamo::{DynamoStore, TableNames, complete_stream_list};
 use service::replay::LambdaReplayDispatcher;
 
-use crate::deploy::Aws;
-use crate::deploy::aws::SdkResultExt;
+use crate::deploy::aws::{Aws, SdkResultExt};
 use crate::deploy::stacks;
 use crate::stack::{Function, FunctionResources, Table, TableResources, data_stack_name};
 
