@@ -147,7 +147,6 @@ mod tests {
     use crate::deploy::progress::Progress;
     use crate::deploy::request::DeployOptions;
     use crate::deploy::status::StackStatus;
-    use crate::deploy::wait::Waits;
     use crate::stack::tags::Ownership;
 
     /// Ctrl-C between creating a change set and executing it: the change
@@ -163,10 +162,7 @@ mod tests {
         );
         let progress = Progress::recorded();
         let in_flight = InFlight::default();
-        let options = DeployOptions {
-            waits: Waits::for_emulator(),
-            ..DeployOptions::default()
-        };
+        let options = DeployOptions::for_emulator();
         let session = Session::new(
             &aws,
             Ownership::app(&stack),

@@ -275,7 +275,6 @@ mod tests {
     use crate::deploy::in_flight::InFlight;
     use crate::deploy::progress::Progress;
     use crate::deploy::request::DeployOptions;
-    use crate::deploy::wait::Waits;
     use aws_sdk_dynamodb::types::{
         AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
         ScalarAttributeType,
@@ -327,10 +326,7 @@ mod tests {
             .expect("an item");
         let progress = Progress::recorded();
         let in_flight = InFlight::default();
-        let options = DeployOptions {
-            waits: Waits::for_emulator(),
-            ..DeployOptions::default()
-        };
+        let options = DeployOptions::for_emulator();
         let session = Session::new(
             &aws,
             crate::stack::tags::Ownership::data("evs-failed"),

@@ -102,6 +102,17 @@ pub struct DeployOptions {
     pub event_store: EventStoreChoice,
 }
 
+impl DeployOptions {
+    /// The defaults, with the waits for an emulator that answers at once
+    /// ([`Waits::for_emulator`]).
+    pub fn for_emulator() -> DeployOptions {
+        DeployOptions {
+            waits: Waits::for_emulator(),
+            ..DeployOptions::default()
+        }
+    }
+}
+
 impl Default for DeployOptions {
     fn default() -> Self {
         DeployOptions {

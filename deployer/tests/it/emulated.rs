@@ -10,7 +10,6 @@ use deployer::cfn::Template;
 use deployer::deploy::destroy::{Destroyed, Question, destroy};
 use deployer::deploy::progress::Progress;
 use deployer::deploy::stacks;
-use deployer::deploy::wait::Waits;
 use deployer::deploy::{Aws, DeployOptions, DeployRequest, InFlight, Outcome, deploy};
 use deployer::stack::{Function, Table, TableResources, data_stack_name};
 use deployer::{StackOptions, app_stack};
@@ -21,10 +20,7 @@ use tempfile::TempDir;
 pub(crate) const API_KEY: &str = "deploy-test-key-0123456789abcdef";
 
 pub(crate) fn options() -> DeployOptions {
-    DeployOptions {
-        waits: Waits::for_emulator(),
-        ..DeployOptions::default()
-    }
+    DeployOptions::for_emulator()
 }
 
 /// One test's stack on the emulator, under a name no other test uses,
@@ -83,12 +79,27 @@ impl Emulated {
         }
     }
 
+    /// Deploys `manifest`, answering no to every question.
     pub async fn deploy(
         &self,
         manifest: &Manifest,
         options: &DeployOptions,
     ) -> anyhow::Result<Outcome> {
-        let request = self.request(manifest);
+        self.deploy_answering(manifest, options, &|_| Ok(false))
+            .await
+    }
+
+    /// Deploys `manifest`, answering every question with `confirm`.
+    pub async fn deploy_answering(
+        &self,
+        manifest: &Manifest,
+        options: &DeployOptions,
+        confirm: &dyn Fn(&Question) -> anyhow::Result<bool>,
+    ) -> anyhow::Result<Outcome> {
+        let request = DeployRequest {
+            confirm,
+            ..self.request(manifest)
+        };
         deploy(
             &self.aws,
             &request,
