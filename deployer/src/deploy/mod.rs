@@ -23,7 +23,7 @@
 //! flight): `app::ready_stack`, `data::ensure_data_stack`,
 //! `operation::execute`. Not methods on the session: a call then names
 //! where its step lives, and `session.rs` depends on no step, so the
-//! imports run one way, from the commands down to [`operation`] (change
+//! imports run one way, from the commands down to `operation.rs` (change
 //! sets and stack operations, each recorded in flight), `follow.rs`
 //! (following an operation to its end), [`stacks`] and [`change_sets`]
 //! (the CloudFormation calls) and [`status`] (what a stack's status

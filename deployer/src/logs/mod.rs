@@ -1,7 +1,7 @@
 //! The deployed functions' log lines (`cargo xtask logs`): each selected
 //! function's log group, found among the stack's resources (`groups.rs`),
 //! read with CloudWatch Logs' `FilterLogEvents`, merged in time order
-//! (`fetch.rs`) and rendered ([`render`]) to an [`Output`], from a start
+//! (`fetch.rs`) and rendered ([`render`](mod@render)) to an [`Output`], from a start
 //! given as an age or a time ([`Since`]); what to show and how hard to
 //! read are [`LogsOptions`] and [`LogsLimits`].
 //!
