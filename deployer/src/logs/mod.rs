@@ -1,9 +1,9 @@
 //! The deployed functions' log lines (`cargo xtask logs`): each selected
 //! function's log group, found among the stack's resources (`groups.rs`),
 //! read with CloudWatch Logs' `FilterLogEvents`, merged in time order
-//! (`fetch.rs`) and rendered ([`render`](mod@render)) to an [`Output`], from a start
-//! given as an age or a time ([`Since`]); what to show and how hard to
-//! read are [`LogsOptions`] and [`LogsLimits`].
+//! (`fetch.rs`) and rendered ([`render`](mod@render)) to an [`Output`],
+//! from a start given as an age or a time ([`Since`]); what to show and
+//! how hard to read are [`LogsOptions`] and [`LogsLimits`].
 //!
 //! Following (`follow.rs`) polls every [`FOLLOW_POLL`] until the caller's
 //! stop future ends. It has no deadline of its own, by design: it runs
