@@ -1,10 +1,12 @@
 //! The deployer: a typed CloudFormation model ([`cfn`]), the app's stack
 //! defined with it ([`stack`]), its synthesis ([`synth`]), the build and
-//! packaging of the functions ([`build`]), the engine behind deploy,
-//! diff and destroy ([`deploy`]), the deployed functions' log lines
-//! ([`logs`]), and the settings only deploy reads ([`settings`]).
+//! packaging of the functions ([`bundle`]), the engine behind deploy,
+//! diff and destroy ([`deploy`]), a deployment at a glance ([`overview`]),
+//! its replays ([`replays`]), the deployed functions' log lines
+//! ([`logs`]), the settings only deploy reads ([`settings`]), and the
+//! partition a region is in ([`partition`]).
 
-pub mod build;
+pub mod bundle;
 pub mod cfn;
 pub mod deploy;
 pub mod logs;

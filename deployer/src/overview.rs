@@ -11,7 +11,7 @@ use base64::Engine;
 use domain::{ParkedRecord, ParkedRecords};
 use service::dynamo::{DynamoStore, TableNames};
 
-use crate::build::Manifest;
+use crate::bundle::Manifest;
 use crate::deploy::Aws;
 use crate::deploy::aws::SdkResultExt;
 use crate::deploy::stacks::{self, StackInfo};

@@ -3,9 +3,10 @@
 //! `TRACING`, the throttle and `REPLAY_CONCURRENCY`. One definition each,
 //! with its one limit.
 
+use service::functions::Function;
 use service::settings::{RawSettings, SettingError};
 
-use crate::stack::{FUNCTION_NAME_MAX_LEN, Function};
+use crate::cfn::lambda::FUNCTION_NAME_MAX_LEN;
 
 /// The CloudFormation stack when `STACK_NAME` is not set.
 pub const DEFAULT_STACK_NAME: &str = "event-sourcing-service";

@@ -12,8 +12,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use deployer::build::toolchain::LinkerChoice;
-use deployer::build::{self, BuildOptions, Manifest, package};
+use deployer::bundle::toolchain::LinkerChoice;
+use deployer::bundle::{self, BuildOptions, Manifest, package};
 use service::functions::Function;
 use testkit::function_binary::{self, Launch};
 
@@ -40,7 +40,7 @@ pub fn start_build(root: &Path) -> anyhow::Result<BackgroundBuild> {
     eprintln!("==> arm64 build (in the background, at low priority)");
     let venv = testkit::venv::venv_dir(root);
     let zig_arm64 = BuildOptions {
-        arch: build::Arch::Arm64,
+        arch: bundle::Arch::Arm64,
         linker: LinkerChoice::Zig,
     };
     setup::ensure_toolchain(&venv, &zig_arm64).context("installing the arm64 build tools")?;
@@ -95,7 +95,7 @@ impl BackgroundBuild {
             "==> arm64 build done in {:.1} s",
             self.started.elapsed().as_secs_f64()
         );
-        let path = Manifest::path(&build::target_dir(root)?);
+        let path = Manifest::path(&bundle::target_dir(root)?);
         let manifest = serde_json::from_slice(
             &fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?,
         )

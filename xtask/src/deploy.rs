@@ -6,7 +6,7 @@ use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use deployer::build::{self, BuildOptions};
+use deployer::bundle::{self, BuildOptions};
 
 use crate::setup::{self, BuildRequest};
 use deployer::deploy::destroy::{self, Destroyed};
@@ -82,7 +82,7 @@ struct Prepared {
     settings: Settings,
     runtime: tokio::runtime::Runtime,
     aws: Aws,
-    manifest: build::Manifest,
+    manifest: bundle::Manifest,
     template: deployer::cfn::Template,
 }
 

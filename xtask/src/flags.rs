@@ -6,8 +6,8 @@
 use std::path::PathBuf;
 
 use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
-use deployer::build::BuildOptions;
-use deployer::build::toolchain::LinkerChoice;
+use deployer::bundle::BuildOptions;
+use deployer::bundle::toolchain::LinkerChoice;
 use deployer::cfn::lambda::Architecture;
 use deployer::deploy::EventStoreChoice;
 use deployer::logs::{LogsOptions, Since, function_named};

@@ -13,10 +13,10 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 
-use deployer::build::toolchain::{
+use deployer::bundle::toolchain::{
     self, CARGO_ZIGBUILD_REQUIREMENT, Fixes, LinkerChoice, ZIGLANG_REQUIREMENT,
 };
-use deployer::build::{self, Arch, BuildOptions, Manifest};
+use deployer::bundle::{self, Arch, BuildOptions, Manifest};
 use testkit::venv::run;
 
 /// Where `libc6-arm64-cross` puts the arm64 loader and libc: qemu's `-L`.
@@ -48,7 +48,7 @@ pub fn build(root: &Path, request: &BuildRequest) -> anyhow::Result<Manifest> {
     if request.install {
         ensure_toolchain(&venv, &request.options)?;
     }
-    build::build(root, &venv, &request.options)
+    bundle::build(root, &venv, &request.options)
 }
 
 /// Installs, when missing, the Rust target for `options.arch` and, unless
@@ -212,7 +212,7 @@ fn is_root() -> bool {
 
 #[cfg(test)]
 mod tests {
-    use deployer::build::toolchain::Linker;
+    use deployer::bundle::toolchain::Linker;
 
     use super::*;
 

@@ -59,7 +59,7 @@ impl TestTimes {
     pub const FILE: &str = "xtask-test-times.json";
 
     pub fn path(root: &Path) -> anyhow::Result<std::path::PathBuf> {
-        Ok(deployer::build::target_dir(root)?.join(Self::FILE))
+        Ok(deployer::bundle::target_dir(root)?.join(Self::FILE))
     }
 }
 

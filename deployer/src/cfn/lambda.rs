@@ -7,6 +7,11 @@ use serde::{Serialize, Serializer};
 
 use super::Expr;
 
+/// Lambda's limit on a function name's length ("CreateFunction",
+/// <https://docs.aws.amazon.com/lambda/latest/api/API_CreateFunction.html>:
+/// a name given alone, not as an ARN, is at most 64 characters).
+pub const FUNCTION_NAME_MAX_LEN: usize = 64;
+
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Function {

@@ -18,12 +18,14 @@ use anyhow::{Context, bail};
 use aws_sdk_cloudformation::types::ChangeSetType;
 use service::dynamo::schema::Table;
 
-use super::change_sets::{ChangeSet, Import, TemplateSource};
+use super::app;
+use super::change_sets::{ChangeSet, Import, TemplateSource, print_changes};
 use super::detach::{self, Detached};
-use super::operation::OperationKind;
+use super::operation;
 use super::ownership::{self, TableInfo};
-use super::session::{Session, print_changes};
+use super::session::Session;
 use super::stacks::{self, StackInfo};
+use super::status::OperationKind;
 use crate::cfn::Template;
 use crate::stack::{TableResources, data_stack};
 
@@ -44,151 +46,153 @@ pub fn import_template() -> Template {
     template
 }
 
-impl Session<'_> {
-    /// Imports `events` and `stream_index` into the data stack (this
-    /// session's), which does not exist yet; tags them first, so they are
-    /// found as this deployment's whatever happens next.
-    pub(crate) async fn import_event_store(
-        &self,
-        events: &TableInfo,
-        stream_index: &TableInfo,
-    ) -> anyhow::Result<()> {
-        for table in [events, stream_index] {
-            ownership::tag_table(self.aws, table, &self.ownership).await?;
-        }
-        let body = import_template()
-            .to_yaml()
-            .context("cannot render the import template")?;
-        let imports: Vec<Import> = [(Table::Events, events), (Table::StreamIndex, stream_index)]
-            .into_iter()
-            .map(|(table, info)| Import {
-                logical_id: table.logical_id().to_string(),
-                resource_type: "AWS::DynamoDB::Table".to_owned(),
-                identifier: ("TableName".to_owned(), info.name.clone()),
-            })
-            .collect();
-        self.progress.line(format!(
-            "adopting the event store: importing {} and {} into a new data stack {}",
-            events.name, stream_index.name, self.stack_name
-        ));
-        let change_set = self
-            .create_change_set_with(
-                ChangeSetType::Import,
-                &TemplateSource::Body(body),
-                &Default::default(),
-                &[],
-                &imports,
-            )
-            .await?;
-        let ChangeSet::Ready(ready) = change_set else {
-            bail!(
-                "CloudFormation found nothing to import into {}",
-                self.stack_name
-            );
-        };
-        print_changes(self.progress, &ready.changes);
-        self.execute(&ready, OperationKind::Import).await?;
-        self.progress.line(format!(
-            "imported the event store into {}: every event is there",
-            self.stack_name
-        ));
-        Ok(())
+/// Imports `events` and `stream_index` into the data stack (this
+/// session's), which does not exist yet; tags them first, so they are
+/// found as this deployment's whatever happens next.
+pub(super) async fn import_event_store(
+    session: &Session<'_>,
+    events: &TableInfo,
+    stream_index: &TableInfo,
+) -> anyhow::Result<()> {
+    for table in [events, stream_index] {
+        ownership::tag_table(session.aws, table, &session.ownership).await?;
     }
+    let body = import_template()
+        .to_yaml()
+        .context("cannot render the import template")?;
+    let imports: Vec<Import> = [(Table::Events, events), (Table::StreamIndex, stream_index)]
+        .into_iter()
+        .map(|(table, info)| Import {
+            logical_id: table.logical_id().to_string(),
+            resource_type: "AWS::DynamoDB::Table".to_owned(),
+            identifier: ("TableName".to_owned(), info.name.clone()),
+        })
+        .collect();
+    session.progress.line(format!(
+        "adopting the event store: importing {} and {} into a new data stack {}",
+        events.name, stream_index.name, session.stack_name
+    ));
+    let change_set = operation::create_change_set_with(
+        session,
+        ChangeSetType::Import,
+        &TemplateSource::Body(body),
+        &Default::default(),
+        &[],
+        &imports,
+    )
+    .await?;
+    let ChangeSet::Ready(ready) = change_set else {
+        bail!(
+            "CloudFormation found nothing to import into {}",
+            session.stack_name
+        );
+    };
+    print_changes(session.progress, &ready.changes);
+    operation::execute(session, &ready, OperationKind::Import).await?;
+    session.progress.line(format!(
+        "imported the event store into {}: every event is there",
+        session.stack_name
+    ));
+    Ok(())
+}
 
-    /// Takes the event store's tables `held` out of the app stack `app`
-    /// (this session's, made by an earlier version), keeping them: an
-    /// update with the deployed template minus the tables, each reference
-    /// to them replaced by its value ([`detach`]). Refuses, before any
-    /// change, a table the update would delete (its `DeletionPolicy` is not
-    /// `Retain`) and a change set that would do more than remove them.
-    pub(crate) async fn detach_event_store(
-        &self,
-        app: &StackInfo,
-        held: &[(Table, TableInfo)],
-    ) -> anyhow::Result<()> {
-        let deployed = stacks::deployed_template(&self.aws.cloudformation, &app.id).await?;
-        let deployed: serde_json::Value = serde_yaml::from_str(&deployed)
-            .with_context(|| format!("cannot read the deployed template of {}", self.stack_name))?;
-        let detached: Vec<Detached> = held
-            .iter()
-            .map(|(table, info)| Detached {
-                logical_id: table.logical_id().to_string(),
-                reference: info.name.clone(),
-                attributes: std::iter::once(("Arn".to_owned(), info.arn.clone()))
-                    .chain(
-                        info.stream_arn
-                            .clone()
-                            .map(|arn| ("StreamArn".to_owned(), arn)),
-                    )
-                    .collect(),
-            })
-            .collect();
-        let template = detach::without(&deployed, &detached).map_err(|why| {
-            anyhow::anyhow!(
-                "cannot move the event store out of the stack {}: {why}. Nothing was changed",
-                self.stack_name
-            )
-        })?;
-        let kept: Vec<String> = template["Parameters"]
-            .as_object()
-            .map(|parameters| parameters.keys().cloned().collect())
-            .unwrap_or_default();
-        let body = serde_json::to_string(&template).context("cannot render the template")?;
-        let bucket = self.artifact_bucket(app).await?;
-        let source = self.template_source(&bucket, body).await?;
-        for (_, table) in held {
-            ownership::tag_table(
-                self.aws,
-                table,
-                &crate::stack::tags::Ownership::data(&self.ownership.deployment),
-            )
-            .await?;
-        }
-        self.progress.line(format!(
-            "adopting the event store: first taking {} out of the stack {} (they are retained)",
-            held.iter()
-                .map(|(_, t)| t.name.as_str())
-                .collect::<Vec<_>>()
-                .join(" and "),
-            self.stack_name
-        ));
-        let change_set = self
-            .create_change_set_with(
-                ChangeSetType::Update,
-                &source,
-                &Default::default(),
-                &kept,
-                &[],
-            )
-            .await?;
-        let ChangeSet::Ready(ready) = change_set else {
-            bail!(
-                "CloudFormation found nothing to change in {}: the tables are still in it",
-                self.stack_name
-            );
-        };
-        print_changes(self.progress, &ready.changes);
-        let detached_ids: Vec<String> = detached.iter().map(|d| d.logical_id.clone()).collect();
-        let unexpected: Vec<String> = ready
-            .changes
-            .iter()
-            .filter(|change| match change.action.as_str() {
-                "Remove" => !detached_ids.contains(&change.logical_id),
-                "Modify" => change.replacement.as_deref() == Some("True"),
-                _ => true,
-            })
-            .map(|change| format!("{} {}", change.action, change.logical_id))
-            .collect();
-        if !unexpected.is_empty() {
-            self.discard(&ready).await?;
-            bail!(
-                "taking the event store out of {} would also {}: nothing was changed (the change set was deleted). Move the tables by hand with CloudFormation's resource import",
-                self.stack_name,
-                unexpected.join(", ")
-            );
-        }
-        self.execute(&ready, OperationKind::Update).await
+/// Takes the event store's tables `held` out of the app stack `app`
+/// (this session's, made by an earlier version), keeping them: an
+/// update with the deployed template minus the tables, each reference
+/// to them replaced by its value ([`detach`]). Refuses, before any
+/// change, a table the update would delete (its `DeletionPolicy` is not
+/// `Retain`) and a change set that would do more than remove them.
+pub(super) async fn detach_event_store(
+    session: &Session<'_>,
+    app: &StackInfo,
+    held: &[(Table, TableInfo)],
+) -> anyhow::Result<()> {
+    let deployed = stacks::deployed_template(&session.aws.cloudformation, &app.id).await?;
+    let deployed: serde_json::Value = serde_yaml::from_str(&deployed).with_context(|| {
+        format!(
+            "cannot read the deployed template of {}",
+            session.stack_name
+        )
+    })?;
+    let detached: Vec<Detached> = held
+        .iter()
+        .map(|(table, info)| Detached {
+            logical_id: table.logical_id().to_string(),
+            reference: info.name.clone(),
+            attributes: std::iter::once(("Arn".to_owned(), info.arn.clone()))
+                .chain(
+                    info.stream_arn
+                        .clone()
+                        .map(|arn| ("StreamArn".to_owned(), arn)),
+                )
+                .collect(),
+        })
+        .collect();
+    let template = detach::without(&deployed, &detached).map_err(|why| {
+        anyhow::anyhow!(
+            "cannot move the event store out of the stack {}: {why}. Nothing was changed",
+            session.stack_name
+        )
+    })?;
+    let kept: Vec<String> = template["Parameters"]
+        .as_object()
+        .map(|parameters| parameters.keys().cloned().collect())
+        .unwrap_or_default();
+    let body = serde_json::to_string(&template).context("cannot render the template")?;
+    let bucket = app::artifact_bucket(session, app).await?;
+    let source = app::template_source(session, &bucket, body).await?;
+    for (_, table) in held {
+        ownership::tag_table(
+            session.aws,
+            table,
+            &crate::stack::tags::Ownership::data(&session.ownership.deployment),
+        )
+        .await?;
     }
+    session.progress.line(format!(
+        "adopting the event store: first taking {} out of the stack {} (they are retained)",
+        held.iter()
+            .map(|(_, t)| t.name.as_str())
+            .collect::<Vec<_>>()
+            .join(" and "),
+        session.stack_name
+    ));
+    let change_set = operation::create_change_set_with(
+        session,
+        ChangeSetType::Update,
+        &source,
+        &Default::default(),
+        &kept,
+        &[],
+    )
+    .await?;
+    let ChangeSet::Ready(ready) = change_set else {
+        bail!(
+            "CloudFormation found nothing to change in {}: the tables are still in it",
+            session.stack_name
+        );
+    };
+    print_changes(session.progress, &ready.changes);
+    let detached_ids: Vec<String> = detached.iter().map(|d| d.logical_id.clone()).collect();
+    let unexpected: Vec<String> = ready
+        .changes
+        .iter()
+        .filter(|change| match change.action.as_str() {
+            "Remove" => !detached_ids.contains(&change.logical_id),
+            "Modify" => change.replacement.as_deref() == Some("True"),
+            _ => true,
+        })
+        .map(|change| format!("{} {}", change.action, change.logical_id))
+        .collect();
+    if !unexpected.is_empty() {
+        operation::discard(session, &ready).await?;
+        bail!(
+            "taking the event store out of {} would also {}: nothing was changed (the change set was deleted). Move the tables by hand with CloudFormation's resource import",
+            session.stack_name,
+            unexpected.join(", ")
+        );
+    }
+    operation::execute(session, &ready, OperationKind::Update).await
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 
 use super::aws::SdkResultExt;
 use super::progress::Progress;
-use crate::build::{Artifact, Manifest};
+use crate::bundle::{Artifact, Manifest};
 
 /// CloudFormation's limit on a template sent inline (TemplateBody).
 pub const INLINE_TEMPLATE_LIMIT: usize = 51_200;

@@ -9,17 +9,19 @@ use service::dynamo::schema::Table;
 
 use super::event_store::{self, EventStoreChoice};
 use super::ownership::{self, TableInfo};
+use super::request::{DeployRequest, Question};
 use super::session::Session;
-use super::stacks::StackInfo;
+use super::stacks::{self, StackInfo};
 use super::survey::Survey;
-use super::{DeployRequest, Question, detach};
+use super::{adopt, data, detach};
 use crate::stack::{TableResources, data_stack_name};
 
 /// The data stack the app is attached to, ready (see the module
-/// documentation); `app` and `data` are the deployment's two sessions.
-pub(crate) async fn attach_event_store(
+/// documentation); `app` and `data_session` are the deployment's two
+/// sessions.
+pub(super) async fn attach_event_store(
     app: &Session<'_>,
-    data: &Session<'_>,
+    data_session: &Session<'_>,
     survey: &Survey,
     request: &DeployRequest<'_>,
 ) -> anyhow::Result<StackInfo> {
@@ -31,30 +33,30 @@ pub(crate) async fn attach_event_store(
             bail!(
                 "the app stack {deployment} holds event-store tables ({}) and the data stack {} holds its own: two event stores. Nothing was changed; decide which one this deployment keeps (the app stack's can be moved with CloudFormation's resource import after deleting the data stack, whose tables are retained)",
                 names(&held),
-                data.stack_name
+                data_session.stack_name
             );
         }
         if choice != EventStoreChoice::Refuse {
             app.progress.line(format!(
                 "the data stack {} exists with its event store: there is no event store to adopt or replace, so the deploy goes on with it",
-                data.stack_name
+                data_session.stack_name
             ));
         }
-        return data.ensure_data_stack().await;
+        return data::ensure_data_stack(data_session).await;
     }
     if let Some(app_info) = survey.app.as_ref().filter(|_| !held.is_empty()) {
         match choice {
             EventStoreChoice::Refuse => return Err(tables_in_app_refusal(deployment, &held)),
             EventStoreChoice::Adopt => {
-                app.detach_event_store(app_info, &held).await?;
+                adopt::detach_event_store(app, app_info, &held).await?;
                 let (events, index) = pair(&held)?;
-                data.import_event_store(events, index).await?;
+                adopt::import_event_store(data_session, events, index).await?;
             }
             EventStoreChoice::New => {
                 // The app update that follows drops the tables from the app
                 // stack: only their Retain policy keeps them then.
                 let deployed =
-                    super::stacks::deployed_template(&app.aws.cloudformation, &app_info.id).await?;
+                    stacks::deployed_template(&app.aws.cloudformation, &app_info.id).await?;
                 let deployed: serde_json::Value = serde_yaml::from_str(&deployed)?;
                 let ids: Vec<String> = held
                     .iter()
@@ -66,12 +68,12 @@ pub(crate) async fn attach_event_store(
                 confirm_new(request, deployment, &names(&held))?;
             }
         }
-        return data.ensure_data_stack().await;
+        return data::ensure_data_stack(data_session).await;
     }
     let retained = event_store::find_retained(app.aws, deployment, survey.app.as_ref()).await?;
     if retained.is_empty() && survey.app.is_none() {
         // A first deploy: nothing to lose.
-        return data.ensure_data_stack().await;
+        return data::ensure_data_stack(data_session).await;
     }
     match choice {
         EventStoreChoice::Refuse => {
@@ -83,13 +85,13 @@ pub(crate) async fn attach_event_store(
         }
         EventStoreChoice::Adopt => {
             let (events, index) = retained.pair(deployment)?;
-            data.import_event_store(events, index).await?;
+            adopt::import_event_store(data_session, events, index).await?;
         }
         EventStoreChoice::New => {
             confirm_new(request, deployment, &retained.names().join(", "))?;
         }
     }
-    data.ensure_data_stack().await
+    data::ensure_data_stack(data_session).await
 }
 
 /// The event store's tables the app stack holds itself, described (and

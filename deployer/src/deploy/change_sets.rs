@@ -1,5 +1,6 @@
 //! Change sets: created under a unique name, worked out by
-//! CloudFormation (a bounded wait), then executed or deleted by ARN.
+//! CloudFormation (a bounded wait), shown one change a line, then
+//! executed or deleted by ARN.
 
 use std::collections::BTreeMap;
 
@@ -11,6 +12,7 @@ use aws_sdk_cloudformation::types::{
 };
 
 use super::aws::SdkResultExt;
+use super::progress::Progress;
 use super::wait::{Wait, Waits};
 
 /// Where CloudFormation reads a template from.
@@ -262,6 +264,26 @@ pub async fn execute_change_set(client: &Client, id: &str) -> anyhow::Result<()>
         .await
         .with_sdk_context(|| "CloudFormation refused to execute the change set")?;
     Ok(())
+}
+
+/// A change set's changes, one line each.
+pub(super) fn print_changes(progress: &Progress, changes: &[ResourceChange]) {
+    if changes.is_empty() {
+        progress.line("changes: none listed");
+        return;
+    }
+    progress.line(format!("changes ({}):", changes.len()));
+    for change in changes {
+        let replacement = match change.replacement.as_deref() {
+            Some("True") => "  (replaced)",
+            Some("Conditional") => "  (may be replaced)",
+            _ => "",
+        };
+        progress.line(format!(
+            "  {:<7} {:<28} {}{replacement}",
+            change.action, change.logical_id, change.resource_type
+        ));
+    }
 }
 
 #[cfg(test)]

@@ -9,7 +9,8 @@
 use aws_smithy_types::error::display::DisplayErrorContext;
 use service::functions::Function;
 
-use super::{Aws, progress::Progress};
+use super::aws::Aws;
+use super::progress::Progress;
 use crate::cfn::{Properties, Template};
 use crate::settings::ReplayConcurrency;
 use crate::stack::FunctionResources;

@@ -10,18 +10,19 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::bail;
 
-use super::aws::SdkResultExt;
+use super::aws::Aws;
+use super::in_flight::InFlight;
 use super::logging_role;
 use super::progress::Progress;
+use super::request::DeployOptions;
 use super::session::Session;
 use super::status::Standing;
-use super::wait::{Wait, Waits};
-use super::{Aws, DeployOptions, InFlight, stacks};
+use super::{data, operation, stacks};
 use crate::stack::TableResources;
 use crate::stack::tags::Ownership;
 use crate::stack::{ARTIFACT_BUCKET_ID, Table};
 
-pub use super::Question;
+pub use super::request::Question;
 
 /// How destroy ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -156,7 +157,7 @@ pub async fn destroy(
             ));
         }
         progress.line(format!("deleting the stack {stack_name}"));
-        session.delete(app).await?;
+        operation::delete(&session, app).await?;
         progress.line(format!("deleted the stack {stack_name}"));
     }
 
@@ -181,65 +182,14 @@ pub async fn destroy(
         // The tables are retained by the template: the stack goes, they stay
         // until deleted below.
         progress.line(format!("deleting the data stack {data_name}"));
-        data_session.delete(data).await?;
+        operation::delete(&data_session, data).await?;
         progress.line(format!("deleted the data stack {data_name}"));
     }
     for table in &retained_tables {
-        delete_table(aws, table, &options.waits).await?;
+        data::delete_table(aws, table, &options.waits).await?;
         progress.line(format!("deleted the table {table} and its data"));
     }
     Ok(Destroyed::StackAndData {
         deleted_tables: retained_tables,
     })
-}
-
-/// Turns the table's deletion protection off (the template turns it on
-/// for the event store), then deletes it once DynamoDB has applied that.
-pub(crate) async fn delete_table(aws: &Aws, table: &str, waits: &Waits) -> anyhow::Result<()> {
-    let unprotected = aws
-        .dynamodb
-        .update_table()
-        .table_name(table)
-        .deletion_protection_enabled(false)
-        .send()
-        .await;
-    match unprotected {
-        Ok(_) => {}
-        Err(err)
-            if err
-                .as_service_error()
-                .is_some_and(|e| e.is_resource_not_found_exception()) =>
-        {
-            return Ok(());
-        }
-        Err(err) => {
-            return Err(err).with_sdk_context(|| {
-                format!("cannot turn off the deletion protection of the table {table}")
-            });
-        }
-    }
-    let mut wait = Wait::new(
-        format!("DynamoDB to let the table {table} be deleted"),
-        waits.table_update,
-        waits.poll,
-        "look at the table in the DynamoDB console, then run destroy --delete-data again",
-    );
-    loop {
-        match aws.dynamodb.delete_table().table_name(table).send().await {
-            Ok(_) => return Ok(()),
-            Err(err) => {
-                let service = err.as_service_error();
-                if service.is_some_and(|e| e.is_resource_not_found_exception()) {
-                    return Ok(());
-                }
-                // Still applying the update: the table is busy for a moment.
-                if service.is_some_and(|e| e.is_resource_in_use_exception()) {
-                    wait.saw("in use");
-                    wait.pause().await?;
-                    continue;
-                }
-                return Err(err).with_sdk_context(|| format!("cannot delete the table {table}"));
-            }
-        }
-    }
 }

@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use anyhow::bail;
 use service::dynamo::schema::Table;
 
-use super::Aws;
+use super::aws::Aws;
 use super::aws::SdkResultExt;
 use super::ownership::{self, TableInfo};
 use super::stacks::StackInfo;

@@ -6,12 +6,13 @@ use anyhow::{Context, bail};
 use aws_sdk_lambda::Client;
 use aws_sdk_lambda::types::LastUpdateStatus;
 
+use super::app;
 use super::aws::SdkResultExt;
+use super::request::{Outcome, Rendered};
 use super::session::Session;
 use super::stacks::{self, StackInfo};
 use super::wait::{Wait, Waits};
-use super::{Outcome, Rendered};
-use crate::build::Manifest;
+use crate::bundle::Manifest;
 use crate::stack::FunctionResources;
 use crate::stack::{API_KEY_PARAMETER, Function};
 
@@ -49,7 +50,7 @@ pub(super) async fn try_hotswap(
     if changed.is_empty() {
         return Ok(None);
     }
-    let bucket = session.upload_packages(stack, manifest).await?;
+    let bucket = app::upload_packages(session, stack, manifest).await?;
     let physical = stacks::physical_ids(&aws.cloudformation, &stack.id).await?;
     let mut updated = Vec::new();
     for (function, key) in changed {

@@ -4,10 +4,10 @@
 
 use std::sync::{Arc, Mutex};
 
-use super::Aws;
+use super::aws::Aws;
 use super::change_sets;
-use super::operation::OperationKind;
 use super::progress::Progress;
+use super::status::OperationKind;
 
 /// What is in flight, so an interrupted command can clean up after itself.
 #[derive(Clone, Debug, Default)]

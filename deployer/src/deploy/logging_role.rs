@@ -15,7 +15,7 @@ use std::collections::BTreeSet;
 use anyhow::Context;
 use aws_sdk_apigateway::types::{Op, PatchOperation};
 
-use super::Aws;
+use super::aws::Aws;
 use super::aws::SdkResultExt;
 use super::progress::Progress;
 use super::stacks::{self, StackInfo};

@@ -1,110 +1,135 @@
-//! Following an operation CloudFormation runs on a stack (a creation,
-//! update or deletion) to its end, showing each stack event once, and
-//! judging how it ended.
+//! What a command does to its stack through CloudFormation, each step
+//! recorded in flight while it lasts (so that Ctrl-C can clean up after
+//! it): a change set created, then executed or discarded; a stack created
+//! from a template, or deleted. Each operation it starts is followed to
+//! its end ([`super::follow`]) and fails as [`StackFailed`] unless it
+//! succeeded.
 
-use std::collections::HashSet;
+use std::collections::BTreeMap;
 
-use aws_sdk_cloudformation::Client;
-use aws_sdk_cloudformation::error::ProvideErrorMetadata;
-use aws_sdk_cloudformation::types::StackEvent;
+use anyhow::{Context, bail};
+use aws_sdk_cloudformation::types::ChangeSetType;
 
-use super::aws::SdkResultExt;
+use super::change_sets::{
+    self, ChangeSet, ChangeSetRequest, Import, ReadyChangeSet, TemplateSource,
+};
+use super::follow::{self, StackFailed};
 use super::in_flight::Step;
 use super::session::Session;
-use super::stacks::{describe, is_missing_stack};
-use super::status::{ResourceStatusExt, StackStatus, StackStatusExt};
-use super::wait::Wait;
+use super::stacks::{self, StackInfo};
+use super::status::OperationKind;
 
-/// An operation CloudFormation runs on a whole stack.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum OperationKind {
-    Creation,
-    Update,
-    Deletion,
-    /// Bringing existing resources into the stack (an IMPORT change set).
-    Import,
+/// Creates a change set for the session's stack, tagged as the session's;
+/// a ready one is in flight until it is executed or discarded.
+pub(super) async fn create_change_set(
+    session: &Session<'_>,
+    kind: ChangeSetType,
+    template: &TemplateSource,
+    parameters: &BTreeMap<String, String>,
+) -> anyhow::Result<ChangeSet> {
+    create_change_set_with(session, kind, template, parameters, &[], &[]).await
 }
 
-impl OperationKind {
-    /// For messages: "the update of the stack demo".
-    pub fn noun(self) -> &'static str {
-        match self {
-            OperationKind::Creation => "creation",
-            OperationKind::Update => "update",
-            OperationKind::Deletion => "deletion",
-            OperationKind::Import => "import",
-        }
+/// [`create_change_set`] that also keeps the deployed value of
+/// `kept_parameters`, and imports `imports`.
+pub(super) async fn create_change_set_with(
+    session: &Session<'_>,
+    kind: ChangeSetType,
+    template: &TemplateSource,
+    parameters: &BTreeMap<String, String>,
+    kept_parameters: &[String],
+    imports: &[Import],
+) -> anyhow::Result<ChangeSet> {
+    let tags = session.ownership.tags();
+    let request = ChangeSetRequest {
+        stack_name: &session.stack_name,
+        kind,
+        template,
+        parameters,
+        kept_parameters,
+        tags: &tags,
+        imports,
+    };
+    let change_set = change_sets::create_change_set(
+        &session.aws.cloudformation,
+        &request,
+        &session.options.waits,
+    )
+    .await?;
+    if let ChangeSet::Ready(ready) = &change_set {
+        session.in_flight.set(Step::ChangeSet {
+            id: ready.id.clone(),
+        });
     }
-
-    /// The status the stack ends at when the operation succeeded; any
-    /// other end is a failure.
-    pub fn success(self) -> StackStatus {
-        match self {
-            OperationKind::Creation => StackStatus::CreateComplete,
-            OperationKind::Update => StackStatus::UpdateComplete,
-            OperationKind::Deletion => StackStatus::DeleteComplete,
-            OperationKind::Import => StackStatus::ImportComplete,
-        }
-    }
+    Ok(change_set)
 }
 
-/// A stack operation that ended badly.
-#[derive(Debug, thiserror::Error)]
-#[error("{}", describe_failure(.stack, .ending))]
-pub struct StackFailed {
-    pub stack: String,
-    pub ending: Ending,
+/// Creates the session's stack, absent until now, from `body` (through a
+/// CREATE change set, so it carries the session's tags from the start);
+/// the stack once created. `what` names it in messages ("the stack").
+pub(super) async fn create_stack(
+    session: &Session<'_>,
+    what: &str,
+    body: String,
+) -> anyhow::Result<StackInfo> {
+    let name = &session.stack_name;
+    let change_set = create_change_set(
+        session,
+        ChangeSetType::Create,
+        &TemplateSource::Body(body),
+        &BTreeMap::new(),
+    )
+    .await?;
+    let ChangeSet::Ready(ready) = change_set else {
+        bail!("CloudFormation found nothing to create for {what} {name}");
+    };
+    execute(session, &ready, OperationKind::Creation).await?;
+    stacks::describe(&session.aws.cloudformation, name)
+        .await?
+        .with_context(|| format!("{what} {name} vanished after its creation"))
 }
 
-fn describe_failure(stack: &str, ending: &Ending) -> String {
-    let mut message = format!("the stack {stack} ended {}", ending.status);
-    if let Some(failure) = &ending.first_failure {
-        message.push_str(&format!(
-            "; the first failure: {} ({}) {}: {}",
-            failure.logical_id, failure.resource_type, failure.status, failure.reason
-        ));
-    } else if let Some(reason) = &ending.status_reason {
-        message.push_str(&format!(": {reason}"));
-    }
-    message
+/// Executes the change set and follows the operation it starts.
+pub(super) async fn execute(
+    session: &Session<'_>,
+    ready: &ReadyChangeSet,
+    kind: OperationKind,
+) -> anyhow::Result<()> {
+    let start = change_sets::execute_change_set(&session.aws.cloudformation, &ready.id);
+    run(session, &ready.stack_id, kind, start).await
 }
 
-/// How an operation on a stack ended.
-#[derive(Clone, Debug)]
-pub struct Ending {
-    /// DELETE_COMPLETE once the stack is gone.
-    pub status: StackStatus,
-    pub status_reason: Option<String>,
-    /// The earliest resource that failed, and why.
-    pub first_failure: Option<Failure>,
+/// Deletes a change set that was only looked at.
+pub(super) async fn discard(session: &Session<'_>, ready: &ReadyChangeSet) -> anyhow::Result<()> {
+    change_sets::delete_change_set(&session.aws.cloudformation, &ready.id).await?;
+    session.in_flight.set(Step::Idle);
+    Ok(())
 }
 
-/// A resource whose part of the operation failed, as its event says.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Failure {
-    pub logical_id: String,
-    pub resource_type: String,
-    pub status: String,
-    pub reason: String,
+/// Deletes the stack and follows the deletion to its end; used by a
+/// deploy that must recreate a stack and by destroy.
+pub(super) async fn delete(session: &Session<'_>, info: &StackInfo) -> anyhow::Result<()> {
+    let start = stacks::delete_stack(&session.aws.cloudformation, &info.id);
+    run(session, &info.id, OperationKind::Deletion, start).await
 }
 
 /// Starts an operation on the stack `stack_id` (by awaiting `start`) and
 /// follows it to its end, recorded as in flight meanwhile. [`StackFailed`]
 /// unless it ended at [`OperationKind::success`].
-pub(super) async fn run(
+async fn run(
     session: &Session<'_>,
     stack_id: &str,
     kind: OperationKind,
     start: impl Future<Output = anyhow::Result<()>>,
 ) -> anyhow::Result<()> {
     // Taken before the start: every event after it is news.
-    let mut seen = seen_events(&session.aws.cloudformation, stack_id).await?;
+    let mut seen = follow::seen_events(&session.aws.cloudformation, stack_id).await?;
     start.await?;
     session.in_flight.set(Step::Operation {
         stack: session.stack_name.to_owned(),
         kind,
     });
-    let ending = watch(session, stack_id, kind, &mut seen).await?;
+    let ending = follow::watch(session, stack_id, kind, &mut seen).await?;
     session.in_flight.set(Step::Idle);
     session.progress.status("");
     if ending.status != kind.success() {
@@ -115,191 +140,4 @@ pub(super) async fn run(
         .into());
     }
     Ok(())
-}
-
-/// Follows the operation just started on a stack, printing each new stack
-/// event once, oldest first, until the operation ends. The end is a
-/// terminal status together with evidence that this operation ran: a
-/// status seen in progress, or a new stack-level event with a terminal
-/// status (an emulator may finish before the first poll).
-///
-/// Bounded by the session's waits: the operation's deadline and
-/// no-progress limit, and [`Waits::execution_start`] for an operation that
-/// does not start (the stack still `REVIEW_IN_PROGRESS`, or still at its
-/// old terminal status).
-///
-/// [`Waits::execution_start`]: super::wait::Waits::execution_start
-async fn watch(
-    session: &Session<'_>,
-    stack_id: &str,
-    kind: OperationKind,
-    seen: &mut HashSet<String>,
-) -> anyhow::Result<Ending> {
-    let (client, progress, waits) = (
-        &session.aws.cloudformation,
-        session.progress,
-        &session.options.waits,
-    );
-    let (stack_name, what) = (session.stack_name.as_str(), kind.noun());
-    let mut wait = Wait::new(
-        format!("the {what} of the stack {stack_name}"),
-        waits.stack_operation,
-        waits.poll,
-        "CloudFormation goes on without this command: follow the stack's events in the CloudFormation console, and run the command again once the stack has settled",
-    );
-    let mut first_failure: Option<Failure> = None;
-    let mut operation_ended = false;
-    let mut saw_progress = false;
-    loop {
-        let current = describe(client, stack_id).await?;
-        let mut fresh = recent_events(client, stack_id, seen).await?;
-        if !fresh.is_empty() {
-            wait.progressed();
-        }
-        fresh.reverse();
-        for event in fresh {
-            if let Some(id) = event.event_id() {
-                seen.insert(id.to_owned());
-            }
-            if first_failure.is_none() {
-                first_failure = failure_of(&event);
-            }
-            let stack_level = event.logical_resource_id() == Some(stack_name)
-                && event.resource_type() == Some("AWS::CloudFormation::Stack");
-            // A stack-level event carries a stack status.
-            if stack_level
-                && event
-                    .resource_status()
-                    .is_some_and(|s| StackStatus::from(s.as_str()).is_settled())
-            {
-                operation_ended = true;
-            }
-            progress.line(describe_event(&event));
-        }
-        let Some(info) = current else {
-            return Ok(Ending {
-                status: StackStatus::DeleteComplete,
-                status_reason: None,
-                first_failure,
-            });
-        };
-        progress.status(info.status.to_string());
-        wait.saw(info.status.as_str());
-        if info.status == StackStatus::ReviewInProgress {
-            // Left by CreateChangeSet; executing moves the stack on at once.
-            wait.brief(waits.execution_start, || {
-                format!("the stack {stack_name} is still REVIEW_IN_PROGRESS after its change set was executed, so the change set did not run; run the command again")
-            })?;
-        } else if info.status.is_in_progress() {
-            saw_progress = true;
-        } else if saw_progress || operation_ended {
-            return Ok(Ending {
-                status: info.status,
-                status_reason: info.status_reason,
-                first_failure,
-            });
-        } else {
-            wait.brief(waits.execution_start, || {
-                format!(
-                    "the stack {stack_name} stayed {} and the {what} never started; run the command again",
-                    info.status
-                )
-            })?;
-        }
-        wait.pause().await?;
-    }
-}
-
-/// The ids of the stack's events so far: what [`watch`] must not report
-/// as news.
-async fn seen_events(client: &Client, stack_id: &str) -> anyhow::Result<HashSet<String>> {
-    Ok(recent_events(client, stack_id, &HashSet::new())
-        .await?
-        .iter()
-        .filter_map(|e| e.event_id().map(str::to_owned))
-        .collect())
-}
-
-/// The newest events up to the first one already seen (one page is
-/// enough while polling; CloudFormation pages hold 100).
-async fn recent_events(
-    client: &Client,
-    stack_id: &str,
-    seen: &HashSet<String>,
-) -> anyhow::Result<Vec<StackEvent>> {
-    let page = match client
-        .describe_stack_events()
-        .stack_name(stack_id)
-        .send()
-        .await
-    {
-        Ok(page) => page,
-        Err(err) if is_missing_stack(err.message()) => return Ok(Vec::new()),
-        Err(err) => {
-            return Err(err).with_sdk_context(|| "cannot read the stack's events");
-        }
-    };
-    Ok(page
-        .stack_events()
-        .iter()
-        .take_while(|e| e.event_id().is_none_or(|id| !seen.contains(id)))
-        .cloned()
-        .collect())
-}
-
-fn describe_event(event: &StackEvent) -> String {
-    let status = event
-        .resource_status()
-        .map(|s| s.as_str())
-        .unwrap_or_default();
-    let mut line = format!(
-        "  {:<28} {:<36} {}",
-        event.logical_resource_id().unwrap_or_default(),
-        event.resource_type().unwrap_or_default(),
-        status
-    );
-    if let Some(reason) = event.resource_status_reason().filter(|r| !r.is_empty()) {
-        line.push_str(&format!(" ({reason})"));
-    }
-    line
-}
-
-fn failure_of(event: &StackEvent) -> Option<Failure> {
-    let status = event.resource_status()?;
-    if !status.is_failed() {
-        return None;
-    }
-    let reason = event.resource_status_reason().unwrap_or_default();
-    // Resources cancelled because another one failed are not the cause.
-    if reason.contains("cancelled") {
-        return None;
-    }
-    Some(Failure {
-        logical_id: event.logical_resource_id().unwrap_or_default().to_owned(),
-        resource_type: event.resource_type().unwrap_or_default().to_owned(),
-        status: status.as_str().to_owned(),
-        reason: reason.to_owned(),
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::deploy::status::Standing;
-
-    /// A success is an end [`watch`] stops at, and leaves a stack the next
-    /// deploy updates (or, deleted, creates).
-    #[test]
-    fn each_operation_succeeds_at_a_settled_status() {
-        for (kind, standing) in [
-            (OperationKind::Creation, Standing::Update),
-            (OperationKind::Update, Standing::Update),
-            (OperationKind::Deletion, Standing::Create),
-            (OperationKind::Import, Standing::Update),
-        ] {
-            let status = kind.success();
-            assert!(status.is_settled() && !status.is_failed(), "{kind:?}");
-            assert_eq!(status.standing(), standing, "{kind:?}");
-        }
-    }
 }

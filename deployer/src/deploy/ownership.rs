@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use anyhow::Context;
 use aws_sdk_dynamodb::types::TableDescription;
 
-use super::Aws;
+use super::aws::Aws;
 use super::aws::SdkResultExt;
 use super::stacks::{StackInfo, StackResource};
 use crate::stack::tags::{Ownership, Role, Tagged};

@@ -27,6 +27,26 @@ impl StackInfo {
     pub fn standing(&self) -> Standing {
         self.status.standing()
     }
+
+    /// Why nothing may be deployed over this stack, called `name`, now: it
+    /// is busy or stuck.
+    pub fn refusal(&self, name: &str) -> anyhow::Error {
+        if self.standing() == Standing::Busy {
+            anyhow::anyhow!(
+                "the stack {name} is {}: another operation is running on it; wait for it to finish, then run the command again",
+                self.status
+            )
+        } else {
+            anyhow::anyhow!(
+                "the stack {name} is {}{}; it needs a hand in the CloudFormation console (e.g. continue the rollback) before it can be deployed",
+                self.status,
+                self.status_reason
+                    .as_deref()
+                    .map(|r| format!(" ({r})"))
+                    .unwrap_or_default()
+            )
+        }
+    }
 }
 
 /// The stack called `name`, or `None` when there is none.
@@ -100,21 +120,10 @@ pub async fn physical_ids(
     client: &Client,
     stack: &str,
 ) -> anyhow::Result<BTreeMap<String, String>> {
-    let resources = client
-        .describe_stack_resources()
-        .stack_name(stack)
-        .send()
-        .await
-        .with_sdk_context(|| "cannot list the stack's resources")?;
-    Ok(resources
-        .stack_resources()
-        .iter()
-        .filter_map(|r| {
-            Some((
-                r.logical_resource_id()?.to_owned(),
-                r.physical_resource_id()?.to_owned(),
-            ))
-        })
+    Ok(resources(client, stack)
+        .await?
+        .into_iter()
+        .filter_map(|r| Some((r.logical_id, r.physical_id?)))
         .collect())
 }
 

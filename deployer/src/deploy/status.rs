@@ -1,7 +1,8 @@
 //! What a CloudFormation status means to the deploy engine: the questions
 //! it asks (is an operation running, did it fail, did it roll back, can the
 //! stack be updated or must it be deleted first) as methods on the SDK's
-//! own status enums, so no caller compares status names.
+//! own status enums, so no caller compares status names; and the status
+//! each operation on a stack ends at when it succeeds ([`OperationKind`]).
 //!
 //! A status not listed here (one newer than the SDK arrives as its
 //! `Unknown` variant) is judged by CloudFormation's naming, `*_IN_PROGRESS`
@@ -26,6 +27,39 @@ pub enum Standing {
     Busy,
     /// Needs a person (e.g. UPDATE_ROLLBACK_FAILED, DELETE_FAILED).
     Stuck,
+}
+
+/// An operation CloudFormation runs on a whole stack.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OperationKind {
+    Creation,
+    Update,
+    Deletion,
+    /// Bringing existing resources into the stack (an IMPORT change set).
+    Import,
+}
+
+impl OperationKind {
+    /// For messages: "the update of the stack demo".
+    pub fn noun(self) -> &'static str {
+        match self {
+            OperationKind::Creation => "creation",
+            OperationKind::Update => "update",
+            OperationKind::Deletion => "deletion",
+            OperationKind::Import => "import",
+        }
+    }
+
+    /// The status the stack ends at when the operation succeeded; any
+    /// other end is a failure.
+    pub fn success(self) -> StackStatus {
+        match self {
+            OperationKind::Creation => StackStatus::CreateComplete,
+            OperationKind::Update => StackStatus::UpdateComplete,
+            OperationKind::Deletion => StackStatus::DeleteComplete,
+            OperationKind::Import => StackStatus::ImportComplete,
+        }
+    }
 }
 
 /// The questions the engine asks of a stack's status.
@@ -239,6 +273,22 @@ mod tests {
             let yes = answers.iter().filter(|&&answer| answer).count();
             let expected = usize::from(name != "NEWER_THING_COMPLETE");
             assert_eq!(yes, expected, "{name}: {answers:?}");
+        }
+    }
+
+    /// A success is an end an operation is followed to, and leaves a
+    /// stack the next deploy updates (or, deleted, creates).
+    #[test]
+    fn each_operation_succeeds_at_a_settled_status() {
+        for (kind, standing) in [
+            (OperationKind::Creation, Standing::Update),
+            (OperationKind::Update, Standing::Update),
+            (OperationKind::Deletion, Standing::Create),
+            (OperationKind::Import, Standing::Update),
+        ] {
+            let status = kind.success();
+            assert!(status.is_settled() && !status.is_failed(), "{kind:?}");
+            assert_eq!(status.standing(), standing, "{kind:?}");
         }
     }
 

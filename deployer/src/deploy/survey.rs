@@ -6,7 +6,7 @@
 
 use service::dynamo::schema::Table;
 
-use super::Aws;
+use super::aws::Aws;
 use super::ownership::{self, TableInfo};
 use super::stacks::{self, StackInfo, StackResource};
 use crate::stack::TableResources;

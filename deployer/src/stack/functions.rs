@@ -20,8 +20,6 @@ use crate::cfn::{Expr, LogicalId, Pseudo, Resource, ResourceId, Template};
 
 /// How long the functions' logs are kept.
 pub const LOG_RETENTION: RetentionDays = RetentionDays::Days30;
-/// Lambda's limit on a function name's length.
-pub const FUNCTION_NAME_MAX_LEN: usize = 64;
 
 /// Read by `service::settings::RawSettings::test_stream_id`.
 const TEST_STREAM_ID_ENV: &str = "TEST_STREAM_ID";

@@ -12,7 +12,7 @@ use deployer::deploy::logging_role::{account_role, role_name};
 use deployer::deploy::stacks;
 use deployer::stack::{Function, FunctionResources, LOGGING_ROLE_ID};
 
-use super::deploy::{Emulated, always, options};
+use crate::emulated::{Emulated, always, options};
 
 async fn set_account_role(aws: &Aws, arn: &str) {
     aws.apigateway

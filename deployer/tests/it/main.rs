@@ -4,10 +4,12 @@
 //! (`policies`), the engine against the emulator (`deploy`; whose stacks
 //! are whose, `ownership`; a data stack deleted by hand, `retained`; the
 //! account's CloudWatch role, `logging_role`; the rebuild of a new read
-//! model over a kept log, `rebuild`) and against recorded responses
-//! (`recorded`), and the functions' log lines on the emulator (`logs`).
+//! model over a kept log, `rebuild`; each on a deployment of its own,
+//! `emulated`) and against recorded responses (`recorded`), and the
+//! functions' log lines on the emulator (`logs`).
 
 mod deploy;
+mod emulated;
 mod external;
 mod logging_role;
 mod logs;

@@ -20,9 +20,9 @@ use deployer::deploy::{Aws, Outcome, diff};
 use deployer::stack::tags::{Ownership, Tagged};
 use deployer::stack::{LOGGING_ROLE_ID, LOGGING_ROLE_OUTPUT, data_stack};
 use domain::{Amount, AppendCommand, DomainEvent, EventId, EventStore, ItemId, StreamId};
-use service::dynamo::{DynamoStore, TableNames};
+use service::dynamo::DynamoStore;
 
-use super::deploy::{Emulated, always, options};
+use crate::emulated::{Emulated, always, options};
 
 /// The refusal in `err`, which must be one.
 fn refusal(err: &anyhow::Error) -> &NotOurs {
@@ -192,19 +192,10 @@ async fn an_earlier_versions_untagged_data_stack_is_taken_and_tagged_and_another
     let aws = &emulated.aws;
     let data_name = deployer::stack::data_stack_name(&emulated.stack);
     create_untagged(aws, &data_name, &earlier_data_template()).await;
-    let physical = emulated.data_physical_ids().await;
-    let events_table = physical["EventsTable"].clone();
-    let index_table = physical["StreamIndexTable"].clone();
+    let tables = emulated.event_store_tables().await;
+    let (events_table, index_table) = (tables.events.clone(), tables.stream_index.clone());
     // An event from before.
-    let store = DynamoStore::new(
-        aws.dynamodb.clone(),
-        TableNames {
-            events: events_table.clone(),
-            stream_index: index_table.clone(),
-            read_model: String::new(),
-            replays: String::new(),
-        },
-    );
+    let store = DynamoStore::new(aws.dynamodb.clone(), tables);
     let stream = StreamId::parse("before", "streamId").expect("a stream");
     let created = DomainEvent::ItemCreated {
         item_id: ItemId::parse("a", "itemId").expect("an item"),

@@ -13,7 +13,6 @@ use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::error::BoxError;
 use deployer::cfn::{LogicalId, Template};
 use deployer::stack::{FAILURE_QUEUE_ID, Function, FunctionResources, data_stack};
-use deployer::{StackOptions, app_stack};
 use domain::{
     Amount, AppendCommand, DomainEvent, EventStore, IdempotencyKey, ItemId, ParkedRecord,
     ParkedRecords, StreamId,
@@ -21,16 +20,7 @@ use domain::{
 use serde_json::{Value, json};
 use service::dynamo::{DynamoStore, TableNames, ensure_tables};
 
-fn default_stack() -> Template {
-    app_stack(&StackOptions::default())
-}
-
-fn traced_stack() -> Template {
-    app_stack(&StackOptions {
-        tracing: true,
-        ..StackOptions::default()
-    })
-}
+use crate::template::{default_stack, traced_stack};
 
 /// Every bucket and queue of the stacks (the artifact bucket, in both
 /// phases, and the failure queue) has a resource policy that denies every

@@ -9,24 +9,16 @@ use domain::{
     Amount, AppendCommand, DomainEvent, EventStore, ItemId, LaneKey, ReplayRequest, ReplayScope,
     ReplayState, StreamFold, StreamId,
 };
-use service::dynamo::{DynamoStore, TableNames};
+use service::dynamo::DynamoStore;
 use service::replay::{ReplayInvocation, handle_invocation};
 
-use crate::deploy::{Emulated, always, options};
-use deployer::stack::{Table, TableResources};
+use crate::emulated::{Emulated, always, options};
 
 /// The deployed tables, by the names both stacks gave them.
 async fn deployed_store(emulated: &Emulated) -> DynamoStore {
-    let ids = emulated.physical_ids().await;
-    let name = |table: Table| ids[table.logical_id().as_str()].clone();
     DynamoStore::new(
         emulated.aws.dynamodb.clone(),
-        TableNames {
-            events: name(Table::Events),
-            stream_index: name(Table::StreamIndex),
-            read_model: name(Table::ReadModel),
-            replays: name(Table::Replays),
-        },
+        emulated.deployed_tables().await,
     )
 }
 

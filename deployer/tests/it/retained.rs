@@ -7,12 +7,12 @@
 //! `recorded::adoption`.)
 
 use deployer::deploy::stacks;
-use deployer::deploy::{DeployRequest, EventStoreChoice, Outcome, Question, deploy, diff};
+use deployer::deploy::{EventStoreChoice, Outcome, Question, diff};
 use deployer::stack::data_stack_name;
 use domain::{Amount, AppendCommand, DomainEvent, EventId, EventStore, ItemId, StreamId};
-use service::dynamo::{DynamoStore, TableNames};
+use service::dynamo::DynamoStore;
 
-use super::deploy::{Emulated, always, options};
+use crate::emulated::{Emulated, always, options};
 
 /// Deletes the table `name` (and its deletion protection first).
 async fn drop_table(aws: &deployer::deploy::Aws, name: &str) {
@@ -40,20 +40,9 @@ async fn a_data_stack_deleted_by_hand_stops_the_deploy_until_told_what_to_do_wit
         .deploy(&build, &options())
         .await
         .expect("the first deploy");
-    let physical = emulated.data_physical_ids().await;
-    let (events_table, index_table) = (
-        physical["EventsTable"].clone(),
-        physical["StreamIndexTable"].clone(),
-    );
-    let old = DynamoStore::new(
-        aws.dynamodb.clone(),
-        TableNames {
-            events: events_table.clone(),
-            stream_index: index_table.clone(),
-            read_model: String::new(),
-            replays: String::new(),
-        },
-    );
+    let tables = emulated.event_store_tables().await;
+    let (events_table, index_table) = (tables.events.clone(), tables.stream_index.clone());
+    let old = DynamoStore::new(aws.dynamodb.clone(), tables);
     let stream = StreamId::parse("kept", "streamId").expect("a stream");
     let created = DomainEvent::ItemCreated {
         item_id: ItemId::parse("a", "itemId").expect("an item"),
@@ -136,36 +125,16 @@ async fn a_data_stack_deleted_by_hand_stops_the_deploy_until_told_what_to_do_wit
             Ok::<bool, anyhow::Error>(yes)
         }
     };
-    let declined = answer(false);
-    let request = DeployRequest {
-        confirm: &declined,
-        ..emulated.request(&build)
-    };
-    let err = deploy(
-        aws,
-        &request,
-        &new_store,
-        &emulated.progress,
-        &emulated.in_flight,
-    )
-    .await
-    .expect_err("declined");
+    let err = emulated
+        .deploy_answering(&build, &new_store, &answer(false))
+        .await
+        .expect_err("declined");
     assert!(err.to_string().contains("not confirmed"), "{err}");
     assert!(!emulated.exists().await && !emulated.data_exists().await);
-    let confirmed = answer(true);
-    let request = DeployRequest {
-        confirm: &confirmed,
-        ..emulated.request(&build)
-    };
-    let outcome = deploy(
-        aws,
-        &request,
-        &new_store,
-        &emulated.progress,
-        &emulated.in_flight,
-    )
-    .await
-    .expect("a new event store, on purpose");
+    let outcome = emulated
+        .deploy_answering(&build, &new_store, &answer(true))
+        .await
+        .expect("a new event store, on purpose");
     assert!(matches!(outcome, Outcome::Deployed { .. }), "{outcome:?}");
     let asked = asked.into_inner().expect("a lock");
     assert_eq!(asked.len(), 2, "{asked:?}");

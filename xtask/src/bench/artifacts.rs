@@ -6,7 +6,7 @@ use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use anyhow::bail;
-use deployer::build::{self, Manifest};
+use deployer::bundle::{self, Manifest};
 
 use super::report::{Report, median};
 
@@ -70,7 +70,7 @@ pub(super) fn measure(
         );
     }
     let manifest: Manifest =
-        serde_json::from_slice(&std::fs::read(Manifest::path(&build::target_dir(root)?))?)?;
+        serde_json::from_slice(&std::fs::read(Manifest::path(&bundle::target_dir(root)?))?)?;
     for (function, artifact) in &manifest.functions {
         report.add(
             "artifacts",

@@ -4,8 +4,8 @@
 
 use std::path::Path;
 
-use deployer::build::toolchain::LinkerChoice;
-use deployer::build::{self, Arch, BuildOptions, package};
+use deployer::bundle::toolchain::LinkerChoice;
+use deployer::bundle::{self, Arch, BuildOptions, package};
 use service::functions::Function;
 use testkit::function_binary::{self, Launch};
 
@@ -30,7 +30,7 @@ pub(super) fn measure(
         }
     };
     let venv = testkit::venv::venv_dir(root);
-    let manifest = match build::build(
+    let manifest = match bundle::build(
         root,
         &venv,
         &BuildOptions {

@@ -104,7 +104,7 @@ impl Report {
             .ok()
             .and_then(|text| Previous::parse(&text));
         let markdown = self.markdown(previous.as_ref(), reference && self.partial);
-        let out = deployer::build::target_dir(root)?.join("bench");
+        let out = deployer::bundle::target_dir(root)?.join("bench");
         std::fs::create_dir_all(&out)?;
         let stamp = Utc::now().format("%Y%m%dT%H%M%SZ");
         std::fs::write(

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
 use base64::Engine;
-use deployer::build::Manifest;
+use deployer::bundle::Manifest;
 use deployer::deploy::Aws;
 use deployer::stack::Function;
 
@@ -257,7 +257,7 @@ pub struct PinnedXtask {
 impl PinnedXtask {
     pub fn pin(root: &Path) -> anyhow::Result<Self> {
         let current = std::env::current_exe().context("cannot find the xtask binary")?;
-        let dir = deployer::build::target_dir(root)?.join("xtask-test");
+        let dir = deployer::bundle::target_dir(root)?.join("xtask-test");
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("cannot create {}", dir.display()))?;
         let path = dir.join(format!("xtask-{}", std::process::id()));
@@ -349,7 +349,7 @@ fn check(cli: &Cli<'_>, stack: &str) -> anyhow::Result<()> {
     );
 
     // The functions run the code just built.
-    let target_dir = deployer::build::target_dir(cli.root)?;
+    let target_dir = deployer::bundle::target_dir(cli.root)?;
     let manifest: Manifest = serde_json::from_slice(
         &std::fs::read(Manifest::path(&target_dir)).context("cannot read the build manifest")?,
     )

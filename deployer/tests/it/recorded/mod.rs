@@ -27,7 +27,7 @@ use aws_config::retry::RetryConfig;
 use aws_sdk_cloudformation::config::{Credentials, Region};
 use aws_smithy_http_client::test_util::{ReplayEvent, StaticReplayClient};
 use aws_smithy_types::body::SdkBody;
-use deployer::build::{Arch, Artifact, Manifest};
+use deployer::bundle::{Arch, Artifact, Manifest};
 use deployer::cfn::Template;
 use deployer::deploy::change_sets::ResourceChange;
 use deployer::deploy::concurrency::ReservationRefused;

@@ -2,7 +2,7 @@
 //! from an empty environment plus what a Rust build reads: the command
 //! that deploys holds `API_KEY`, the deployment's settings and AWS
 //! credentials, and a build script or proc macro of any dependency could
-//! read (and send) whatever it inherits. Every child of `build/` is made by
+//! read (and send) whatever it inherits. Every child of `bundle/` is made by
 //! [`command`].
 
 use std::ffi::{OsStr, OsString};
@@ -197,13 +197,13 @@ mod tests {
         assert!(!seen.contains("the-api-key") && !seen.contains("secret"));
     }
 
-    /// Every child of the build is made here: no other file of `build/`
+    /// Every child of the build is made here: no other file of `bundle/`
     /// starts a process.
     #[test]
     fn every_child_of_the_build_starts_through_command() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/build");
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/bundle");
         let mut checked = 0;
-        for entry in std::fs::read_dir(&dir).expect("src/build") {
+        for entry in std::fs::read_dir(&dir).expect("src/bundle") {
             let path = entry.expect("an entry").path();
             if path.file_name().is_some_and(|name| name == "child.rs") {
                 continue;
@@ -211,7 +211,7 @@ mod tests {
             let text = std::fs::read_to_string(&path).expect("a source file");
             assert!(
                 !text.contains("Command::new("),
-                "{} starts a process without build::child::command",
+                "{} starts a process without bundle::child::command",
                 path.display()
             );
             checked += 1;

@@ -1,6 +1,7 @@
-//! `cargo xtask build`: the five Lambda functions compiled for Lambda's
-//! architecture in one cargo invocation, each checked to load on
-//! `provided.al2023` and packaged as a content-addressed `bootstrap` zip.
+//! The functions' bundles (`cargo xtask build`): every Lambda function
+//! compiled for Lambda's architecture in one cargo invocation, each
+//! checked to load on `provided.al2023` and packaged as a
+//! content-addressed `bootstrap` zip, listed in a [`Manifest`].
 
 pub mod child;
 pub mod elf;
@@ -16,8 +17,8 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
+use service::functions::Function;
 
-use crate::stack::Function;
 use elf::ElfInfo;
 use toolchain::{Linker, LinkerChoice, ZIG_GLIBC};
 
@@ -280,10 +281,12 @@ mod tests {
             .get_args()
             .map(|a| a.to_string_lossy().into_owned())
             .collect();
+        let packages: String = Function::ALL
+            .map(|function| format!(" -p {}", function.name()))
+            .concat();
         assert_eq!(
             args.join(" "),
-            "build --profile lambda --target aarch64-unknown-linux-gnu \
-             -p add-event -p list-items -p trigger-replay -p replay-status -p projector -p replay"
+            format!("build --profile lambda --target aarch64-unknown-linux-gnu{packages}")
         );
         let linker_env = command
             .get_envs()
