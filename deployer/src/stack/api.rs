@@ -76,7 +76,7 @@ impl ApiRoute {
             .map(|route| ApiRoute {
                 path_part: route.path_part().to_owned(),
                 method: http_method(route),
-                function: Function::for_route(route),
+                function: route.function(),
             })
             .collect()
     }
