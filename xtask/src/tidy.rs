@@ -192,8 +192,9 @@ fn the_domain_depends_on_no_aws_crate_and_no_async_runtime() {
     assert!(forbidden.is_empty(), "domain depends on {forbidden:#?}");
 }
 
-/// The command line is parsed in xtask alone (`flags.rs`); the
-/// libraries take plain config structs, so none depends on clap.
+/// The command line is parsed in xtask alone, in its `flags/` folder: the
+/// libraries take plain config structs, so none depends on clap, and no
+/// other file of xtask names it.
 #[test]
 fn only_xtask_depends_on_clap() {
     let dependents = resolved(&[
@@ -210,4 +211,28 @@ fn only_xtask_depends_on_clap() {
         .filter_map(|line| line.split(' ').next())
         .collect();
     assert_eq!(names, BTreeSet::from(["clap", "xtask"]), "{dependents:#?}");
+
+    let root = crate::project_root();
+    let flags = root.join("xtask/src/flags");
+    let mut files = Vec::new();
+    rust_files(&root.join("xtask"), &mut files);
+    assert!(
+        files.iter().any(|path| path.starts_with(&flags)),
+        "no flags/ in {files:?}"
+    );
+    let naming_clap: Vec<&PathBuf> = files
+        .iter()
+        // This file names clap to look for it.
+        .filter(|path| !path.starts_with(&flags) && !path.ends_with("src/tidy.rs"))
+        .filter(|path| {
+            let source = std::fs::read_to_string(path).expect("a readable file");
+            code_lines(&source)
+                .iter()
+                .any(|line| line.contains("clap::") || line.starts_with("use clap"))
+        })
+        .collect();
+    assert!(
+        naming_clap.is_empty(),
+        "only xtask/src/flags/ may parse the command line: {naming_clap:#?}"
+    );
 }
