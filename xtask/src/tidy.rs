@@ -1,8 +1,9 @@
 //! Checks of the architecture's invariants (ARCHITECTURE.md) that read
 //! the tree and the dependency graph: every file says what it is, every
-//! function's `main` only wires, the function crates are exactly the list
-//! in `service::functions`, the domain stays pure, only xtask parses
-//! command lines, and xtask and the tests share their dependency builds.
+//! function's `main` only wires and its crate checks its binary, the
+//! function crates are exactly the list in `service::functions`, the
+//! domain stays pure, only xtask's `flags/` parses command lines, and
+//! xtask and the tests share their dependency builds.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -84,6 +85,36 @@ fn every_function_main_only_wires() {
             "{} does more than wire",
             path.display()
         );
+    }
+}
+
+/// Each function crate runs its binary as Lambda would, through the
+/// check `testkit::function_binary` has for it, and each API function's
+/// also keeps the API key out of its logs: a new crate copies the test.
+#[test]
+fn every_function_crate_checks_its_binary() {
+    let root = crate::project_root();
+    for function in Function::ALL {
+        let path = root.join(format!("functions/{}/tests/binary.rs", function.name()));
+        let source = std::fs::read_to_string(&path)
+            .unwrap_or_else(|err| panic!("{}: {err}", path.display()));
+        let source: String = source.split_whitespace().collect();
+        let mut calls = vec![
+            format!("env!(\"CARGO_BIN_EXE_{}\")", function.name()),
+            format!("check_native_binary(Function::{function:?},binary)"),
+        ];
+        if function.route().is_some() {
+            calls.push(format!(
+                "check_native_binary_keeps_the_key_out_of_logs(Function::{function:?},binary"
+            ));
+        }
+        for call in calls {
+            assert!(
+                source.contains(&call),
+                "{} does not call {call}",
+                path.display()
+            );
+        }
     }
 }
 
