@@ -137,19 +137,18 @@ async fn call(api: &Api, function: Function, uri: &str, body: &str) -> (i64, Val
     (response.status_code, serde_json::from_str(&text).unwrap())
 }
 
+/// `handle` leaves no route unanswered: none gets the answer for a
+/// request that matches no route.
 #[tokio::test]
-async fn every_route_reaches_its_own_handler() {
+async fn every_route_reaches_a_handler() {
     let api = api_over(3, 2).await;
     for route in Route::ALL {
         let uri = format!("/{}", route.path_part());
         let (status, body) = call(&api, route.function(), &uri, "").await;
-        assert_ne!(status, 403, "{route:?} answered {body}");
-        let handled = match route.function() {
-            Function::ListItems => body["items"].is_array(),
-            // Each of the others needs a body or a query it lacks.
-            _ => status == 400 && body["error"]["code"].is_string(),
-        };
-        assert!(handled, "{route:?} answered {status} {body}");
+        assert!(
+            !(status == 403 && body["message"] == "Missing Authentication Token"),
+            "{route:?} answered {status} {body}"
+        );
     }
 }
 
