@@ -4,7 +4,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 use anyhow::{Context, bail};
-use clap::Parser;
 
 mod api_contract;
 mod arm64;
@@ -41,7 +40,7 @@ fn project_root() -> PathBuf {
 
 fn main() -> ExitCode {
     let root = project_root();
-    let result = match flags::Xtask::parse().command {
+    let result = match flags::parse() {
         XtaskCmd::Local(flags) => tokio::runtime::Runtime::new()
             .context("cannot start the async runtime")
             .and_then(|runtime| runtime.block_on(local::run(flags.into(), &root))),

@@ -1,8 +1,9 @@
 //! Checks of the architecture's invariants (ARCHITECTURE.md) that read
 //! the tree and the dependency graph: every file says what it is, every
-//! function's `main` only wires, the function crates are exactly the list
-//! in `service::functions`, the domain stays pure, only xtask parses
-//! command lines, and xtask and the tests share their dependency builds.
+//! function's `main` only wires and its crate checks its binary, the
+//! function crates are exactly the list in `service::functions`, the
+//! domain stays pure, only xtask's `flags/` parses command lines, and
+//! xtask and the tests share their dependency builds.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -84,6 +85,36 @@ fn every_function_main_only_wires() {
             "{} does more than wire",
             path.display()
         );
+    }
+}
+
+/// Each function crate runs its binary as Lambda would, through the
+/// check `testkit::function_binary` has for it, and each API function's
+/// also keeps the API key out of its logs: a new crate copies the test.
+#[test]
+fn every_function_crate_checks_its_binary() {
+    let root = crate::project_root();
+    for function in Function::ALL {
+        let path = root.join(format!("functions/{}/tests/binary.rs", function.name()));
+        let source = std::fs::read_to_string(&path)
+            .unwrap_or_else(|err| panic!("{}: {err}", path.display()));
+        let source: String = source.split_whitespace().collect();
+        let mut calls = vec![
+            format!("env!(\"CARGO_BIN_EXE_{}\")", function.name()),
+            format!("check_native_binary(Function::{function:?},binary)"),
+        ];
+        if function.route().is_some() {
+            calls.push(format!(
+                "check_native_binary_keeps_the_key_out_of_logs(Function::{function:?},binary"
+            ));
+        }
+        for call in calls {
+            assert!(
+                source.contains(&call),
+                "{} does not call {call}",
+                path.display()
+            );
+        }
     }
 }
 
@@ -192,8 +223,9 @@ fn the_domain_depends_on_no_aws_crate_and_no_async_runtime() {
     assert!(forbidden.is_empty(), "domain depends on {forbidden:#?}");
 }
 
-/// The command line is parsed in xtask alone (`flags.rs`); the
-/// libraries take plain config structs, so none depends on clap.
+/// The command line is parsed in xtask alone, in its `flags/` folder: the
+/// libraries take plain config structs, so none depends on clap, and no
+/// other file of xtask names it.
 #[test]
 fn only_xtask_depends_on_clap() {
     let dependents = resolved(&[
@@ -210,4 +242,28 @@ fn only_xtask_depends_on_clap() {
         .filter_map(|line| line.split(' ').next())
         .collect();
     assert_eq!(names, BTreeSet::from(["clap", "xtask"]), "{dependents:#?}");
+
+    let root = crate::project_root();
+    let flags = root.join("xtask/src/flags");
+    let mut files = Vec::new();
+    rust_files(&root.join("xtask"), &mut files);
+    assert!(
+        files.iter().any(|path| path.starts_with(&flags)),
+        "no flags/ in {files:?}"
+    );
+    let naming_clap: Vec<&PathBuf> = files
+        .iter()
+        // This file names clap to look for it.
+        .filter(|path| !path.starts_with(&flags) && !path.ends_with("src/tidy.rs"))
+        .filter(|path| {
+            let source = std::fs::read_to_string(path).expect("a readable file");
+            code_lines(&source)
+                .iter()
+                .any(|line| line.contains("clap::") || line.starts_with("use clap"))
+        })
+        .collect();
+    assert!(
+        naming_clap.is_empty(),
+        "only xtask/src/flags/ may parse the command line: {naming_clap:#?}"
+    );
 }

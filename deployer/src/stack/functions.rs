@@ -1,17 +1,17 @@
-//! The functions: their names and logical IDs, what each may do
-//! ([`Function::grants`], the one source of the roles), and their
-//! resources in the template: log group, role, function, and the
-//! projector's stream mapping.
+//! The functions: their logical IDs and limits, and their resources in
+//! the template: log group, role (its statements from `grants.rs`),
+//! function with the environment it reads, the projector's stream
+//! mapping and the replay sweep's schedule.
 
 use std::collections::BTreeMap;
 
-use service::functions::Function;
+use service::functions::{EnvVar, Function};
 
-use super::failures::{failure_queue, on_failure_to_queue};
+use super::StackOptions;
+use super::failures::on_failure_to_queue;
+use super::grants::{self, Grant};
 use super::parameters::Parameters;
-use super::rows::{PARKED_RECORD_ROWS, Rows, STREAM_AND_IDEMPOTENCY_KEY_ROWS};
-use super::tables::{arn_in_app, events_stream_arn_in_app, held_lanes_index_arn, name_in_app};
-use super::{StackOptions, Table};
+use super::tables::{events_stream_arn_in_app, name_in_app};
 use crate::cfn::events;
 use crate::cfn::iam::{self, PolicyDocument, Statement};
 use crate::cfn::lambda;
@@ -20,12 +20,6 @@ use crate::cfn::{Expr, LogicalId, Pseudo, Resource, ResourceId, Template};
 
 /// How long the functions' logs are kept.
 pub const LOG_RETENTION: RetentionDays = RetentionDays::Days30;
-
-/// Read by `service::settings::RawSettings::test_stream_id`.
-const TEST_STREAM_ID_ENV: &str = "TEST_STREAM_ID";
-/// Read by `service::wiring::api_from_env`: present only where replays are
-/// dispatched.
-const REPLAY_FUNCTION_NAME_ENV: &str = "REPLAY_FUNCTION_NAME";
 
 /// The event source mapping's batch size (records per invocation).
 const PROJECTOR_BATCH_SIZE: u32 = 100;
@@ -114,7 +108,11 @@ impl FunctionResources for Function {
         match self {
             // CPU scales with memory; replays fold whole streams.
             Function::Replay => 512,
-            _ => 256,
+            Function::AddEvent
+            | Function::ListItems
+            | Function::TriggerReplay
+            | Function::ReplayStatus
+            | Function::Projector => 256,
         }
     }
 
@@ -122,227 +120,8 @@ impl FunctionResources for Function {
         u32::try_from(self.timeout().as_secs()).unwrap_or(u32::MAX)
     }
 
-    /// Each list is exactly the calls its code makes
-    /// (`service::dynamo`, `service::replay`):
-    /// - add-event: TransactGetItems (Get on the stream index) and
-    ///   TransactWriteItems (conditional Puts on the events table and the
-    ///   stream index: stream and idempotency-key rows only, `rows.rs`);
-    ///   no ConditionCheck items, so no ConditionCheckItem.
-    /// - list-items: Query on the read model.
-    /// - trigger-replay: GetItem and TransactWriteItems (Puts) on the
-    ///   replays table (the stream's lane and the job); an asynchronous
-    ///   Invoke of the replay function (to start the replay, or to resume
-    ///   one whose run died).
-    /// - replay-status: GetItem on the replays table; to resume a replay
-    ///   whose run died, TransactWriteItems (Puts) there and an
-    ///   asynchronous Invoke of the replay function.
-    /// - projector: conditional PutItem on the read model; conditional
-    ///   PutItem on the stream index, parking the records it cannot decode
-    ///   (parked rows in their partition only, `rows.rs`);
-    ///   Lambda reads the events table's stream with the function's role;
-    ///   SendMessage to the failure queue, for Lambda, which sends the
-    ///   mapping's failure records with the function's role.
-    /// - replay: Query on the events table; BatchGetItem on the stream
-    ///   index (each item's latest event, the streams' HEAD rows) and
-    ///   Query there (the list of streams, for a rebuild); Query on the
-    ///   replays table's index of held lanes (the sweep); Query, PutItem and DeleteItem on
-    ///   the read model; GetItem and TransactWriteItems (Puts) on the
-    ///   replays table; an asynchronous Invoke of itself, to hand a long
-    ///   replay over to a fresh run before its time limit and to start the
-    ///   replay queued behind it; SendMessage to the failure queue, for
-    ///   Lambda: an asynchronous invocation's failure destination is written
-    ///   with the function's execution role, which must be allowed to
-    ///   (<https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-retain-records.html>,
-    ///   "Destination-specific permissions": `sqs:SendMessage` for SQS).
     fn grants(self, tracing: bool) -> Vec<Grant> {
-        let mut grants = vec![Grant {
-            target: Target::OwnLogGroup,
-            actions: &["logs:CreateLogStream", "logs:PutLogEvents"],
-            rows: None,
-        }];
-        grants.extend_from_slice(match self {
-            Function::AddEvent => &[
-                Grant {
-                    target: Target::EventsTable,
-                    actions: &["dynamodb:PutItem"],
-                    rows: None,
-                },
-                Grant {
-                    target: Target::StreamIndexTable,
-                    actions: &["dynamodb:GetItem"],
-                    rows: None,
-                },
-                Grant {
-                    target: Target::StreamIndexTable,
-                    actions: &["dynamodb:PutItem"],
-                    rows: Some(STREAM_AND_IDEMPOTENCY_KEY_ROWS),
-                },
-            ],
-            Function::ListItems => &[Grant {
-                target: Target::ReadModelTable,
-                actions: &["dynamodb:Query"],
-                rows: None,
-            }],
-            Function::TriggerReplay => &[
-                Grant {
-                    target: Target::ReplaysTable,
-                    actions: &["dynamodb:GetItem", "dynamodb:PutItem"],
-                    rows: None,
-                },
-                Grant {
-                    target: Target::ReplayFunction,
-                    actions: &["lambda:InvokeFunction"],
-                    rows: None,
-                },
-            ],
-            Function::ReplayStatus => &[
-                Grant {
-                    target: Target::ReplaysTable,
-                    actions: &["dynamodb:GetItem", "dynamodb:PutItem"],
-                    rows: None,
-                },
-                Grant {
-                    target: Target::ReplayFunction,
-                    actions: &["lambda:InvokeFunction"],
-                    rows: None,
-                },
-            ],
-            Function::Projector => &[
-                Grant {
-                    target: Target::ReadModelTable,
-                    actions: &["dynamodb:PutItem"],
-                    rows: None,
-                },
-                Grant {
-                    target: Target::StreamIndexTable,
-                    actions: &["dynamodb:PutItem"],
-                    rows: Some(PARKED_RECORD_ROWS),
-                },
-                Grant {
-                    target: Target::EventsStream,
-                    actions: &[
-                        "dynamodb:DescribeStream",
-                        "dynamodb:GetRecords",
-                        "dynamodb:GetShardIterator",
-                    ],
-                    rows: None,
-                },
-                // ListStreams has no resource-level permissions: it only
-                // lists stream ARNs, and "*" is the only resource it takes.
-                Grant {
-                    target: Target::AnyResource,
-                    actions: &["dynamodb:ListStreams"],
-                    rows: None,
-                },
-                Grant {
-                    target: Target::FailureQueue,
-                    actions: &["sqs:SendMessage"],
-                    rows: None,
-                },
-            ],
-            Function::Replay => &[
-                Grant {
-                    target: Target::EventsTable,
-                    actions: &["dynamodb:Query"],
-                    rows: None,
-                },
-                Grant {
-                    target: Target::StreamIndexTable,
-                    actions: &["dynamodb:BatchGetItem", "dynamodb:Query"],
-                    rows: None,
-                },
-                Grant {
-                    target: Target::HeldLanesIndex,
-                    actions: &["dynamodb:Query"],
-                    rows: None,
-                },
-                Grant {
-                    target: Target::ReadModelTable,
-                    actions: &["dynamodb:DeleteItem", "dynamodb:PutItem", "dynamodb:Query"],
-                    rows: None,
-                },
-                Grant {
-                    target: Target::ReplaysTable,
-                    actions: &["dynamodb:GetItem", "dynamodb:PutItem"],
-                    rows: None,
-                },
-                Grant {
-                    target: Target::OwnFunction,
-                    actions: &["lambda:InvokeFunction"],
-                    rows: None,
-                },
-                Grant {
-                    target: Target::FailureQueue,
-                    actions: &["sqs:SendMessage"],
-                    rows: None,
-                },
-            ],
-        });
-        if tracing {
-            // X-Ray's write actions take no resource but "*".
-            grants.push(Grant {
-                target: Target::AnyResource,
-                actions: &["xray:PutTelemetryRecords", "xray:PutTraceSegments"],
-                rows: None,
-            });
-        }
-        grants
-    }
-}
-
-/// Some actions on one resource, for one function's role.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Grant {
-    pub target: Target,
-    pub actions: &'static [&'static str],
-    /// The rows of a table the actions may write (`rows.rs`); `None`: all.
-    pub rows: Option<Rows>,
-}
-
-/// The resource a grant is on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Target {
-    /// The function's own log group (and so its log streams).
-    OwnLogGroup,
-    EventsTable,
-    /// The events table's DynamoDB stream.
-    EventsStream,
-    StreamIndexTable,
-    ReadModelTable,
-    ReplaysTable,
-    /// The replays table's index of held lanes.
-    HeldLanesIndex,
-    ReplayFunction,
-    /// The function itself, by the name it is deployed under: its ARN would
-    /// make the role depend on the function, which depends on the role.
-    OwnFunction,
-    /// The stack's failure queue.
-    FailureQueue,
-    /// `*`, for actions without resource-level permissions.
-    AnyResource,
-}
-
-/// The resource a grant's actions apply to.
-fn grant_resource(function: Function, target: Target) -> Expr {
-    match target {
-        Target::OwnLogGroup => function.log_group_id().arn(),
-        Target::EventsTable => arn_in_app(Table::Events),
-        Target::EventsStream => events_stream_arn_in_app(),
-        Target::StreamIndexTable => arn_in_app(Table::StreamIndex),
-        Target::ReadModelTable => arn_in_app(Table::ReadModel),
-        Target::ReplaysTable => arn_in_app(Table::Replays),
-        Target::HeldLanesIndex => held_lanes_index_arn(),
-        Target::ReplayFunction => Function::Replay.logical_id().arn(),
-        Target::OwnFunction => Expr::sub(format!(
-            "arn:${{{}}}:lambda:${{{}}}:${{{}}}:function:${{{}}}-{}",
-            Pseudo::Partition.name(),
-            Pseudo::Region.name(),
-            Pseudo::AccountId.name(),
-            Pseudo::StackName.name(),
-            function.name()
-        )),
-        Target::FailureQueue => failure_queue().arn(),
-        Target::AnyResource => "*".into(),
+        grants::grants(self, tracing)
     }
 }
 
@@ -366,18 +145,6 @@ pub(super) fn add_function(
         .deleted(),
     );
 
-    let statements = function
-        .grants(options.tracing)
-        .into_iter()
-        .map(|grant| {
-            let statement =
-                Statement::allow(grant.actions, vec![grant_resource(function, grant.target)]);
-            match grant.rows {
-                Some(rows) => rows.narrow(statement),
-                None => statement,
-            }
-        })
-        .collect();
     let role = template.resource(
         function.role_id().as_str(),
         iam::Role {
@@ -391,34 +158,16 @@ pub(super) fn add_function(
             managed_policy_arns: Vec::new(),
             policies: vec![iam::InlinePolicy {
                 policy_name: function.name().to_owned(),
-                policy_document: PolicyDocument::new(statements),
+                policy_document: PolicyDocument::new(grants::statements(function, options.tracing)),
             }],
         },
     );
 
-    // Every function builds the DynamoDB store at start-up, which needs
-    // every table's name (names grant nothing; the role decides access).
-    let mut variables: BTreeMap<String, Expr> = Table::ALL
+    let variables: BTreeMap<String, Expr> = function
+        .environment()
         .into_iter()
-        .map(|table| (table.env_var().to_owned(), name_in_app(table)))
+        .map(|variable| (variable.as_str().to_owned(), value(variable, parameters)))
         .collect();
-    variables.insert("RUST_LOG".to_owned(), "info".into());
-    match function {
-        Function::ListItems => {
-            variables.insert(
-                TEST_STREAM_ID_ENV.to_owned(),
-                parameters.test_stream_id.reference(),
-            );
-        }
-        // They start replay runs: a new replay, or one whose run died.
-        Function::TriggerReplay | Function::ReplayStatus => {
-            variables.insert(
-                REPLAY_FUNCTION_NAME_ENV.to_owned(),
-                Function::Replay.logical_id().reference(),
-            );
-        }
-        Function::AddEvent | Function::Replay | Function::Projector => {}
-    }
 
     template.resource(
         function.logical_id().as_str(),
@@ -444,10 +193,24 @@ pub(super) fn add_function(
                 // by REPLAY_CONCURRENCY, so many at once cannot starve the
                 // API and the projector of the account's concurrency.
                 Function::Replay => options.replay_concurrency.reserved(),
-                _ => None,
+                Function::AddEvent
+                | Function::ListItems
+                | Function::TriggerReplay
+                | Function::ReplayStatus
+                | Function::Projector => None,
             },
         },
     );
+}
+
+/// What the template sets `variable` to.
+fn value(variable: EnvVar, parameters: &Parameters) -> Expr {
+    match variable {
+        EnvVar::Table(table) => name_in_app(table),
+        EnvVar::TestStreamId => parameters.test_stream_id.reference(),
+        EnvVar::ReplayFunctionName => Function::Replay.logical_id().reference(),
+        EnvVar::RustLog => "info".into(),
+    }
 }
 
 /// The sweep: every few minutes a schedule invokes the replay function

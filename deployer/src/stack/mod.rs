@@ -10,7 +10,8 @@
 //! `build` puts the parts together: the artifact bucket, the parameters
 //! (`parameters.rs`, and the data stack's tables, `data.rs`), the app's
 //! own tables (`tables.rs`), the functions with their
-//! roles and log groups (`functions.rs`), the failure queue and the
+//! roles and log groups (`functions.rs`, the roles' grants in
+//! `grants.rs`), the failure queue and the
 //! replay's asynchronous invocation settings (`failures.rs`), the REST API
 //! (`api.rs`), then the outputs.
 
@@ -18,6 +19,7 @@ mod api;
 mod data;
 mod failures;
 mod functions;
+mod grants;
 mod parameters;
 pub mod rows;
 mod tables;
@@ -42,9 +44,10 @@ pub use failures::{
     FAILURE_QUEUE_ARN_OUTPUT, FAILURE_QUEUE_ID, FAILURE_QUEUE_POLICY_ID, FAILURE_QUEUE_URL_OUTPUT,
 };
 pub use functions::{
-    FAILURE_RECORD_MARGIN_SECONDS, FunctionResources, Grant, LOG_RETENTION,
-    PROJECTOR_MAX_RECORD_AGE_SECONDS, STREAM_RETENTION_SECONDS, Target,
+    FAILURE_RECORD_MARGIN_SECONDS, FunctionResources, LOG_RETENTION,
+    PROJECTOR_MAX_RECORD_AGE_SECONDS, STREAM_RETENTION_SECONDS,
 };
+pub use grants::{Grant, Target};
 pub use parameters::{API_KEY_PARAMETER, TEST_STREAM_ID_PARAMETER};
 pub use service::dynamo::schema::Table;
 pub use service::functions::Function;

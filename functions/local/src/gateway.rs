@@ -14,7 +14,6 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use service::api::{Api, Route};
 use service::deadline;
-use service::functions::Function;
 use service::proxy::proxy_request;
 use service::settings::ApiKey;
 
@@ -61,7 +60,7 @@ async fn handle(State(gateway): State<Arc<Gateway>>, request: Request) -> Respon
     };
     let event = proxy_request(route, &parts, &bytes, LOCAL_STAGE);
     // The time the route's Lambda function would have.
-    let deadline = tokio::time::Instant::now() + Function::for_route(route).timeout();
+    let deadline = tokio::time::Instant::now() + route.function().timeout();
     let response = deadline::within(deadline, gateway.api.handle(route, &event)).await;
     into_http(response)
 }

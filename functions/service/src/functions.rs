@@ -1,10 +1,13 @@
 //! The Lambda functions of the app: the one list that the function crates,
-//! the build, the template and the binary checks all read. Adding a
-//! function is its crate under `functions/` plus a variant here.
+//! the build, the template, the routes, the wiring and the binary checks
+//! all read, and the environment variables the template sets on them and
+//! they read. Adding a function (a route among them) is its crate under
+//! `functions/` plus a variant here; the compiler asks for the rest.
 
 use std::time::Duration;
 
 use crate::api::Route;
+use crate::dynamo::schema::Table;
 
 /// One Lambda function; its crate (and binary) is [`Function::name`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -17,7 +20,20 @@ pub enum Function {
     Replay,
 }
 
+/// What a function serves: what invokes it, and so what its handler takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Serves {
+    /// An HTTP route of the API, through API Gateway's proxy events.
+    Route(Route),
+    /// Batches of the events table's change stream: the projector.
+    EventsStream,
+    /// Replay runs, their continuations and the sweep's schedule.
+    Replays,
+}
+
 impl Function {
+    /// Every function. The crates under `functions/` must be exactly these
+    /// (`the_function_crates_are_exactly_the_function_list`).
     pub const ALL: [Function; 6] = [
         Function::AddEvent,
         Function::ListItems,
@@ -39,6 +55,18 @@ impl Function {
         }
     }
 
+    /// What invokes the function: for a route, its method and path.
+    pub const fn serves(self) -> Serves {
+        match self {
+            Function::AddEvent => Serves::Route(Route::post(self, "addEvent")),
+            Function::ListItems => Serves::Route(Route::get(self, "listTestItems")),
+            Function::TriggerReplay => Serves::Route(Route::post(self, "triggerReplay")),
+            Function::ReplayStatus => Serves::Route(Route::get(self, "replayStatus")),
+            Function::Projector => Serves::EventsStream,
+            Function::Replay => Serves::Replays,
+        }
+    }
+
     /// How long an invocation may run: the template's `Timeout`, and the
     /// deadline local mode gives a request of the route.
     pub const fn timeout(self) -> Duration {
@@ -54,24 +82,27 @@ impl Function {
         }
     }
 
-    /// The HTTP route the function serves, if it is behind the API.
-    pub const fn route(self) -> Option<Route> {
-        match self {
-            Function::AddEvent => Some(Route::AddEvent),
-            Function::ListItems => Some(Route::ListItems),
-            Function::TriggerReplay => Some(Route::TriggerReplay),
-            Function::ReplayStatus => Some(Route::ReplayStatus),
-            Function::Projector | Function::Replay => None,
-        }
+    /// The variables the function reads, which the template sets on it:
+    /// every table's name (each function builds the whole store at
+    /// start-up; names grant nothing, the role decides access), the log
+    /// filter, and what its handler needs of its own.
+    pub fn environment(self) -> Vec<EnvVar> {
+        let mut variables: Vec<EnvVar> = Table::ALL.into_iter().map(EnvVar::Table).collect();
+        variables.push(EnvVar::RustLog);
+        variables.extend_from_slice(match self {
+            Function::ListItems => &[EnvVar::TestStreamId],
+            // They start replay runs: a new replay, or one whose run died.
+            Function::TriggerReplay | Function::ReplayStatus => &[EnvVar::ReplayFunctionName],
+            Function::AddEvent | Function::Projector | Function::Replay => &[],
+        });
+        variables
     }
 
-    /// The function that serves `route`.
-    pub fn for_route(route: Route) -> Function {
-        match route {
-            Route::AddEvent => Function::AddEvent,
-            Route::ListItems => Function::ListItems,
-            Route::TriggerReplay => Function::TriggerReplay,
-            Route::ReplayStatus => Function::ReplayStatus,
+    /// The HTTP route the function serves, if it is behind the API.
+    pub const fn route(self) -> Option<Route> {
+        match self.serves() {
+            Serves::Route(route) => Some(route),
+            Serves::EventsStream | Serves::Replays => None,
         }
     }
 
@@ -104,6 +135,32 @@ impl std::fmt::Display for Function {
     }
 }
 
+/// An environment variable the template sets on a function and the
+/// function reads ([`Function::environment`]): one name for both sides.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum EnvVar {
+    /// The name of a table ([`Table::env_var`]).
+    Table(Table),
+    /// The stream `GET /listTestItems` lists when asked for none; also a
+    /// setting of `.env`.
+    TestStreamId,
+    /// The replay function's name, where replays are started.
+    ReplayFunctionName,
+    /// The log filter.
+    RustLog,
+}
+
+impl EnvVar {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            EnvVar::Table(table) => table.env_var(),
+            EnvVar::TestStreamId => "TEST_STREAM_ID",
+            EnvVar::ReplayFunctionName => "REPLAY_FUNCTION_NAME",
+            EnvVar::RustLog => "RUST_LOG",
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,10 +168,30 @@ mod tests {
     #[test]
     fn every_route_has_its_function_and_back() {
         for route in Route::ALL {
-            assert_eq!(Function::for_route(route).route(), Some(route));
+            assert_eq!(route.function().route(), Some(route));
         }
-        let behind_the_api = Function::ALL.iter().filter(|f| f.route().is_some()).count();
-        assert_eq!(behind_the_api, Route::ALL.len());
+        for function in Function::ALL {
+            if let Some(route) = function.route() {
+                assert_eq!(
+                    route.function(),
+                    function,
+                    "{function} declares another's route"
+                );
+                assert!(
+                    Route::ALL.contains(&route),
+                    "{function}'s route is not listed"
+                );
+            }
+        }
+        let behind_the_api: Vec<Function> = Function::ALL
+            .into_iter()
+            .filter(|function| function.route().is_some())
+            .collect();
+        assert_eq!(
+            Route::ALL.map(Route::function),
+            behind_the_api.as_slice(),
+            "in the order of Function::ALL"
+        );
     }
 
     #[test]
@@ -125,5 +202,24 @@ mod tests {
         assert_eq!(Function::from_name("local"), None);
         assert_eq!(format!("{:<12}|", Function::Replay), "replay      |");
         assert_eq!(Function::longest_name_len(), "trigger-replay".len());
+    }
+
+    #[test]
+    fn each_function_reads_every_table_the_log_filter_and_its_own_variables_once() {
+        for function in Function::ALL {
+            let variables = function.environment();
+            let names: std::collections::BTreeSet<&str> =
+                variables.iter().map(|variable| variable.as_str()).collect();
+            assert_eq!(names.len(), variables.len(), "{function}: a name twice");
+            for table in Table::ALL {
+                assert!(names.contains(table.env_var()), "{function}: no {table:?}");
+            }
+            assert!(names.contains("RUST_LOG"), "{function}");
+        }
+        assert!(
+            Function::ListItems
+                .environment()
+                .contains(&EnvVar::TestStreamId)
+        );
     }
 }

@@ -8,6 +8,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use crate::api::DEFAULT_TEST_STREAM_ID;
+use crate::functions::EnvVar;
 use domain::StreamId;
 
 /// The placeholder `.env.example` ships, refused so nobody runs on it.
@@ -193,9 +194,10 @@ impl RawSettings {
 
     /// `TEST_STREAM_ID`: the stream `GET /listTestItems` shows by default.
     pub fn test_stream_id(&self) -> Result<StreamId, SettingError> {
-        let raw = self.get("TEST_STREAM_ID").unwrap_or(DEFAULT_TEST_STREAM_ID);
-        StreamId::parse(raw, "TEST_STREAM_ID").map_err(|err| SettingError {
-            name: "TEST_STREAM_ID",
+        let name = EnvVar::TestStreamId.as_str();
+        let raw = self.get(name).unwrap_or(DEFAULT_TEST_STREAM_ID);
+        StreamId::parse(raw, name).map_err(|err| SettingError {
+            name,
             problem: err.message,
         })
     }

@@ -9,6 +9,8 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{Layer, fmt};
 
+use crate::functions::EnvVar;
+
 /// The crates whose TRACE events carry whole invocation events.
 const EVENT_LOGGING_CRATES: [&str; 2] = ["lambda_runtime", "lambda_runtime_api_client"];
 
@@ -23,7 +25,7 @@ fn never_an_invocation_event(metadata: &Metadata<'_>) -> bool {
 
 /// `RUST_LOG` (default info).
 fn env_filter() -> EnvFilter {
-    EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"))
+    EnvFilter::try_from_env(EnvVar::RustLog.as_str()).unwrap_or_else(|_| EnvFilter::new("info"))
 }
 
 /// JSON lines on stdout, for CloudWatch; level from `RUST_LOG` (default info).

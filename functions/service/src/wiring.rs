@@ -9,9 +9,9 @@ use aws_lambda_events::dynamodb::Event as StreamEvent;
 
 use lambda_runtime::{LambdaEvent, service_fn};
 
-use crate::api::Api;
+use crate::api::{Api, Route};
 use crate::dynamo::{DynamoStore, TableNames};
-use crate::functions::Function;
+use crate::functions::{EnvVar, Function, Serves};
 use crate::replay::{LambdaReplayDispatcher, ReplayDispatcher, ReplayInvocation};
 use crate::settings::RawSettings;
 
@@ -38,19 +38,20 @@ impl ReplayDispatcher for NoReplays {
 }
 
 /// The API handlers with DynamoDB storage; the replay dispatcher only when
-/// `REPLAY_FUNCTION_NAME` is set (the trigger-replay function).
+/// [`EnvVar::ReplayFunctionName`] is set (the functions that start replays).
 pub async fn api_from_env() -> Result<Api, Box<dyn std::error::Error + Send + Sync>> {
     let store = Arc::new(store_from_env().await?);
-    let replays: Arc<dyn ReplayDispatcher> = match std::env::var("REPLAY_FUNCTION_NAME") {
-        Ok(function_name) => {
-            let config = crate::aws::sdk_config().await;
-            Arc::new(LambdaReplayDispatcher::new(
-                crate::aws::lambda_client(&config),
-                function_name,
-            ))
-        }
-        Err(_) => Arc::new(NoReplays),
-    };
+    let replays: Arc<dyn ReplayDispatcher> =
+        match std::env::var(EnvVar::ReplayFunctionName.as_str()) {
+            Ok(function_name) => {
+                let config = crate::aws::sdk_config().await;
+                Arc::new(LambdaReplayDispatcher::new(
+                    crate::aws::lambda_client(&config),
+                    function_name,
+                ))
+            }
+            Err(_) => Arc::new(NoReplays),
+        };
     Ok(Api {
         events: store.clone(),
         read_model: store.clone(),
@@ -64,20 +65,14 @@ pub async fn api_from_env() -> Result<Api, Box<dyn std::error::Error + Send + Sy
 /// handler to `lambda_runtime`. Every function's `main` is this one call.
 pub async fn serve(function: Function) -> Result<(), lambda_runtime::Error> {
     crate::telemetry::init_json();
-    match function {
-        Function::AddEvent
-        | Function::ListItems
-        | Function::TriggerReplay
-        | Function::ReplayStatus => serve_api(function).await,
-        Function::Projector => serve_projector().await,
-        Function::Replay => serve_replay().await,
+    match function.serves() {
+        Serves::Route(route) => serve_api(route).await,
+        Serves::EventsStream => serve_projector().await,
+        Serves::Replays => serve_replay().await,
     }
 }
 
-async fn serve_api(function: Function) -> Result<(), lambda_runtime::Error> {
-    let Some(route) = function.route() else {
-        return Err(format!("the {} function serves no HTTP route", function.name()).into());
-    };
+async fn serve_api(route: Route) -> Result<(), lambda_runtime::Error> {
     let api = Arc::new(api_from_env().await?);
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<ApiGatewayProxyRequest>| {

@@ -5,7 +5,7 @@
 use anyhow::{Context, ensure};
 use deployer::deploy::Aws;
 
-use super::{Cli, transcript};
+use super::cli::{Cli, transcript};
 
 /// The data stack deleted by hand (its tables stay): deploy stops and says
 /// the two ways on, `--new-event-store` changes nothing without the typed

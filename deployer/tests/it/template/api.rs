@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use deployer::cfn::apigateway::{AuthorizationType, HttpMethod, IntegrationType};
 use deployer::cfn::{LogicalId, Policy, Properties};
 use deployer::stack::FunctionResources;
-use deployer::stack::{Function, LOG_RETENTION, data_stack};
+use deployer::stack::{LOG_RETENTION, data_stack};
 use deployer::{StackOptions, app_stack};
 use service::api::Route;
 use service::settings::RawSettings;
@@ -60,7 +60,7 @@ fn every_route_has_its_resource_method_and_permission() {
             .find(|(_, m)| show(&m.resource_id) == resource_id.as_str())
             .unwrap_or_else(|| panic!("no method for {route:?}"));
         assert_eq!(method.http_method.as_str(), route.method().as_str());
-        let function = Function::for_route(route).logical_id();
+        let function = route.function().logical_id();
         let uri = show(method.integration.uri.as_ref().expect("an integration URI"));
         assert!(
             uri.contains(&format!("${{{function}.Arn}}")),
