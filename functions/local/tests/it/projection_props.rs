@@ -10,19 +10,10 @@ use domain::{
 use local::sqlite::SqliteStore;
 use proptest::prelude::*;
 use service::projector::project;
+use testkit::conformance::event_of;
 
 const STREAMS: usize = 2;
 const ITEMS: usize = 5;
-
-/// An event of `event_type`: a new type stops this compiling until it is
-/// here, and from then on the logs below hold it too.
-fn event_of(event_type: EventType, item_id: ItemId, amount: Amount) -> DomainEvent {
-    match event_type {
-        EventType::ItemCreated => DomainEvent::ItemCreated { item_id, amount },
-        EventType::ItemAmountChanged => DomainEvent::ItemAmountChanged { item_id, amount },
-        EventType::ItemDeleted => DomainEvent::ItemDeleted { item_id },
-    }
-}
 
 /// Turns arbitrary (stream, item, choice, amount) picks into a valid log:
 /// each pick becomes an event of the type it picks from `EventType::ALL`,
