@@ -1,5 +1,6 @@
-//! The domain events (`ITEM_CREATED`, `ITEM_AMOUNT_CHANGED`, `ITEM_DELETED`),
-//! their wire form, and the recorded event the stores hold.
+//! The domain events, declared once with their wire names, their data, what
+//! each leaves its item as (`ItemState`), and the recorded event the stores
+//! hold.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
