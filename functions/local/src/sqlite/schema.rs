@@ -276,6 +276,20 @@ mod tests {
     use super::*;
     use crate::sqlite::SqliteStore;
 
+    /// Opens the database at `path`, which must come out at this build's
+    /// schema version.
+    fn open_migrated(path: &std::path::Path) -> SqliteStore {
+        let store = SqliteStore::open(path).unwrap();
+        let version: i64 = store
+            .inner
+            .writer()
+            .unwrap()
+            .query_row("PRAGMA user_version", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        store
+    }
+
     /// The schema of version 1 as released, kept verbatim so that this test
     /// does not follow later edits of the migrations.
     const RELEASED_V1: &str = "
@@ -328,14 +342,10 @@ PRAGMA user_version = 1;
             .unwrap();
         }
         let before = Utc::now().timestamp();
-        let store = SqliteStore::open(&path).unwrap();
+        let store = open_migrated(&path);
         let after = Utc::now().timestamp();
         {
             let conn = store.inner.writer().unwrap();
-            let version: i64 = conn
-                .query_row("PRAGMA user_version", [], |row| row.get(0))
-                .unwrap();
-            assert_eq!(version, SCHEMA_VERSION);
             // The tombstone got the whole retention from the migration on;
             // live rows have no expiry.
             let expiries: Vec<(String, Option<i64>)> = conn
@@ -438,13 +448,9 @@ PRAGMA user_version = 2;
             )
             .unwrap();
         }
-        let store = SqliteStore::open(&path).unwrap();
+        let store = open_migrated(&path);
         {
             let conn = store.inner.writer().unwrap();
-            let version: i64 = conn
-                .query_row("PRAGMA user_version", [], |row| row.get(0))
-                .unwrap();
-            assert_eq!(version, SCHEMA_VERSION);
             let expiries: Vec<Option<i64>> = conn
                 .prepare("SELECT expires_at FROM read_model ORDER BY item_id")
                 .unwrap()
@@ -565,13 +571,9 @@ PRAGMA user_version = 2;
                     .unwrap();
             }
         }
-        let store = SqliteStore::open(&path).unwrap();
+        let store = open_migrated(&path);
         {
             let conn = store.inner.writer().unwrap();
-            let version: i64 = conn
-                .query_row("PRAGMA user_version", [], |row| row.get(0))
-                .unwrap();
-            assert_eq!(version, SCHEMA_VERSION);
             let flags: Vec<(String, String, bool)> = conn
                 .prepare("SELECT stream_id, item_id, live FROM stream_items ORDER BY 1, 2")
                 .unwrap()
