@@ -1,5 +1,6 @@
-//! The domain events (`ITEM_CREATED`, `ITEM_AMOUNT_CHANGED`, `ITEM_DELETED`),
-//! their wire form, and the recorded event the stores hold.
+//! The domain events, declared once with their wire names, their data, what
+//! each leaves its item as (`ItemState`), and the recorded event the stores
+//! hold.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
@@ -26,29 +27,36 @@ impl Amount {
     }
 }
 
-/// The event types the service knows, by their wire names.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum EventType {
-    ItemCreated,
-    ItemAmountChanged,
-    ItemDeleted,
+/// Declares [`EventType`] from one list of its variants and their wire
+/// names, so that `ALL`, `as_str` and `from_wire` cannot miss one.
+macro_rules! event_types {
+    ($($variant:ident => $wire:literal,)+) => {
+        /// The event types the service knows, by their wire names.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum EventType {
+            $($variant,)+
+        }
+
+        impl EventType {
+            /// Every event type, in the order declared.
+            pub const ALL: [EventType; [$($wire),+].len()] = [$(EventType::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(EventType::$variant => $wire,)+
+                }
+            }
+        }
+    };
+}
+
+event_types! {
+    ItemCreated => "ITEM_CREATED",
+    ItemAmountChanged => "ITEM_AMOUNT_CHANGED",
+    ItemDeleted => "ITEM_DELETED",
 }
 
 impl EventType {
-    pub const ALL: [EventType; 3] = [
-        EventType::ItemCreated,
-        EventType::ItemAmountChanged,
-        EventType::ItemDeleted,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EventType::ItemCreated => "ITEM_CREATED",
-            EventType::ItemAmountChanged => "ITEM_AMOUNT_CHANGED",
-            EventType::ItemDeleted => "ITEM_DELETED",
-        }
-    }
-
     pub fn from_wire(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|t| t.as_str() == name)
     }
@@ -57,6 +65,27 @@ impl EventType {
 impl fmt::Display for EventType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// An item's state: what an event leaves of its item in the stream, and
+/// what the read model keeps of it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ItemState {
+    Live {
+        amount: Amount,
+    },
+    /// Kept in the read model as a tombstone so a late, older event cannot
+    /// bring it back, until `ItemChange::tombstone_expires_at`.
+    Deleted,
+}
+
+impl ItemState {
+    pub fn is_live(&self) -> bool {
+        match self {
+            ItemState::Live { .. } => true,
+            ItemState::Deleted => false,
+        }
     }
 }
 
@@ -82,6 +111,17 @@ impl DomainEvent {
             DomainEvent::ItemCreated { item_id, .. }
             | DomainEvent::ItemAmountChanged { item_id, .. }
             | DomainEvent::ItemDeleted { item_id } => item_id,
+        }
+    }
+
+    /// The state this event leaves its item in: every event sets its item's
+    /// whole state. The one answer to "is the item live after this event?",
+    /// which the stream rules, the projection and every store read.
+    pub fn item_state_after(&self) -> ItemState {
+        match self {
+            DomainEvent::ItemCreated { amount, .. }
+            | DomainEvent::ItemAmountChanged { amount, .. } => ItemState::Live { amount: *amount },
+            DomainEvent::ItemDeleted { .. } => ItemState::Deleted,
         }
     }
 
@@ -181,6 +221,14 @@ mod tests {
         };
         let back = DomainEvent::from_wire("ITEM_CREATED", &event.data()).unwrap();
         assert_eq!(back, event);
+    }
+
+    #[test]
+    fn every_event_type_reads_back_from_its_wire_name() {
+        for event_type in EventType::ALL {
+            assert_eq!(EventType::from_wire(event_type.as_str()), Some(event_type));
+        }
+        assert_eq!(EventType::from_wire("item_created"), None);
     }
 
     #[test]

@@ -30,7 +30,7 @@ pub mod rules;
 pub mod validate;
 
 pub use error::{ErrorCode, Invalid};
-pub use event::{Amount, DomainEvent, EventType, RecordedEvent};
+pub use event::{Amount, DomainEvent, EventType, ItemState, RecordedEvent};
 pub use idempotency::{Fingerprint, Idempotency, IdempotencyKey, RememberedAppend};
 pub use ids::{EventId, ItemId, StreamId, Version};
 pub use jobs::{Admission, Claim, Finished, Lent};
@@ -44,7 +44,7 @@ pub use ports::{
     AppendError, ApplyMode, ApplyOutcome, Checkpoints, EventStore, ItemPage, ItemView,
     ParkedRecord, ParkedRecords, ReadModel, StoreError, StoredItem, StreamPage, StreamSummary,
 };
-pub use projection::{ItemChange, ItemState, StreamFold, coalesce};
+pub use projection::{ItemChange, StreamFold, coalesce};
 pub use replay::{
     RebuildChild, RebuildProgress, ReplayPhase, ReplayProgress, ReplayScope, ReplayTarget,
 };

@@ -5,10 +5,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::event::{Amount, RecordedEvent};
+use crate::event::{Amount, ItemState, RecordedEvent};
 use crate::ids::{EventId, ItemId, StreamId};
 use crate::paging::{Cursor, ListQuery};
-use crate::projection::{ItemChange, ItemState};
+use crate::projection::ItemChange;
 use crate::rules::{AppendCommand, Rejection};
 
 /// A storage failure that is not the caller's fault.

@@ -11,21 +11,10 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-use crate::event::{Amount, DomainEvent, RecordedEvent};
+use crate::event::{Amount, ItemState, RecordedEvent};
 use crate::ids::{EventId, ItemId, StreamId, Version};
 use crate::limits::TOMBSTONE_RETENTION_SECS;
 use crate::rules::DecisionState;
-
-/// An item's state in the read model.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ItemState {
-    Live {
-        amount: Amount,
-    },
-    /// Kept as a tombstone so a late, older event cannot bring it back,
-    /// until [`ItemChange::tombstone_expires_at`].
-    Deleted,
-}
 
 /// One write to the read model: the state `version` (an event id) sets.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -40,16 +29,11 @@ pub struct ItemChange {
 
 impl ItemChange {
     pub fn from_event(recorded: &RecordedEvent) -> Self {
-        let state = match &recorded.event {
-            DomainEvent::ItemCreated { amount, .. }
-            | DomainEvent::ItemAmountChanged { amount, .. } => ItemState::Live { amount: *amount },
-            DomainEvent::ItemDeleted { .. } => ItemState::Deleted,
-        };
         ItemChange {
             stream_id: recorded.stream_id.clone(),
             item_id: recorded.event.item_id().clone(),
             version: recorded.event_id,
-            state,
+            state: recorded.event.item_state_after(),
             recorded_at: recorded.recorded_at,
         }
     }
@@ -114,12 +98,12 @@ impl StreamFold {
             "events must be folded in order without gaps"
         );
         self.last = Some(recorded.event_id);
-        match &recorded.event {
-            DomainEvent::ItemCreated { item_id, amount }
-            | DomainEvent::ItemAmountChanged { item_id, amount } => {
-                self.items.insert(item_id.clone(), *amount);
+        let item_id = recorded.event.item_id();
+        match recorded.event.item_state_after() {
+            ItemState::Live { amount } => {
+                self.items.insert(item_id.clone(), amount);
             }
-            DomainEvent::ItemDeleted { item_id } => {
+            ItemState::Deleted => {
                 self.items.remove(item_id);
             }
         }
@@ -148,6 +132,7 @@ impl StreamFold {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::event::DomainEvent;
     use chrono::Utc;
 
     fn event(id: u64, item: &str, amount: Option<u64>) -> RecordedEvent {

@@ -55,7 +55,8 @@ impl AppendCommand {
 }
 
 /// What a store must know about a stream to decide on an event: its version
-/// and whether the event's item is live in it.
+/// and whether the event's item is live in it, which is what the item's
+/// latest event left it as ([`DomainEvent::item_state_after`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DecisionState {
     pub version: Version,
@@ -141,17 +142,21 @@ pub fn decide(state: &DecisionState, command: &AppendCommand) -> Result<EventId,
         });
     }
     let item_id = command.event.item_id();
-    match (command.event.event_type(), state.item_live) {
-        (EventType::ItemCreated, true) => Err(Rejection::ItemAlreadyExists {
+    let event_type = command.event.event_type();
+    // What each type asks of its item: that it be new, or live.
+    let needs_live = match event_type {
+        EventType::ItemCreated => false,
+        EventType::ItemAmountChanged | EventType::ItemDeleted => true,
+    };
+    match (needs_live, state.item_live) {
+        (false, true) => Err(Rejection::ItemAlreadyExists {
             item_id: item_id.clone(),
         }),
-        (event_type @ (EventType::ItemAmountChanged | EventType::ItemDeleted), false) => {
-            Err(Rejection::ItemNotFound {
-                item_id: item_id.clone(),
-                event_type,
-            })
-        }
-        _ => Ok(state.version.next_event_id()),
+        (true, false) => Err(Rejection::ItemNotFound {
+            item_id: item_id.clone(),
+            event_type,
+        }),
+        (false, false) | (true, true) => Ok(state.version.next_event_id()),
     }
 }
 
@@ -184,11 +189,6 @@ pub fn recall(
         // The same fingerprint: the same event.
         event: command.event.clone(),
     }))
-}
-
-/// Whether an item is live after `event` (about that item) is applied.
-pub fn live_after(event: &DomainEvent) -> bool {
-    !matches!(event, DomainEvent::ItemDeleted { .. })
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
-//! The `EventStore` port: an append reads the stream's state, runs `decide`
-//! and inserts the event (`append_in`) inside a `BEGIN IMMEDIATE`
+//! The `EventStore` port: an append reads the stream's state (its last
+//! event id, and its item's live flag in `stream_items`), runs `decide`,
+//! inserts the event and sets the flag (`append_in`) inside a `BEGIN IMMEDIATE`
 //! transaction on the writer: the batch of its group commit
 //! (`group_commit`), or the one transaction of `append_all`; the change
 //! feed's position moves after the commit.
@@ -8,14 +9,22 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::event::{format_timestamp, parse_timestamp};
 use domain::{
-    AppendCommand, AppendError, DecisionState, EventId, EventStore, EventType, ItemId,
-    RecordedEvent, StoreError, StreamId, StreamPage, StreamSummary, Version, decide, recall,
+    AppendCommand, AppendError, DecisionState, EventId, EventStore, ItemId, RecordedEvent,
+    StoreError, StreamId, StreamPage, StreamSummary, Version, decide, recall,
 };
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
 use super::codec::{EVENT_COLUMNS, corrupt_row, db_error, decode_event, event_id_param, sql_limit};
 use super::idempotency_keys::{remember, remembered};
 use super::{Inner, SqliteStore};
+
+/// Whether an item of a stream is live (`stream_items`, keyed by both).
+const ITEM_LIVE: &str = "SELECT live FROM stream_items WHERE stream_id = ?1 AND item_id = ?2";
+
+/// What an append leaves its item as, decided by the domain.
+const SET_ITEM_LIVE: &str =
+    "INSERT INTO stream_items (stream_id, item_id, live) VALUES (?1, ?2, ?3)
+     ON CONFLICT (stream_id, item_id) DO UPDATE SET live = excluded.live";
 
 fn append_all_blocking(
     inner: &Inner,
@@ -68,16 +77,12 @@ pub(super) fn append_in(
         Some(last) => Version::new(last)
             .ok_or_else(|| corrupt_row(stream, &last.to_string(), "negative event id"))?,
     };
-    let latest_type: Option<String> = tx
-        .query_row(
-            "SELECT type FROM events WHERE stream_id = ?1 AND item_id = ?2
-             ORDER BY event_id DESC LIMIT 1",
-            [stream, item],
-            |row| row.get(0),
-        )
-        .optional()
-        .map_err(db_error)?;
-    let item_live = latest_type.is_some_and(|t| t != EventType::ItemDeleted.as_str());
+    // Whether the item is live, as its latest event left it: a key lookup.
+    let item_live = tx
+        .prepare_cached(ITEM_LIVE)
+        .and_then(|mut stmt| stmt.query_row([stream, item], |row| row.get(0)).optional())
+        .map_err(db_error)?
+        .unwrap_or(false);
     let event_id = decide(&DecisionState { version, item_live }, command)?;
 
     let timestamp = format_timestamp(recorded_at);
@@ -100,6 +105,15 @@ pub(super) fn append_in(
     })
     .map_err(db_error)?;
     let seq = tx.last_insert_rowid();
+    tx.prepare_cached(SET_ITEM_LIVE)
+        .and_then(|mut upsert| {
+            upsert.execute(params![
+                stream,
+                item,
+                command.event.item_state_after().is_live()
+            ])
+        })
+        .map_err(db_error)?;
     tx.prepare_cached(
         "INSERT INTO streams (stream_id, version, updated_at) VALUES (?1, ?2, ?3)
          ON CONFLICT (stream_id) DO UPDATE
@@ -308,5 +322,42 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(log, stored);
+    }
+
+    /// The decision reads the item's flag by its key, not the log: a flag
+    /// cleared by hand lets the item be created again.
+    #[tokio::test]
+    async fn the_decision_reads_the_items_live_flag_by_its_key() {
+        let store = SqliteStore::open_in_memory().unwrap();
+        store
+            .append_all(vec![create("a")], Utc::now())
+            .await
+            .unwrap();
+        {
+            let conn = store.inner.writer().unwrap();
+            let live: bool = conn
+                .query_row(ITEM_LIVE, ["s", "a"], |row| row.get(0))
+                .unwrap();
+            assert!(live);
+            let plan: String = conn
+                .prepare(&format!("EXPLAIN QUERY PLAN {ITEM_LIVE}"))
+                .unwrap()
+                .query_map(["s", "a"], |row| row.get::<_, String>(3))
+                .unwrap()
+                .collect::<Result<Vec<_>, _>>()
+                .unwrap()
+                .join("; ");
+            assert!(
+                plan.contains("USING PRIMARY KEY (stream_id=? AND item_id=?)"),
+                "{plan}"
+            );
+            conn.execute("UPDATE stream_items SET live = 0", [])
+                .unwrap();
+        }
+        let again = store
+            .append_all(vec![create("a")], Utc::now())
+            .await
+            .unwrap();
+        assert_eq!(again[0].event_id, EventId::new(1));
     }
 }

@@ -7,11 +7,11 @@
 //! schema is a new entry at the end.
 
 use chrono::Utc;
-use domain::StoreError;
 use domain::limits::TOMBSTONE_RETENTION_SECS;
+use domain::{RecordedEvent, StoreError};
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
-use super::codec::db_error;
+use super::codec::{db_error, decode_event};
 
 /// The schema version this code writes (`PRAGMA user_version`).
 pub(super) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -19,13 +19,14 @@ pub(super) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 /// What takes a database from version `i` to `i + 1`.
 type Migration = fn(&Transaction<'_>) -> Result<(), rusqlite::Error>;
 
-const MIGRATIONS: [Migration; 6] = [
+const MIGRATIONS: [Migration; 7] = [
     v1_tables,
     v2_tombstone_expiry,
     v3_replay_jobs,
     v4_idempotency_keys,
     v5_parked_records,
     v6_streams_and_held_lanes,
+    v7_stream_items,
 ];
 
 /// Version 1: the event log, the read model, checkpoints, parked records.
@@ -177,6 +178,64 @@ CREATE INDEX replay_lanes_held ON replay_lanes (stream_id) WHERE held = 1;
     )
 }
 
+/// Version 7: whether each item of a stream is live (`stream_items`, as
+/// DynamoDB's stream index keeps it in its item rows), which appends write
+/// with each event and decide on from now on. Filled from the log, each
+/// item's flag from its latest event by `DomainEvent::item_state_after`,
+/// in Rust, as an append sets it. An event that does not decode counts for
+/// nothing: the projector parked it, so the read model never showed it.
+fn v7_stream_items(tx: &Transaction<'_>) -> Result<(), rusqlite::Error> {
+    tx.execute_batch(
+        "
+CREATE TABLE stream_items (
+    stream_id TEXT NOT NULL,
+    item_id   TEXT NOT NULL,
+    live      INTEGER NOT NULL,
+    PRIMARY KEY (stream_id, item_id)
+) WITHOUT ROWID;
+",
+    )?;
+    let mut insert =
+        tx.prepare("INSERT INTO stream_items (stream_id, item_id, live) VALUES (?1, ?2, ?3)")?;
+    // In item order (the `events_by_item` index), so each item's latest
+    // event is the last of its run.
+    let mut select = tx.prepare(
+        "SELECT seq, stream_id, event_id, item_id, type, data, recorded_at FROM events
+         ORDER BY stream_id, item_id, event_id",
+    )?;
+    let mut rows = select.query([])?;
+    let mut latest: Option<RecordedEvent> = None;
+    while let Some(row) = rows.next()? {
+        let Ok(recorded) = decode_event(row) else {
+            continue;
+        };
+        if let Some(done) = latest.take_if(|kept| !same_item(kept, &recorded)) {
+            insert_item(&mut insert, &done)?;
+        }
+        latest = Some(recorded);
+    }
+    if let Some(done) = latest {
+        insert_item(&mut insert, &done)?;
+    }
+    Ok(())
+}
+
+fn same_item(one: &RecordedEvent, other: &RecordedEvent) -> bool {
+    one.stream_id == other.stream_id && one.event.item_id() == other.event.item_id()
+}
+
+fn insert_item(
+    insert: &mut rusqlite::Statement<'_>,
+    latest: &RecordedEvent,
+) -> Result<(), rusqlite::Error> {
+    insert.execute(rusqlite::params![
+        latest.stream_id.as_str(),
+        latest.event.item_id().as_str(),
+        latest.event.item_state_after().is_live(),
+    ])?;
+    Ok(())
+}
+
 /// Brings the schema up to date; refuses a database from a newer version.
 pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     loop {
@@ -216,6 +275,20 @@ mod tests {
 
     use super::*;
     use crate::sqlite::SqliteStore;
+
+    /// Opens the database at `path`, which must come out at this build's
+    /// schema version.
+    fn open_migrated(path: &std::path::Path) -> SqliteStore {
+        let store = SqliteStore::open(path).unwrap();
+        let version: i64 = store
+            .inner
+            .writer()
+            .unwrap()
+            .query_row("PRAGMA user_version", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        store
+    }
 
     /// The schema of version 1 as released, kept verbatim so that this test
     /// does not follow later edits of the migrations.
@@ -269,14 +342,10 @@ PRAGMA user_version = 1;
             .unwrap();
         }
         let before = Utc::now().timestamp();
-        let store = SqliteStore::open(&path).unwrap();
+        let store = open_migrated(&path);
         let after = Utc::now().timestamp();
         {
             let conn = store.inner.writer().unwrap();
-            let version: i64 = conn
-                .query_row("PRAGMA user_version", [], |row| row.get(0))
-                .unwrap();
-            assert_eq!(version, SCHEMA_VERSION);
             // The tombstone got the whole retention from the migration on;
             // live rows have no expiry.
             let expiries: Vec<(String, Option<i64>)> = conn
@@ -379,13 +448,9 @@ PRAGMA user_version = 2;
             )
             .unwrap();
         }
-        let store = SqliteStore::open(&path).unwrap();
+        let store = open_migrated(&path);
         {
             let conn = store.inner.writer().unwrap();
-            let version: i64 = conn
-                .query_row("PRAGMA user_version", [], |row| row.get(0))
-                .unwrap();
-            assert_eq!(version, SCHEMA_VERSION);
             let expiries: Vec<Option<i64>> = conn
                 .prepare("SELECT expires_at FROM read_model ORDER BY item_id")
                 .unwrap()
@@ -450,6 +515,118 @@ PRAGMA user_version = 2;
         // Opening again migrates nothing more, and keeps the job.
         let store = SqliteStore::open(&path).unwrap();
         assert_eq!(store.job("r").await, Ok(Some(job)));
+    }
+
+    /// A database as version `version` left it: the migrations before it,
+    /// which are never edited once released.
+    fn database_at(path: &std::path::Path, version: usize) -> Connection {
+        let mut conn = Connection::open(path).unwrap();
+        let tx = conn.transaction().unwrap();
+        for migration in &MIGRATIONS[..version] {
+            migration(&tx).unwrap();
+        }
+        tx.pragma_update(None, "user_version", version as i64)
+            .unwrap();
+        tx.commit().unwrap();
+        conn
+    }
+
+    #[tokio::test]
+    async fn a_version_6_database_migrates_with_each_items_live_flag_from_its_log() {
+        use domain::{
+            Amount, AppendCommand, AppendError, DomainEvent, EventStore, ItemId, Rejection,
+        };
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v6.db");
+        {
+            let conn = database_at(&path, 6);
+            let mut insert = conn
+                .prepare(
+                    "INSERT INTO events (stream_id, event_id, item_id, type, data, recorded_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, '2026-01-01T00:00:00.000Z')",
+                )
+                .unwrap();
+            for (stream, id, item, type_name, data) in [
+                ("s", 0, "a", "ITEM_CREATED", r#"{"itemId":"a","amount":1}"#),
+                ("s", 1, "b", "ITEM_CREATED", r#"{"itemId":"b","amount":2}"#),
+                ("s", 2, "a", "ITEM_DELETED", r#"{"itemId":"a"}"#),
+                (
+                    "s",
+                    3,
+                    "b",
+                    "ITEM_AMOUNT_CHANGED",
+                    r#"{"itemId":"b","amount":3}"#,
+                ),
+                ("s", 4, "c", "ITEM_CREATED", r#"{"itemId":"c","amount":4}"#),
+                // Rows that do not decode count for nothing, as the
+                // projector parked them: c stays as event 4 left it, and
+                // d has no flag.
+                ("s", 5, "c", "ITEM_DELETED", "not json"),
+                ("s", 6, "d", "ITEM_CREATED", "not json"),
+                ("t", 0, "a", "ITEM_CREATED", r#"{"itemId":"a","amount":5}"#),
+            ] {
+                insert
+                    .execute(rusqlite::params![stream, id, item, type_name, data])
+                    .unwrap();
+            }
+        }
+        let store = open_migrated(&path);
+        {
+            let conn = store.inner.writer().unwrap();
+            let flags: Vec<(String, String, bool)> = conn
+                .prepare("SELECT stream_id, item_id, live FROM stream_items ORDER BY 1, 2")
+                .unwrap()
+                .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            let flags: Vec<(&str, &str, bool)> = flags
+                .iter()
+                .map(|(s, i, live)| (s.as_str(), i.as_str(), *live))
+                .collect();
+            assert_eq!(
+                flags,
+                [
+                    ("s", "a", false),
+                    ("s", "b", true),
+                    ("s", "c", true),
+                    ("t", "a", true)
+                ]
+            );
+        }
+        // Appends decide on the flags.
+        let append = |stream: &str, event: DomainEvent| {
+            let command =
+                AppendCommand::new(StreamId::parse(stream, "streamId").unwrap(), event, None);
+            let store = &store;
+            async move { store.append(&command, Utc::now()).await }
+        };
+        let item = |id: &str| ItemId::parse(id, "itemId").unwrap();
+        let amount = Amount::new(9).unwrap();
+        let created = |id: &str| DomainEvent::ItemCreated {
+            item_id: item(id),
+            amount,
+        };
+        assert_eq!(
+            append("s", created("a")).await.map(|e| e.event_id),
+            Ok(EventId::new(7))
+        );
+        assert!(matches!(
+            append("s", created("b")).await,
+            Err(AppendError::Rejected(Rejection::ItemAlreadyExists { .. }))
+        ));
+        assert!(matches!(
+            append("s", DomainEvent::ItemDeleted { item_id: item("d") }).await,
+            Err(AppendError::Rejected(Rejection::ItemNotFound { .. }))
+        ));
+        assert!(matches!(
+            append("t", created("a")).await,
+            Err(AppendError::Rejected(Rejection::ItemAlreadyExists { .. }))
+        ));
+        drop(store);
+        // Opening again migrates nothing more.
+        SqliteStore::open(&path).unwrap();
     }
 
     #[test]

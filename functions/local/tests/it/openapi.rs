@@ -242,6 +242,20 @@ fn the_documented_event_types_and_limits_are_the_domains() {
         .cloned()
         .collect();
     assert_eq!(mapped, types);
+    // The request is one of exactly the mapped schemas.
+    let one_of: BTreeSet<&str> = at(&document, "/components/schemas/AddEventRequest/oneOf")
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|schema| schema["$ref"].as_str().expect("a $ref"))
+        .collect();
+    let targets: BTreeSet<&str> = mapping
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|schema| schema.as_str().expect("a $ref"))
+        .collect();
+    assert_eq!(one_of, targets);
     for (name, schema) in mapping.as_object().unwrap() {
         let schema = schema.as_str().unwrap().trim_start_matches('#');
         assert_eq!(

@@ -3,16 +3,21 @@
 //! streams — the read model ends equal to the fold of the log.
 
 use chrono::Utc;
-use domain::{Amount, DomainEvent, EventId, ItemId, RecordedEvent, StreamFold, StreamId};
+use domain::{
+    Amount, AppendCommand, DomainEvent, EventId, EventType, ItemId, RecordedEvent, StreamFold,
+    StreamId, decide,
+};
 use local::sqlite::SqliteStore;
 use proptest::prelude::*;
 use service::projector::project;
+use testkit::conformance::event_of;
 
 const STREAMS: usize = 2;
 const ITEMS: usize = 5;
 
 /// Turns arbitrary (stream, item, choice, amount) picks into a valid log:
-/// each pick becomes the event the stream rules allow for that item.
+/// each pick becomes an event of the type it picks from `EventType::ALL`,
+/// or of the next one after it that the stream rules allow for that item.
 fn valid_log(picks: &[(usize, usize, u8, u64)]) -> (Vec<RecordedEvent>, Vec<StreamFold>) {
     let streams: Vec<StreamId> = (0..STREAMS)
         .map(|s| StreamId::parse(format!("stream-{s}"), "streamId").unwrap())
@@ -23,12 +28,16 @@ fn valid_log(picks: &[(usize, usize, u8, u64)]) -> (Vec<RecordedEvent>, Vec<Stre
         let item_id = ItemId::parse(format!("item-{item}"), "itemId").unwrap();
         let amount = Amount::new(amount).unwrap();
         let fold = &mut folds[stream];
-        let live = fold.decision_state(&item_id).item_live;
-        let event = match (live, choice % 3) {
-            (false, _) => DomainEvent::ItemCreated { item_id, amount },
-            (true, 0) => DomainEvent::ItemDeleted { item_id },
-            (true, _) => DomainEvent::ItemAmountChanged { item_id, amount },
-        };
+        let state = fold.decision_state(&item_id);
+        let types = EventType::ALL.len();
+        let event = (0..types)
+            .map(|k| EventType::ALL[(usize::from(choice) + k) % types])
+            .map(|event_type| event_of(event_type, item_id.clone(), amount))
+            .find(|event| {
+                let command = AppendCommand::new(streams[stream].clone(), event.clone(), None);
+                decide(&state, &command).is_ok()
+            })
+            .expect("every item takes an event of some type");
         let recorded = RecordedEvent {
             stream_id: streams[stream].clone(),
             event_id: fold.version().next_event_id(),
@@ -101,7 +110,11 @@ fn a_late_older_event_cannot_undo_a_delete() {
         .build()
         .unwrap();
     runtime.block_on(async {
-        let (log, folds) = valid_log(&[(0, 1, 0, 7), (0, 1, 0, 0)]);
+        let deletion = EventType::ALL
+            .iter()
+            .position(|t| *t == EventType::ItemDeleted)
+            .unwrap() as u8;
+        let (log, folds) = valid_log(&[(0, 1, 0, 7), (0, 1, deletion, 0)]);
         assert!(matches!(log[1].event, DomainEvent::ItemDeleted { .. }));
         let store = SqliteStore::open_in_memory().unwrap();
         assert!(project(&store, &log[1..]).await.is_empty());

@@ -104,7 +104,7 @@ impl DynamoStore {
                 )))
                 .item(
                     LIVE,
-                    AttributeValue::Bool(domain::rules::live_after(&recorded.event)),
+                    AttributeValue::Bool(recorded.event.item_state_after().is_live()),
                 )
                 .item(LAST_EVENT_ID, n(event_id))
                 .build(),

@@ -131,6 +131,41 @@ pub async fn an_item_can_be_created_again_after_its_deletion(stores: Stores) {
     assert_eq!(StreamFold::of(&log).items(), items(&[("a", 6)]));
 }
 
+/// Every event type, after every two events of its item, is accepted or
+/// refused as `decide` does on the fold of the same log: what a store
+/// keeps of an item's life follows `DomainEvent::item_state_after` for
+/// each type, whatever the backend.
+pub async fn every_event_type_after_any_two_is_decided_as_the_domain_decides(stores: Stores) {
+    let types = EventType::ALL;
+    let histories = types.iter().flat_map(|first| {
+        types
+            .iter()
+            .flat_map(move |second| types.map(|third| [*first, *second, third]))
+    });
+    for history in histories {
+        let s = unique_stream("every-type");
+        let mut log = Vec::new();
+        for (n, event_type) in history.into_iter().enumerate() {
+            let command = command(&s, event_of(event_type, item("a"), amount(n as u64)));
+            let domain = decide(&StreamFold::of(&log).decision_state(&item("a")), &command);
+            let store = try_append(&*stores.events, &command, at(n as i64)).await;
+            match (domain, store) {
+                (Ok(event_id), Ok(recorded)) => {
+                    assert_eq!(recorded.event_id, event_id, "{history:?}, step {n}");
+                    log.push(recorded);
+                }
+                (Err(expected), Err(AppendError::Rejected(refused))) => {
+                    assert_eq!(refused, expected, "{history:?}, step {n}");
+                }
+                (domain, store) => {
+                    panic!("{history:?}, step {n}: the domain says {domain:?}, the store {store:?}")
+                }
+            }
+        }
+        assert_eq!(read_all(&stores, &s).await, log, "{history:?}");
+    }
+}
+
 /// `expectedVersion` must equal the stream's version (-1 when new).
 pub async fn a_stale_expected_version_is_rejected_with_the_current_version(stores: Stores) {
     let s = unique_stream("expected-version");

@@ -68,6 +68,7 @@ macro_rules! conformance_tests {
             creating_a_live_item_again_is_rejected_and_stores_nothing,
             changing_or_deleting_an_absent_item_is_rejected_and_stores_nothing,
             an_item_can_be_created_again_after_its_deletion,
+            every_event_type_after_any_two_is_decided_as_the_domain_decides,
             a_stale_expected_version_is_rejected_with_the_current_version,
             concurrent_appends_get_unique_contiguous_ids,
             concurrent_creates_of_one_item_admit_exactly_one,
@@ -149,7 +150,7 @@ pub use read_model::*;
 pub use replay::*;
 pub use runs::*;
 pub use streams::*;
-pub use support::unique_stream;
+pub use support::{event_of, unique_stream};
 
 #[cfg(test)]
 mod tests {

@@ -8,7 +8,7 @@ pub(super) use domain::replay::{self, ReplayTarget};
 pub(super) use domain::{
     Amount, AppendCommand, AppendError, ApplyMode, ApplyOutcome, DomainEvent, EventId, EventStore,
     EventType, IdempotencyKey, ItemChange, ItemId, ItemState, ListQuery, PageSize, RecordedEvent,
-    Rejection, StoreError, StoredItem, StreamFold, StreamId, Version, coalesce,
+    Rejection, StoreError, StoredItem, StreamFold, StreamId, Version, coalesce, decide,
 };
 
 // Typed empties to compare results with.
@@ -61,6 +61,17 @@ pub(super) fn changed(stream: &StreamId, id: &str, n: u64) -> AppendCommand {
 
 pub(super) fn deleted(stream: &StreamId, id: &str) -> AppendCommand {
     command(stream, DomainEvent::ItemDeleted { item_id: item(id) })
+}
+
+/// An event of `event_type`: a new type stops this compiling until it is
+/// here, and from then on the cases and properties that draw from
+/// `EventType::ALL` hold it too.
+pub fn event_of(event_type: EventType, item_id: ItemId, amount: Amount) -> DomainEvent {
+    match event_type {
+        EventType::ItemCreated => DomainEvent::ItemCreated { item_id, amount },
+        EventType::ItemAmountChanged => DomainEvent::ItemAmountChanged { item_id, amount },
+        EventType::ItemDeleted => DomainEvent::ItemDeleted { item_id },
+    }
 }
 
 pub(super) fn command(stream: &StreamId, event: DomainEvent) -> AppendCommand {
