@@ -1,7 +1,7 @@
-//! The functions: their logical IDs and limits, and their resources in
-//! the template: log group, role (its statements from `grants.rs`),
-//! function with the environment it reads, the projector's stream
-//! mapping and the replay sweep's schedule.
+//! The functions' resources in the template: log group, role (its
+//! statements from `grants.rs`), function with the environment it reads,
+//! the projector's stream mapping and the replay sweep's schedule; their
+//! names and sizes are `function_resources.rs`'s.
 
 use std::collections::BTreeMap;
 
@@ -9,14 +9,15 @@ use service::functions::{EnvVar, Function};
 
 use super::StackOptions;
 use super::failures::on_failure_to_queue;
-use super::grants::{self, Grant};
+use super::function_resources::FunctionResources;
+use super::grants;
 use super::parameters::Parameters;
 use super::tables::{events_stream_arn_in_app, name_in_app};
 use crate::cfn::events;
 use crate::cfn::iam::{self, PolicyDocument, Statement};
 use crate::cfn::lambda;
 use crate::cfn::logs::{self, RetentionDays};
-use crate::cfn::{Expr, LogicalId, Pseudo, Resource, ResourceId, Template};
+use crate::cfn::{Expr, Pseudo, Resource, Template};
 
 /// How long the functions' logs are kept.
 pub const LOG_RETENTION: RetentionDays = RetentionDays::Days30;
@@ -48,82 +49,6 @@ pub const FAILURE_RECORD_MARGIN_SECONDS: i32 = 60 * 60;
 /// which records it, rather than expiring from the stream unreported.
 pub const PROJECTOR_MAX_RECORD_AGE_SECONDS: i32 =
     STREAM_RETENTION_SECONDS - FAILURE_RECORD_MARGIN_SECONDS;
-
-/// What the template makes of each of the app's functions
-/// ([`service::functions::Function`], the one list of them): logical IDs,
-/// memory and time limits, and what its role may do.
-pub trait FunctionResources: Copy {
-    /// The stem of the function's logical IDs. Never derived from the
-    /// variant's name: a logical ID is a resource's identity, and renaming
-    /// it would replace the resource.
-    fn stem(self) -> &'static str;
-    fn logical_id(self) -> ResourceId<lambda::Function>;
-    fn role_id(self) -> ResourceId<iam::Role>;
-    fn log_group_id(self) -> ResourceId<logs::LogGroup>;
-    /// The parameter holding the S3 key of the function's zip.
-    fn code_key_parameter(self) -> LogicalId;
-    /// The deployed name, `<stack name>-<function>`: fixed so that the log
-    /// group (which the role's policy names) can exist before the function.
-    fn deployed_name(self) -> Expr;
-    fn memory_mb(self) -> u32;
-    fn timeout_seconds(self) -> u32;
-    /// What the function may do, on what: the one place the roles come
-    /// from.
-    fn grants(self, tracing: bool) -> Vec<Grant>;
-}
-
-impl FunctionResources for Function {
-    fn stem(self) -> &'static str {
-        match self {
-            Function::AddEvent => "AddEvent",
-            Function::ListItems => "ListItems",
-            Function::TriggerReplay => "TriggerReplay",
-            Function::ReplayStatus => "ReplayStatus",
-            Function::Projector => "Projector",
-            Function::Replay => "Replay",
-        }
-    }
-
-    fn logical_id(self) -> ResourceId<lambda::Function> {
-        ResourceId::new(format!("{}Function", self.stem()))
-    }
-
-    fn role_id(self) -> ResourceId<iam::Role> {
-        ResourceId::new(format!("{}Role", self.stem()))
-    }
-
-    fn log_group_id(self) -> ResourceId<logs::LogGroup> {
-        ResourceId::new(format!("{}LogGroup", self.stem()))
-    }
-
-    fn code_key_parameter(self) -> LogicalId {
-        LogicalId::new(format!("{}CodeKey", self.stem()))
-    }
-
-    fn deployed_name(self) -> Expr {
-        Expr::sub(format!("${{{}}}-{}", Pseudo::StackName.name(), self.name()))
-    }
-
-    fn memory_mb(self) -> u32 {
-        match self {
-            // CPU scales with memory; replays fold whole streams.
-            Function::Replay => 512,
-            Function::AddEvent
-            | Function::ListItems
-            | Function::TriggerReplay
-            | Function::ReplayStatus
-            | Function::Projector => 256,
-        }
-    }
-
-    fn timeout_seconds(self) -> u32 {
-        u32::try_from(self.timeout().as_secs()).unwrap_or(u32::MAX)
-    }
-
-    fn grants(self, tracing: bool) -> Vec<Grant> {
-        grants::grants(self, tracing)
-    }
-}
 
 pub(super) fn add_function(
     template: &mut Template,

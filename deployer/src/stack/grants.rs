@@ -6,7 +6,7 @@ use service::functions::Function;
 
 use super::Table;
 use super::failures::failure_queue;
-use super::functions::FunctionResources;
+use super::function_resources::FunctionResources;
 use super::rows::{PARKED_RECORD_ROWS, Rows, STREAM_AND_IDEMPOTENCY_KEY_ROWS};
 use super::tables::{arn_in_app, events_stream_arn_in_app, held_lanes_index_arn};
 use crate::cfn::iam::Statement;

@@ -18,6 +18,7 @@
 mod api;
 mod data;
 mod failures;
+mod function_resources;
 mod functions;
 mod grants;
 mod parameters;
@@ -43,9 +44,10 @@ pub use data::{
 pub use failures::{
     FAILURE_QUEUE_ARN_OUTPUT, FAILURE_QUEUE_ID, FAILURE_QUEUE_POLICY_ID, FAILURE_QUEUE_URL_OUTPUT,
 };
+pub use function_resources::FunctionResources;
 pub use functions::{
-    FAILURE_RECORD_MARGIN_SECONDS, FunctionResources, LOG_RETENTION,
-    PROJECTOR_MAX_RECORD_AGE_SECONDS, STREAM_RETENTION_SECONDS,
+    FAILURE_RECORD_MARGIN_SECONDS, LOG_RETENTION, PROJECTOR_MAX_RECORD_AGE_SECONDS,
+    STREAM_RETENTION_SECONDS,
 };
 pub use grants::{Grant, Target};
 pub use parameters::{API_KEY_PARAMETER, TEST_STREAM_ID_PARAMETER};

@@ -9,12 +9,31 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
 
-use super::credentials::Credentials;
 use crate::deadline;
 
 pub(super) const API_KEY: &str = "cli-test-key-0123456789abcdef";
 /// Settings the child must take from the file, not from this process.
 const SETTINGS: [&str; 4] = ["API_KEY", "STACK_NAME", "TRACING", "TEST_STREAM_ID"];
+
+/// Where a child's AWS credentials come from.
+#[derive(Clone, Copy)]
+pub(super) enum Credentials<'a> {
+    /// `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`.
+    Keys,
+    /// A profile of this AWS config file, and nothing in the environment:
+    /// `PROCESS_PROFILE`, whose `credential_process` prints the keys
+    /// (what credential helpers and vaults plug into), or
+    /// `ASSUME_ROLE_PROFILE`, which assumes a role with those keys.
+    Profile(&'a Path, &'a str),
+    /// A web identity token file and a role to assume with it: what CI
+    /// systems' OIDC federation (GitHub Actions, GitLab) sets up.
+    WebIdentity(&'a Path),
+    /// The container credentials endpoint (ECS, EKS Pod Identity, CodeBuild)
+    /// at this URL.
+    Container(&'a str),
+    /// The EC2 instance metadata service at this URL.
+    InstanceMetadata(&'a str),
+}
 
 pub(super) struct Cli<'a> {
     pub(super) xtask: PathBuf,

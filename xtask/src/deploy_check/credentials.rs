@@ -6,28 +6,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, ensure};
 
-use super::cli::{Cli, transcript};
+use super::cli::{Cli, Credentials, transcript};
 use crate::credential_endpoints::CredentialsEndpoint;
-
-/// Where a child's AWS credentials come from.
-#[derive(Clone, Copy)]
-pub(super) enum Credentials<'a> {
-    /// `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`.
-    Keys,
-    /// A profile of this AWS config file, and nothing in the environment:
-    /// [`PROCESS_PROFILE`], whose `credential_process` prints the keys
-    /// (what credential helpers and vaults plug into), or
-    /// [`ASSUME_ROLE_PROFILE`], which assumes a role with those keys.
-    Profile(&'a Path, &'a str),
-    /// A web identity token file and a role to assume with it: what CI
-    /// systems' OIDC federation (GitHub Actions, GitLab) sets up.
-    WebIdentity(&'a Path),
-    /// The container credentials endpoint (ECS, EKS Pod Identity, CodeBuild)
-    /// at this URL.
-    Container(&'a str),
-    /// The EC2 instance metadata service at this URL.
-    InstanceMetadata(&'a str),
-}
 
 const PROCESS_PROFILE: &str = "evs-credential-process";
 /// `role_arn` + `source_profile`: the chain organisations hand out.

@@ -1,7 +1,7 @@
 //! The HTTP routes' handlers, as plain async functions over API Gateway
 //! proxy events: Lambda calls them through `lambda_runtime`, local mode
 //! through its gateway, tests directly. The routes themselves are
-//! `route.rs`'s.
+//! `functions.rs`'s: each is a [`Function`]'s.
 
 use std::sync::Arc;
 
@@ -19,9 +19,7 @@ use crate::http::{
 };
 use crate::replay::ReplayDispatcher;
 
-mod route;
-
-pub use route::Route;
+pub use crate::functions::Route;
 
 /// The original's test stream, listed when no `streamId` is asked for.
 pub const DEFAULT_TEST_STREAM_ID: &str = "eb724435-02cb-4c68-9d7a-4b6471c5a810";
