@@ -267,3 +267,115 @@ fn only_xtask_depends_on_clap() {
         "only xtask/src/flags/ may parse the command line: {naming_clap:#?}"
     );
 }
+
+/// The modules `file` declares (`mod name;`), test modules left out.
+fn declared_modules(file: &Path) -> Vec<String> {
+    let source =
+        std::fs::read_to_string(file).unwrap_or_else(|err| panic!("{}: {err}", file.display()));
+    let mut modules = Vec::new();
+    let mut previous = "";
+    for line in source.lines().map(str::trim) {
+        let declaration = line
+            .strip_prefix("pub ")
+            .or_else(|| line.strip_prefix("pub(crate) "))
+            .or_else(|| line.strip_prefix("pub(super) "))
+            .unwrap_or(line);
+        if let Some(name) = declaration
+            .strip_prefix("mod ")
+            .and_then(|rest| rest.strip_suffix(';'))
+            && !previous.contains("cfg(test)")
+            && name != "tests"
+        {
+            modules.push(name.to_owned());
+        }
+        if !line.is_empty() {
+            previous = line;
+        }
+    }
+    modules
+}
+
+/// The file of module `name` declared in `parent`: `name.rs` or
+/// `name/mod.rs` beside a crate root or a `mod.rs`, under `parent`'s own
+/// folder otherwise.
+fn module_file(parent: &Path, name: &str) -> PathBuf {
+    let stem = parent.file_stem().unwrap_or_default();
+    let dir = if ["lib", "main", "mod"].iter().any(|root| stem == *root) {
+        parent.parent().expect("a folder").to_path_buf()
+    } else {
+        parent.with_extension("")
+    };
+    let flat = dir.join(format!("{name}.rs"));
+    if flat.exists() {
+        flat
+    } else {
+        dir.join(name).join("mod.rs")
+    }
+}
+
+/// ARCHITECTURE.md's section of a crate: from its `### \`dir/\`` heading
+/// to the next heading.
+fn architecture_section<'a>(architecture: &'a str, crate_dir: &str) -> &'a str {
+    let heading = format!("### `{crate_dir}/`");
+    let start = architecture
+        .find(&heading)
+        .unwrap_or_else(|| panic!("ARCHITECTURE.md has no section {heading}"));
+    let rest = &architecture[start + heading.len()..];
+    let end = rest.find("\n#").unwrap_or(rest.len());
+    &rest[..end]
+}
+
+/// Whether `section` names module `name` in code: `name`, `name.rs`,
+/// `name/` or a path through it, in backticks.
+fn names_module(section: &str, name: &str) -> bool {
+    section.split('`').skip(1).step_by(2).any(|code| {
+        code.split(['/', ':', ' ', '(', ',', '{', '}'])
+            .any(|part| part == name || part == format!("{name}.rs"))
+    })
+}
+
+/// The code map names every module of every library and of xtask, and
+/// every module of their folder modules: a module added without a word
+/// in ARCHITECTURE.md fails here.
+#[test]
+fn architecture_names_every_module_of_every_crate() {
+    let root = crate::project_root();
+    let architecture =
+        std::fs::read_to_string(root.join("ARCHITECTURE.md")).expect("ARCHITECTURE.md");
+    let crates = [
+        ("domain", "domain/src/lib.rs"),
+        ("functions/service", "functions/service/src/lib.rs"),
+        ("functions/local", "functions/local/src/lib.rs"),
+        ("functions/testkit", "functions/testkit/src/lib.rs"),
+        ("deployer", "deployer/src/lib.rs"),
+        ("xtask", "xtask/src/main.rs"),
+    ];
+    let mut unnamed = Vec::new();
+    let mut checked = 0;
+    for (crate_dir, crate_root) in crates {
+        let section = architecture_section(&architecture, crate_dir);
+        let crate_root = root.join(crate_root);
+        for module in declared_modules(&crate_root) {
+            let file = module_file(&crate_root, &module);
+            let mut modules = vec![(module.clone(), module.clone())];
+            if file.ends_with("mod.rs") {
+                modules.extend(
+                    declared_modules(&file)
+                        .into_iter()
+                        .map(|inner| (format!("{module}::{inner}"), inner)),
+                );
+            }
+            for (path, name) in modules {
+                checked += 1;
+                if !names_module(section, &name) {
+                    unnamed.push(format!("{crate_dir}: {path}"));
+                }
+            }
+        }
+    }
+    assert!(checked > 100, "found only {checked} modules");
+    assert!(
+        unnamed.is_empty(),
+        "ARCHITECTURE.md's code map does not name these modules in their crate's section: {unnamed:#?}"
+    );
+}
