@@ -73,19 +73,8 @@ pub(super) fn grants(function: Function, tracing: bool) -> Vec<Grant> {
             actions: &["dynamodb:Query"],
             rows: None,
         }],
-        Function::TriggerReplay => &[
-            Grant {
-                target: Target::ReplaysTable,
-                actions: &["dynamodb:GetItem", "dynamodb:PutItem"],
-                rows: None,
-            },
-            Grant {
-                target: Target::ReplayFunction,
-                actions: &["lambda:InvokeFunction"],
-                rows: None,
-            },
-        ],
-        Function::ReplayStatus => &[
+        // Both start replay runs: a new one, or one whose run died.
+        Function::TriggerReplay | Function::ReplayStatus => &[
             Grant {
                 target: Target::ReplaysTable,
                 actions: &["dynamodb:GetItem", "dynamodb:PutItem"],
