@@ -9,7 +9,7 @@ use chrono::Utc;
 use domain::jobs::{self, Admission};
 use domain::{LaneKey, ReplayJob, ReplayJobs, ReplayScope};
 use service::dynamo::{DynamoStore, TableNames, complete_stream_list};
-use service::replay::LambdaReplayDispatcher;
+use service::replay_runs::LambdaReplayDispatcher;
 
 use crate::deploy::aws::{Aws, SdkResultExt};
 use crate::deploy::stacks;
@@ -66,11 +66,11 @@ impl DeployedReplays {
             .map_err(|err| anyhow::anyhow!("cannot record the replay: {err}"))?;
         match &admission.start {
             Some(start) if start.replay_id == admission.covered_by => {
-                service::replay::start(&self.store, &self.dispatcher, start.clone())
+                service::replay_runs::start(&self.store, &self.dispatcher, start.clone())
                     .await
                     .map_err(|err| anyhow::anyhow!("cannot start the replay: {err}"))?;
             }
-            Some(resumed) => service::replay::resume(&self.dispatcher, resumed).await,
+            Some(resumed) => service::replay_runs::resume(&self.dispatcher, resumed).await,
             None => {}
         }
         Ok(admission)
@@ -87,9 +87,14 @@ impl DeployedReplays {
         if let Some(job) = &job
             && !job.state.ended()
         {
-            service::replay::resume_stalled(&self.store, &self.dispatcher, &job.lane(), Utc::now())
-                .await
-                .map_err(|err| anyhow::anyhow!("cannot check replay {replay_id}: {err}"))?;
+            service::replay_runs::resume_stalled(
+                &self.store,
+                &self.dispatcher,
+                &job.lane(),
+                Utc::now(),
+            )
+            .await
+            .map_err(|err| anyhow::anyhow!("cannot check replay {replay_id}: {err}"))?;
         }
         Ok(job)
     }

@@ -139,7 +139,7 @@ fn value(variable: EnvVar, parameters: &Parameters) -> Expr {
 }
 
 /// The sweep: every few minutes a schedule invokes the replay function
-/// to resume the replays whose run died (`service::replay::sweep`).
+/// to resume the replays whose run died (`service::replay_runs::sweep`).
 pub(super) fn add_replay_sweep(template: &mut Template) {
     let rule = template.resource(
         "ReplaySweepSchedule",
@@ -147,12 +147,12 @@ pub(super) fn add_replay_sweep(template: &mut Template) {
             description: Some(
                 "Resumes the replays whose run stopped reporting progress".to_owned(),
             ),
-            schedule_expression: service::replay::SWEEP_SCHEDULE.to_owned(),
+            schedule_expression: service::replay_runs::SWEEP_SCHEDULE.to_owned(),
             state: events::RuleState::Enabled,
             targets: vec![events::RuleTarget {
                 arn: Function::Replay.logical_id().arn(),
                 id: "replay-sweep".to_owned(),
-                input: Some(service::replay::SWEEP_INPUT.to_owned()),
+                input: Some(service::replay_runs::SWEEP_INPUT.to_owned()),
             }],
         },
     );

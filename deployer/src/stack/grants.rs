@@ -13,7 +13,7 @@ use crate::cfn::iam::Statement;
 use crate::cfn::{Expr, Pseudo};
 
 /// What `function` may do, on what. Each list is exactly the calls its
-/// code makes (`service::dynamo`, `service::replay`):
+/// code makes (`service::dynamo`, `service::replay_runs`):
 /// - add-event: TransactGetItems (Get on the stream index) and
 ///   TransactWriteItems (conditional Puts on the events table and the
 ///   stream index: stream and idempotency-key rows only, `rows.rs`);

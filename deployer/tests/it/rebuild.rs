@@ -10,7 +10,7 @@ use domain::{
     ReplayState, StreamFold, StreamId,
 };
 use service::dynamo::DynamoStore;
-use service::replay::{ReplayInvocation, handle_invocation};
+use service::replay_runs::{ReplayInvocation, handle_invocation};
 
 use crate::emulated::{Emulated, always, options};
 

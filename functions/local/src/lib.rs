@@ -7,7 +7,7 @@
 pub mod first_run;
 pub mod follow;
 pub mod gateway;
-pub mod replays;
+pub mod replay_tasks;
 pub mod sqlite;
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -22,7 +22,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::gateway::Gateway;
-use crate::replays::{LocalDispatcher, LocalReplays};
+use crate::replay_tasks::{LocalDispatcher, LocalReplays};
 use crate::sqlite::SqliteStore;
 use service::settings::{ApiKey, RawSettings};
 
@@ -226,12 +226,12 @@ impl Backend {
     }
 }
 
-/// Sweeps for replays whose run died every [`replays::LOCAL_SWEEP_EVERY`],
+/// Sweeps for replays whose run died every [`replay_tasks::LOCAL_SWEEP_EVERY`],
 /// until shutdown.
 async fn sweep_replays(replays: Arc<LocalReplays>, mut shutdown: watch::Receiver<bool>) {
     loop {
         tokio::select! {
-            _ = tokio::time::sleep(replays::LOCAL_SWEEP_EVERY) => {}
+            _ = tokio::time::sleep(replay_tasks::LOCAL_SWEEP_EVERY) => {}
             _ = follow::stopped(&mut shutdown) => return,
         }
         if let Err(err) = replays.sweep().await {

@@ -10,7 +10,7 @@ pub mod functions;
 pub mod http;
 pub mod projector;
 pub mod proxy;
-pub mod replay;
+pub mod replay_runs;
 pub mod settings;
 pub mod telemetry;
 pub mod wiring;

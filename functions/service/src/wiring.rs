@@ -12,7 +12,7 @@ use lambda_runtime::{LambdaEvent, service_fn};
 use crate::api::{Api, Route};
 use crate::dynamo::{DynamoStore, TableNames};
 use crate::functions::{EnvVar, Function, Serves};
-use crate::replay::{LambdaReplayDispatcher, ReplayDispatcher, ReplayInvocation};
+use crate::replay_runs::{LambdaReplayDispatcher, ReplayDispatcher, ReplayInvocation};
 use crate::settings::RawSettings;
 
 /// The DynamoDB store named by `EVENTS_TABLE`, `STREAM_INDEX_TABLE`, `READ_MODEL_TABLE`.
@@ -143,7 +143,7 @@ async fn serve_replay() -> Result<(), lambda_runtime::Error> {
             };
             let store = store.as_ref();
             // What the invocation answers: where the job stands.
-            let job = crate::replay::handle_invocation(
+            let job = crate::replay_runs::handle_invocation(
                 store,
                 store,
                 store,

@@ -12,7 +12,7 @@ use domain::{
     AppendCommand, AppendError, EventId, EventStore, ItemId, LaneKey, RecordedEvent, ReplayJob,
     ReplayJobs, ReplayLane, ReplayRequest, StoreError, StoredLane, StreamId, StreamPage,
 };
-use service::replay::ReplayDispatcher;
+use service::replay_runs::ReplayDispatcher;
 use tokio::sync::Notify;
 
 /// Replay jobs whose `fail_at`-th commit (1-based) fails as an

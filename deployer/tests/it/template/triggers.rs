@@ -120,15 +120,18 @@ fn a_schedule_sweeps_the_replays_with_the_input_the_function_reads() {
     });
     assert_eq!(rules.len(), 1);
     let (rule_id, rule) = &rules[0];
-    assert_eq!(rule.schedule_expression, service::replay::SWEEP_SCHEDULE);
+    assert_eq!(
+        rule.schedule_expression,
+        service::replay_runs::SWEEP_SCHEDULE
+    );
     assert_eq!(rule.targets.len(), 1);
     assert_eq!(show(&rule.targets[0].arn), "ReplayFunction.Arn");
     let input = rule.targets[0].input.as_deref().expect("a constant input");
     assert_eq!(
-        serde_json::from_str::<service::replay::ReplayInvocation>(input).ok(),
-        Some(service::replay::ReplayInvocation::Sweep { sweep: true })
+        serde_json::from_str::<service::replay_runs::ReplayInvocation>(input).ok(),
+        Some(service::replay_runs::ReplayInvocation::Sweep { sweep: true })
     );
-    let sweep = service::replay::SWEEP_EVERY.as_secs();
+    let sweep = service::replay_runs::SWEEP_EVERY.as_secs();
     assert_eq!(
         rule.schedule_expression,
         format!("rate({} minutes)", sweep / 60),

@@ -17,7 +17,7 @@ use crate::http::{
     body_bytes, error_response, header_values, invalid, json_response, query_param, rejected,
     store_failure,
 };
-use crate::replay::ReplayDispatcher;
+use crate::replay_runs::ReplayDispatcher;
 
 pub use crate::functions::Route;
 
@@ -133,7 +133,7 @@ impl Api {
             // and the caller hears so.
             Some(start) if start.replay_id == admission.covered_by => {
                 let started =
-                    crate::replay::start(jobs, self.replays.as_ref(), start.clone()).await;
+                    crate::replay_runs::start(jobs, self.replays.as_ref(), start.clone()).await;
                 if let Err(err) = started {
                     return store_failure(&err);
                 }
@@ -141,7 +141,7 @@ impl Api {
             }
             Some(resumed) => {
                 tracing::warn!(replay_id = %resumed.replay_id, lane = %resumed.lane, "resuming a replay whose run stopped reporting");
-                crate::replay::resume(self.replays.as_ref(), resumed).await;
+                crate::replay_runs::resume(self.replays.as_ref(), resumed).await;
                 false
             }
             None => false,
@@ -183,7 +183,7 @@ impl Api {
             Err(err) => return store_failure(&err),
         };
         if !job.state.ended() {
-            let resumed = crate::replay::resume_stalled(
+            let resumed = crate::replay_runs::resume_stalled(
                 self.replay_jobs.as_ref(),
                 self.replays.as_ref(),
                 &job.lane(),

@@ -22,7 +22,7 @@ use service::aws::{dynamodb_client, lambda_client, sdk_config_for_endpoint};
 use service::deadline;
 use service::dynamo::{DynamoStore, TableNames};
 use service::functions::Function;
-use service::replay::{LambdaReplayDispatcher, ReplayRun, run_replay};
+use service::replay_runs::{LambdaReplayDispatcher, ReplayRun, run_replay};
 use testkit::stall::StallingProxy;
 use testkit::unique_name;
 

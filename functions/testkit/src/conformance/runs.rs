@@ -15,7 +15,7 @@ use domain::{
     LaneKey, ReadModel, ReplayJob, ReplayJobs, ReplayRequest, ReplayScope, ReplayState,
     StreamCounts,
 };
-use service::replay::{ReplayInvocation, ReplayRun, handle_invocation, run_replay, sweep};
+use service::replay_runs::{ReplayInvocation, ReplayRun, handle_invocation, run_replay, sweep};
 
 use super::support::*;
 use crate::faults::{FailingCommit, RecordingDispatcher, StallingRead};

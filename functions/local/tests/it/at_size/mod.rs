@@ -21,13 +21,13 @@ use domain::{
     ItemChange, ItemId, ItemState, LaneKey, ReadModel, RecordedEvent, ReplayJobs, ReplayScope,
     ReplayState, ReplayTarget, StoreError, StreamFold, StreamId, coalesce, jobs,
 };
-use local::replays::{LocalDispatcher, LocalReplays};
+use local::replay_tasks::{LocalDispatcher, LocalReplays};
 use local::sqlite::SqliteStore;
 use local::{LocalConfig, LocalServer, Storage};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use service::api::DEFAULT_TEST_STREAM_ID;
-use service::replay::ReplayDispatcher;
+use service::replay_runs::ReplayDispatcher;
 use testkit::unique_name;
 use tokio::sync::Notify;
 

@@ -36,7 +36,7 @@ async fn trigger(replays: &Arc<LocalReplays>, id: &str, stream_id: &StreamId) ->
         .unwrap();
     if let Some(start) = admission.start {
         let dispatcher = LocalDispatcher(replays.clone());
-        service::replay::start(jobs, &dispatcher, start)
+        service::replay_runs::start(jobs, &dispatcher, start)
             .await
             .unwrap();
     }
@@ -310,7 +310,7 @@ async fn a_replay_dispatched_while_the_runner_is_broken_is_refused_and_recorded_
         .unwrap();
     let dispatcher = LocalDispatcher(replays.clone());
     let start = admission.start.expect("a free lane");
-    let err = service::replay::start(&store, &dispatcher, start)
+    let err = service::replay_runs::start(&store, &dispatcher, start)
         .await
         .unwrap_err();
     assert!(err.to_string().contains("runner is broken"), "{err}");

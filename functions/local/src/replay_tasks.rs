@@ -21,7 +21,7 @@ use domain::{
     Checkpoints, EventStore, ReadModel, ReplayJobs, ReplayRequest, ReplayScope, ReplayTarget,
     StoreError, jobs,
 };
-use service::replay::{ReplayDispatcher, ReplayRun, run_replay};
+use service::replay_runs::{ReplayDispatcher, ReplayRun, run_replay};
 use tokio::task::JoinSet;
 
 /// Where earlier versions kept the replays not finished yet.
@@ -62,14 +62,16 @@ impl LocalReplays {
     pub async fn resume_all(self: &Arc<Self>) -> Result<usize, StoreError> {
         let as_if_later = Utc::now() + LEASE + chrono::Duration::seconds(1);
         let dispatcher = LocalDispatcher(self.clone());
-        let swept = service::replay::sweep(self.jobs.as_ref(), &dispatcher, as_if_later).await?;
+        let swept =
+            service::replay_runs::sweep(self.jobs.as_ref(), &dispatcher, as_if_later).await?;
         Ok(swept.resumed)
     }
 
     /// Sweeps now: resumes the replays whose run died.
     pub async fn sweep(self: &Arc<Self>) -> Result<usize, StoreError> {
         let dispatcher = LocalDispatcher(self.clone());
-        let swept = service::replay::sweep(self.jobs.as_ref(), &dispatcher, Utc::now()).await?;
+        let swept =
+            service::replay_runs::sweep(self.jobs.as_ref(), &dispatcher, Utc::now()).await?;
         Ok(swept.resumed)
     }
 
@@ -106,7 +108,7 @@ impl LocalReplays {
             let admission =
                 jobs::admit(self.jobs.as_ref(), &old.replay_id, &scope, Utc::now()).await?;
             if let Some(start) = admission.start {
-                service::replay::start(self.jobs.as_ref(), &dispatcher, start).await?;
+                service::replay_runs::start(self.jobs.as_ref(), &dispatcher, start).await?;
             }
         }
         checkpoints.save(LEGACY_PENDING, "[]").await?;
