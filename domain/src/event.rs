@@ -11,6 +11,7 @@ use crate::error::{ErrorCode, Invalid};
 use crate::ids::{EventId, ItemId, StreamId};
 use crate::json::{ObjectReader, integer_in_range};
 use crate::limits::MAX_AMOUNT;
+use crate::metadata::EventMetadata;
 
 /// An item's amount: an integer in 0..=2^53-1.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -190,6 +191,8 @@ pub struct RecordedEvent {
     pub event_id: EventId,
     pub recorded_at: DateTime<Utc>,
     pub event: DomainEvent,
+    /// What the client said about the event; empty when it said nothing.
+    pub metadata: EventMetadata,
 }
 
 impl RecordedEvent {

@@ -11,6 +11,7 @@ use crate::error::{ErrorCode, Invalid};
 use crate::event::DomainEvent;
 use crate::ids::{EventId, StreamId, Version};
 use crate::limits::{IDEMPOTENCY_KEY_RETENTION_SECS, MAX_IDEMPOTENCY_KEY_CHARS};
+use crate::metadata::EventMetadata;
 
 /// The header that carries the key, as error messages name it.
 pub const IDEMPOTENCY_KEY_HEADER: &str = "Idempotency-Key";
@@ -73,6 +74,7 @@ impl Fingerprint {
         stream_id: &StreamId,
         event: &DomainEvent,
         expected_version: Option<Version>,
+        metadata: &EventMetadata,
     ) -> Self {
         let mut hash = Sha256::new();
         // Each part length-prefixed, so no two requests share an encoding.
@@ -94,6 +96,16 @@ impl Fingerprint {
         match expected_version {
             Some(version) => part(&version.get().to_be_bytes()),
             None => part(b""),
+        }
+        // Only when there is some, so a request without metadata keeps the
+        // fingerprint it always had (a key stored before metadata existed
+        // still answers its retry).
+        if !metadata.is_empty() {
+            part(b"metadata");
+            for (key, value) in metadata.iter() {
+                part(key.as_bytes());
+                part(value.as_bytes());
+            }
         }
         Fingerprint(hash.finalize().into())
     }
@@ -177,6 +189,10 @@ mod tests {
     use crate::event::Amount;
     use crate::ids::ItemId;
 
+    /// SHA-256 of `append/1`, `s`, `ITEM_CREATED`, `1`, 5 and no version.
+    const PINNED_FINGERPRINT: &str =
+        "1311af154065f5758c4d53d0c3a806b10674209823c298324370ba966b1ef704";
+
     fn stream(id: &str) -> StreamId {
         StreamId::parse(id, "streamId").unwrap()
     }
@@ -206,19 +222,29 @@ mod tests {
         }
     }
 
+    fn fingerprint(
+        stream_id: &StreamId,
+        event: &DomainEvent,
+        version: Option<Version>,
+    ) -> Fingerprint {
+        Fingerprint::of_append(stream_id, event, version, &EventMetadata::default())
+    }
+
+    fn with_metadata(metadata: serde_json::Value) -> Fingerprint {
+        let metadata = EventMetadata::from_json(&metadata, "metadata").unwrap();
+        Fingerprint::of_append(&stream("s"), &created("1", 5), None, &metadata)
+    }
+
     #[test]
     fn the_fingerprint_tells_every_part_of_a_request_apart() {
-        let base = Fingerprint::of_append(&stream("s"), &created("1", 5), None);
-        assert_eq!(
-            base,
-            Fingerprint::of_append(&stream("s"), &created("1", 5), None)
-        );
+        let base = fingerprint(&stream("s"), &created("1", 5), None);
+        assert_eq!(base, fingerprint(&stream("s"), &created("1", 5), None));
         let others = [
-            Fingerprint::of_append(&stream("t"), &created("1", 5), None),
-            Fingerprint::of_append(&stream("s"), &created("2", 5), None),
-            Fingerprint::of_append(&stream("s"), &created("1", 6), None),
-            Fingerprint::of_append(&stream("s"), &created("1", 5), Version::new(-1)),
-            Fingerprint::of_append(
+            fingerprint(&stream("t"), &created("1", 5), None),
+            fingerprint(&stream("s"), &created("2", 5), None),
+            fingerprint(&stream("s"), &created("1", 6), None),
+            fingerprint(&stream("s"), &created("1", 5), Version::new(-1)),
+            fingerprint(
                 &stream("s"),
                 &DomainEvent::ItemAmountChanged {
                     item_id: ItemId::parse("1", "itemId").unwrap(),
@@ -232,14 +258,46 @@ mod tests {
         }
         // Length prefixes keep the parts from running into each other.
         assert_ne!(
-            Fingerprint::of_append(&stream("s"), &created("1x", 5), None),
-            Fingerprint::of_append(&stream("s1"), &created("x", 5), None)
+            fingerprint(&stream("s"), &created("1x", 5), None),
+            fingerprint(&stream("s1"), &created("x", 5), None)
+        );
+    }
+
+    #[test]
+    fn metadata_is_part_of_the_fingerprint_whatever_its_key_order() {
+        let base = fingerprint(&stream("s"), &created("1", 5), None);
+        let tagged = with_metadata(serde_json::json!({"correlationId": "c", "a": "1"}));
+        assert_ne!(base, tagged);
+        assert_eq!(
+            tagged,
+            with_metadata(serde_json::json!({"a": "1", "correlationId": "c"}))
+        );
+        assert_ne!(
+            tagged,
+            with_metadata(serde_json::json!({"correlationId": "c", "a": "2"}))
+        );
+        // Length prefixes keep a key from running into its value.
+        assert_ne!(
+            with_metadata(serde_json::json!({"correlationId": "ca"})),
+            with_metadata(serde_json::json!({"correlationIdc": "a"}))
+        );
+        // Sent empty is sent none.
+        assert_eq!(base, with_metadata(serde_json::json!({})));
+    }
+
+    /// A key stored before metadata existed still names the same request:
+    /// a request without metadata hashes as it always did.
+    #[test]
+    fn a_request_without_metadata_keeps_its_fingerprint() {
+        assert_eq!(
+            fingerprint(&stream("s"), &created("1", 5), None).to_hex(),
+            PINNED_FINGERPRINT
         );
     }
 
     #[test]
     fn a_fingerprint_round_trips_through_hex() {
-        let print = Fingerprint::of_append(&stream("s"), &created("1", 5), None);
+        let print = fingerprint(&stream("s"), &created("1", 5), None);
         assert_eq!(Fingerprint::from_hex(&print.to_hex()), Some(print));
         assert_eq!(Fingerprint::from_hex("zz"), None);
         assert_eq!(Fingerprint::from_hex(&"g".repeat(64)), None);
@@ -251,7 +309,7 @@ mod tests {
             .unwrap()
             .with_timezone(&Utc);
         let remembered = RememberedAppend::of(
-            Fingerprint::of_append(&stream("s"), &created("1", 5), None),
+            fingerprint(&stream("s"), &created("1", 5), None),
             stream("s"),
             EventId::new(0),
             at,

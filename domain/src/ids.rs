@@ -9,7 +9,7 @@ use crate::limits::{MAX_ID_BYTES, MAX_STRING_CHARS};
 
 /// Checks the rule every id shares: non-empty, at most 256 characters and
 /// at most 1,000 bytes of UTF-8, so every storage adapter can key it.
-fn checked_id(value: &str, field: &str) -> Result<(), Invalid> {
+pub(crate) fn checked_id(value: &str, field: &str) -> Result<(), Invalid> {
     if value.is_empty() {
         return Err(Invalid::field(
             ErrorCode::InvalidValue,

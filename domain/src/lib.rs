@@ -7,9 +7,11 @@
 //!
 //! The modules read bottom-up, each using only those before it
 //! ([`MODULES_BOTTOM_UP`], checked by a test): `error` and `limits`; `json`,
-//! strict reading of request JSON; `ids`; `paging` (page sizes and cursors); `event`; `idempotency` (keys and
+//! strict reading of request JSON; `ids`; `metadata` (what a client says
+//! about an event besides its data); `paging` (page sizes and cursors); `event`; `idempotency` (keys and
 //! what a store remembers under one); `rules` (`decide`, `recall`);
-//! `projection`; `ports`; `replay` (a stream's replay step, a rebuild's
+//! `projection`; `reading` (a stream's events a page at a time, forward or
+//! backward); `ports`; `replay` (a stream's replay step, a rebuild's
 //! progress); `lanes` (replay jobs and lanes, and their port); `jobs`
 //! (the rules of the lanes: one replay per stream, resumed when its run
 //! dies); `validate`, which turns request bodies into commands.
@@ -22,9 +24,11 @@ pub mod jobs;
 pub mod json;
 pub mod lanes;
 pub mod limits;
+pub mod metadata;
 pub mod paging;
 pub mod ports;
 pub mod projection;
+pub mod reading;
 pub mod replay;
 pub mod rules;
 pub mod validate;
@@ -39,28 +43,32 @@ pub use lanes::{
     StoredLane, StreamCounts,
 };
 pub use limits::{MAX_AMOUNT, MAX_BODY_BYTES, MAX_ID_BYTES, MAX_PAGE_ITEMS, MAX_STRING_CHARS};
-pub use paging::{Cursor, ListQuery, PageSize};
+pub use metadata::EventMetadata;
+pub use paging::{Cursor, CursorKey, ListQuery, PageSize, StreamsQuery};
 pub use ports::{
     AppendError, ApplyMode, ApplyOutcome, Checkpoints, EventStore, ItemPage, ItemView,
     ParkedRecord, ParkedRecords, ReadModel, StoreError, StoredItem, StreamPage, StreamSummary,
 };
 pub use projection::{ItemChange, StreamFold, coalesce};
+pub use reading::{Direction, EventsPage, EventsQuery};
 pub use replay::{
     RebuildChild, RebuildProgress, ReplayPhase, ReplayProgress, ReplayScope, ReplayTarget,
 };
 pub use rules::{AppendCommand, DecisionState, Rejection, decide, recall};
 
 /// The modules in reading order: each uses only modules before it.
-pub const MODULES_BOTTOM_UP: [&str; 14] = [
+pub const MODULES_BOTTOM_UP: [&str; 16] = [
     "error",
     "limits",
     "json",
     "ids",
+    "metadata",
     "paging",
     "event",
     "idempotency",
     "rules",
     "projection",
+    "reading",
     "ports",
     "replay",
     "lanes",

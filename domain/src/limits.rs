@@ -26,3 +26,20 @@ pub const MAX_IDEMPOTENCY_KEY_CHARS: usize = 128;
 pub const IDEMPOTENCY_KEY_RETENTION_SECS: i64 = 24 * 60 * 60;
 /// The largest amount: the largest integer JSON numbers carry exactly.
 pub const MAX_AMOUNT: u64 = (1 << 53) - 1;
+/// The most keys an event's `metadata` holds.
+pub const MAX_METADATA_KEYS: usize = 32;
+/// The largest `metadata`, in bytes of its compact JSON.
+pub const MAX_METADATA_BYTES: usize = 4 * 1024;
+/// The longest `metadata` key, in characters.
+pub const MAX_METADATA_KEY_CHARS: usize = 128;
+/// The streams a `GET /listStreams` page holds unless asked for fewer or
+/// more (up to [`MAX_PAGE_ITEMS`]).
+pub const DEFAULT_STREAMS_PAGE: usize = 100;
+/// The events a `GET /readStream` page holds unless asked for fewer or
+/// more (up to [`MAX_PAGE_ITEMS`]).
+pub const DEFAULT_EVENTS_PAGE: usize = 100;
+/// The most bytes of event data and metadata one `GET /readStream` page
+/// carries; the rest follows through `next`. Far below Lambda's 6 MB
+/// response payload and DynamoDB's 1 MB per query, whatever the events'
+/// size (a thousand events of the largest kind would not be).
+pub const MAX_EVENTS_PAGE_BYTES: usize = 512 * 1024;

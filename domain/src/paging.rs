@@ -43,14 +43,29 @@ impl PageSize {
 
 /// Where the next page starts: after this item. Opaque to clients (URL-safe
 /// base64 of the item id), so its form may change without breaking them.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Cursor(ItemId);
+/// What a cursor points after: an item of a stream's read model, or a
+/// stream of the list of streams. Both are ids, under the same rules.
+pub trait CursorKey: Clone + AsRef<str> + Sized {
+    fn parse_key(text: String, field: &str) -> Result<Self, Invalid>;
+}
 
-impl Cursor {
-    pub fn after(item_id: ItemId) -> Self {
-        Cursor(item_id)
+impl CursorKey for ItemId {
+    fn parse_key(text: String, field: &str) -> Result<Self, Invalid> {
+        ItemId::parse(text, field)
     }
+}
 
+impl CursorKey for StreamId {
+    fn parse_key(text: String, field: &str) -> Result<Self, Invalid> {
+        StreamId::parse(text, field)
+    }
+}
+
+/// Where the next page starts: after this key. Opaque to clients.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cursor<K = ItemId>(K);
+
+impl Cursor<ItemId> {
     pub fn item_id(&self) -> &ItemId {
         &self.0
     }
@@ -58,9 +73,19 @@ impl Cursor {
     pub fn into_item_id(self) -> ItemId {
         self.0
     }
+}
+
+impl<K: CursorKey> Cursor<K> {
+    pub fn after(key: K) -> Self {
+        Cursor(key)
+    }
+
+    pub fn into_key(self) -> K {
+        self.0
+    }
 
     pub fn encode(&self) -> String {
-        URL_SAFE_NO_PAD.encode(self.0.as_str())
+        URL_SAFE_NO_PAD.encode(self.0.as_ref())
     }
 
     /// Reads a cursor this service handed out; anything else is refused.
@@ -76,7 +101,7 @@ impl Cursor {
         };
         let bytes = URL_SAFE_NO_PAD.decode(text).map_err(|_| not_ours())?;
         let id = String::from_utf8(bytes).map_err(|_| not_ours())?;
-        ItemId::parse(id, field).map(Cursor).map_err(|_| not_ours())
+        K::parse_key(id, field).map(Cursor).map_err(|_| not_ours())
     }
 }
 
@@ -98,6 +123,13 @@ impl ListQuery {
             limit: PageSize::MAX,
         }
     }
+}
+
+/// A page of the list of streams: the streams after `after`, in id order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StreamsQuery {
+    pub after: Option<StreamId>,
+    pub limit: PageSize,
 }
 
 #[cfg(test)]
@@ -128,7 +160,7 @@ mod tests {
         }
         // Not base64, not UTF-8, empty: all name the parameter.
         for bad in ["!!", "__8", ""] {
-            let err = Cursor::decode(bad, "cursor").unwrap_err();
+            let err = Cursor::<ItemId>::decode(bad, "cursor").unwrap_err();
             assert_eq!(err.field.as_deref(), Some("cursor"), "{bad:?}");
         }
     }

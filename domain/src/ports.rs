@@ -9,6 +9,7 @@ use crate::event::{Amount, ItemState, RecordedEvent};
 use crate::ids::{EventId, ItemId, StreamId};
 use crate::paging::{Cursor, ListQuery};
 use crate::projection::ItemChange;
+use crate::reading::{EventsPage, EventsQuery};
 use crate::rules::{AppendCommand, Rejection};
 
 /// A storage failure that is not the caller's fault.
@@ -63,6 +64,12 @@ pub trait EventStore: Send + Sync {
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError>;
 
+    /// A page of `query.stream_id`'s events, forward or backward, cut by
+    /// [`EventsPage::cut`] from a read of the ids of [`EventsQuery::ids`];
+    /// `None` when the stream has no event. Costs in proportion to the
+    /// events read.
+    async fn read_events(&self, query: &EventsQuery) -> Result<Option<EventsPage>, StoreError>;
+
     /// Up to `limit` streams after `after`, in stream-id order (UTF-8
     /// bytes), each with its version and when its last event was written;
     /// `more` when another may follow. Costs in proportion to the streams
@@ -99,6 +106,16 @@ pub struct StreamPage {
     pub streams: Vec<StreamSummary>,
     /// Whether a stream may sort after the last one here.
     pub more: bool,
+}
+
+impl StreamPage {
+    /// Where the next page starts, when there is one.
+    pub fn next_cursor(&self) -> Option<Cursor<StreamId>> {
+        match self.streams.last() {
+            Some(last) if self.more => Some(Cursor::after(last.stream_id.clone())),
+            _ => None,
+        }
+    }
 }
 
 /// How a read-model write treats a stored row of the same version.

@@ -148,6 +148,7 @@ mod tests {
                 },
                 None => DomainEvent::ItemDeleted { item_id },
             },
+            metadata: Default::default(),
         }
     }
 

@@ -9,6 +9,7 @@ use crate::idempotency::{
     Fingerprint, IDEMPOTENCY_KEY_HEADER, Idempotency, IdempotencyKey, RememberedAppend,
 };
 use crate::ids::{EventId, ItemId, StreamId, Version};
+use crate::metadata::EventMetadata;
 
 /// A validated request to append one event.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -20,6 +21,8 @@ pub struct AppendCommand {
     /// The client's key for this request, if it sent one: the store keeps
     /// it with the event, atomically, and answers a repeat with [`recall`].
     pub idempotency: Option<Idempotency>,
+    /// Stored with the event as it is; part of the request's fingerprint.
+    pub metadata: EventMetadata,
 }
 
 impl AppendCommand {
@@ -29,15 +32,46 @@ impl AppendCommand {
             event,
             expected_version,
             idempotency: None,
+            metadata: EventMetadata::default(),
         }
     }
 
     /// The same request, named by `key`.
     pub fn with_idempotency_key(mut self, key: IdempotencyKey) -> Self {
-        let fingerprint =
-            Fingerprint::of_append(&self.stream_id, &self.event, self.expected_version);
+        let fingerprint = self.fingerprint();
         self.idempotency = Some(Idempotency { key, fingerprint });
         self
+    }
+
+    /// The same request with `metadata`; a key it already has now names
+    /// the request with it.
+    pub fn with_metadata(mut self, metadata: EventMetadata) -> Self {
+        self.metadata = metadata;
+        let fingerprint = self.fingerprint();
+        if let Some(idempotency) = &mut self.idempotency {
+            idempotency.fingerprint = fingerprint;
+        }
+        self
+    }
+
+    fn fingerprint(&self) -> Fingerprint {
+        Fingerprint::of_append(
+            &self.stream_id,
+            &self.event,
+            self.expected_version,
+            &self.metadata,
+        )
+    }
+
+    /// The event this command stores, once the store gave it its place.
+    pub fn recorded(&self, event_id: EventId, recorded_at: DateTime<Utc>) -> RecordedEvent {
+        RecordedEvent {
+            stream_id: self.stream_id.clone(),
+            event_id,
+            recorded_at,
+            event: self.event.clone(),
+            metadata: self.metadata.clone(),
+        }
     }
 
     /// What the store keeps under the key once the append `recorded` is
@@ -188,6 +222,7 @@ pub fn recall(
         recorded_at: remembered.recorded_at,
         // The same fingerprint: the same event.
         event: command.event.clone(),
+        metadata: command.metadata.clone(),
     }))
 }
 
@@ -202,6 +237,7 @@ mod tests {
             event,
             expected_version: expected.map(|v| Version::new(v).unwrap()),
             idempotency: None,
+            metadata: Default::default(),
         }
     }
 
@@ -255,6 +291,7 @@ mod tests {
             event_id: EventId::new(7),
             recorded_at: at,
             event: first.event.clone(),
+            metadata: Default::default(),
         };
         let remembered = first.remembered(&recorded).unwrap();
         let later = at + chrono::Duration::hours(23);

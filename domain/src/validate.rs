@@ -4,20 +4,23 @@
 use crate::error::{ErrorCode, Invalid};
 use crate::event::DomainEvent;
 use crate::idempotency::{IDEMPOTENCY_KEY_HEADER, IdempotencyKey};
-use crate::ids::{EventId, StreamId, Version};
+use crate::ids::{EventId, ItemId, StreamId, Version};
 use crate::json::{ObjectReader, integer_in_range, json_object};
-use crate::limits::MAX_AMOUNT;
-use crate::paging::{Cursor, ListQuery, PageSize};
+use crate::limits::{DEFAULT_EVENTS_PAGE, DEFAULT_STREAMS_PAGE, MAX_AMOUNT};
+use crate::metadata::EventMetadata;
+use crate::paging::{Cursor, ListQuery, PageSize, StreamsQuery};
+use crate::reading::{Direction, EventsQuery};
 use crate::replay::{ReplayScope, ReplayTarget};
 use crate::rules::AppendCommand;
 
-/// `POST /addEvent`: `{"streamId", "type", "data", "expectedVersion"?}`.
+/// `POST /addEvent`: `{"streamId", "type", "data", "expectedVersion"?,
+/// "metadata"?}`.
 pub fn append_command(body: &[u8]) -> Result<AppendCommand, Invalid> {
     let object = json_object(body)?;
     let reader = ObjectReader::new(
         &object,
         "",
-        &["streamId", "type", "data", "expectedVersion"],
+        &["streamId", "type", "data", "expectedVersion", "metadata"],
     )?;
     let stream_id = StreamId::parse(reader.required_str("streamId")?, "streamId")?;
     let type_name = reader.required_str("type")?;
@@ -30,12 +33,11 @@ pub fn append_command(body: &[u8]) -> Result<AppendCommand, Invalid> {
             Version::new(raw)
         }
     };
-    Ok(AppendCommand {
-        stream_id,
-        event,
-        expected_version,
-        idempotency: None,
-    })
+    let metadata = match reader.optional("metadata") {
+        None => EventMetadata::default(),
+        Some(value) => EventMetadata::from_json(value, "metadata")?,
+    };
+    Ok(AppendCommand::new(stream_id, event, expected_version).with_metadata(metadata))
 }
 
 /// The `Idempotency-Key` header of `POST /addEvent`, given as its raw
@@ -123,11 +125,84 @@ pub fn list_query(
     };
     let after = match cursor {
         None => None,
-        Some(raw) => Some(Cursor::decode(raw, "cursor")?.into_item_id()),
+        Some(raw) => Some(Cursor::<ItemId>::decode(raw, "cursor")?.into_item_id()),
     };
     Ok(ListQuery {
         stream_id,
         after,
+        limit,
+    })
+}
+
+/// `GET /listStreams` query parameters, each optional: `limit`
+/// ([`DEFAULT_STREAMS_PAGE`] when absent) and `cursor` (the first page
+/// when absent).
+pub fn streams_query(limit: Option<&str>, cursor: Option<&str>) -> Result<StreamsQuery, Invalid> {
+    let limit = match limit {
+        None => PageSize::new(DEFAULT_STREAMS_PAGE).unwrap_or(PageSize::MAX),
+        Some(raw) => PageSize::parse(raw, "limit")?,
+    };
+    let after = match cursor {
+        None => None,
+        Some(raw) => Some(Cursor::<StreamId>::decode(raw, "cursor")?.into_key()),
+    };
+    Ok(StreamsQuery { after, limit })
+}
+
+/// `GET /readStream` query parameters: `streamId` (required), `direction`
+/// (`forward`, the default, or `backward`), `from` (an event id; the
+/// first event forward, the last backward, when absent) and `limit`
+/// ([`DEFAULT_EVENTS_PAGE`] when absent).
+pub fn events_query(
+    stream_id: Option<&str>,
+    direction: Option<&str>,
+    from: Option<&str>,
+    limit: Option<&str>,
+) -> Result<EventsQuery, Invalid> {
+    let stream_id = match stream_id {
+        None => {
+            return Err(Invalid::field(
+                ErrorCode::MissingField,
+                "streamId",
+                "`streamId` is required: the stream to read",
+            ));
+        }
+        Some(raw) => StreamId::parse(raw, "streamId")?,
+    };
+    let direction = match direction {
+        None | Some("forward") => Direction::Forward,
+        Some("backward") => Direction::Backward,
+        Some(_) => {
+            return Err(Invalid::field(
+                ErrorCode::InvalidValue,
+                "direction",
+                "`direction` must be `forward` or `backward`",
+            ));
+        }
+    };
+    let from = match from {
+        None => None,
+        Some(raw) => Some(EventId::new(
+            raw.parse::<u64>()
+                .ok()
+                .filter(|n| *n <= MAX_AMOUNT)
+                .ok_or_else(|| {
+                    Invalid::field(
+                        ErrorCode::InvalidValue,
+                        "from",
+                        format!("`from` must be an event id: an integer from 0 to {MAX_AMOUNT}"),
+                    )
+                })?,
+        )),
+    };
+    let limit = match limit {
+        None => PageSize::new(DEFAULT_EVENTS_PAGE).unwrap_or(PageSize::MAX),
+        Some(raw) => PageSize::parse(raw, "limit")?,
+    };
+    Ok(EventsQuery {
+        stream_id,
+        direction,
+        from,
         limit,
     })
 }

@@ -9,8 +9,9 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::{
-    AppendCommand, AppendError, EventId, EventStore, ItemId, LaneKey, RecordedEvent, ReplayJob,
-    ReplayJobs, ReplayLane, ReplayRequest, StoreError, StoredLane, StreamId, StreamPage,
+    AppendCommand, AppendError, EventId, EventStore, EventsPage, EventsQuery, ItemId, LaneKey,
+    RecordedEvent, ReplayJob, ReplayJobs, ReplayLane, ReplayRequest, StoreError, StoredLane,
+    StreamId, StreamPage,
 };
 use service::replay_runs::ReplayDispatcher;
 use tokio::sync::Notify;
@@ -109,6 +110,10 @@ impl EventStore for StallingRead {
             std::future::pending::<()>().await;
         }
         self.inner.read_stream(stream_id, from, limit).await
+    }
+
+    async fn read_events(&self, query: &EventsQuery) -> Result<Option<EventsPage>, StoreError> {
+        self.inner.read_events(query).await
     }
 
     async fn list_streams(

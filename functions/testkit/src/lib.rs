@@ -38,6 +38,7 @@ pub async fn seed_amount_changes(
             event,
             expected_version: None,
             idempotency: None,
+            metadata: Default::default(),
         };
         let recorded = events
             .append(&command, chrono::Utc::now())

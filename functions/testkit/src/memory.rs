@@ -9,10 +9,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, SubsecRound, Utc};
 use domain::{
     AppendCommand, AppendError, ApplyMode, ApplyOutcome, Checkpoints, EventId, EventStore,
-    IdempotencyKey, ItemChange, ItemId, ItemPage, ItemState, ItemView, LaneKey, ListQuery,
-    ParkedRecord, ParkedRecords, ReadModel, RecordedEvent, RememberedAppend, ReplayJob, ReplayJobs,
-    ReplayLane, StoreError, StoredItem, StoredLane, StreamFold, StreamId, StreamPage,
-    StreamSummary, decide, recall,
+    EventsPage, EventsQuery, IdempotencyKey, ItemChange, ItemId, ItemPage, ItemState, ItemView,
+    LaneKey, ListQuery, ParkedRecord, ParkedRecords, ReadModel, RecordedEvent, RememberedAppend,
+    ReplayJob, ReplayJobs, ReplayLane, StoreError, StoredItem, StoredLane, StreamFold, StreamId,
+    StreamPage, StreamSummary, decide, recall,
 };
 
 /// The event log, the read model and the checkpoints behind one lock.
@@ -73,13 +73,8 @@ impl EventStore for MemoryStore {
             &stream.fold.decision_state(command.event.item_id()),
             command,
         )?;
-        let recorded = RecordedEvent {
-            stream_id: command.stream_id.clone(),
-            event_id,
-            // The other stores keep milliseconds, as the API shows them.
-            recorded_at: recorded_at.trunc_subsecs(3),
-            event: command.event.clone(),
-        };
+        // The other stores keep milliseconds, as the API shows them.
+        let recorded = command.recorded(event_id, recorded_at.trunc_subsecs(3));
         stream.fold.apply(&recorded);
         stream.events.push(recorded.clone());
         if let (Some(idempotency), Some(remembered)) =
@@ -110,6 +105,24 @@ impl EventStore for MemoryStore {
             .take(limit)
             .cloned()
             .collect())
+    }
+
+    async fn read_events(&self, query: &EventsQuery) -> Result<Option<EventsPage>, StoreError> {
+        let state = self.state();
+        let Some(last) = state
+            .streams
+            .get(&query.stream_id)
+            .and_then(|stream| stream.events.last())
+        else {
+            return Ok(None);
+        };
+        let events = &state.streams[&query.stream_id].events;
+        let fetched = query
+            .ids(last.event_id)
+            .into_iter()
+            .filter_map(|id| events.get(usize::try_from(id.get()).ok()?).cloned())
+            .collect();
+        Ok(Some(EventsPage::cut(query, last.event_id, fetched)))
     }
 
     async fn list_streams(

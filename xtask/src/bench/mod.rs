@@ -153,5 +153,6 @@ fn command(stream: &StreamId, event: DomainEvent) -> AppendCommand {
         event,
         expected_version: None,
         idempotency: None,
+        metadata: Default::default(),
     }
 }

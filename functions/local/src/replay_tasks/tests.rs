@@ -169,6 +169,12 @@ impl EventStore for Slow {
             .fetch_add(events.len() as u64, Ordering::SeqCst);
         Ok(events)
     }
+    async fn read_events(
+        &self,
+        query: &domain::EventsQuery,
+    ) -> Result<Option<domain::EventsPage>, StoreError> {
+        self.inner.read_events(query).await
+    }
     async fn list_streams(
         &self,
         after: Option<&StreamId>,

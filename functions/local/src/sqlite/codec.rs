@@ -7,13 +7,14 @@ use std::path::Path;
 
 use domain::event::parse_timestamp;
 use domain::{
-    DomainEvent, EventId, ItemId, ItemState, ItemView, RecordedEvent, StoreError, StoredItem,
-    StreamId,
+    DomainEvent, EventId, EventMetadata, ItemId, ItemState, ItemView, RecordedEvent, StoreError,
+    StoredItem, StreamId,
 };
 use rusqlite::Row;
 
 /// The columns every event query selects, in the order [`decode_event`] reads.
-pub(super) const EVENT_COLUMNS: &str = "seq, stream_id, event_id, item_id, type, data, recorded_at";
+pub(super) const EVENT_COLUMNS: &str =
+    "seq, stream_id, event_id, item_id, type, data, recorded_at, metadata";
 
 /// The columns a read-model listing selects, in the order [`decode_item`] reads.
 pub(super) const ITEM_COLUMNS: &str = "item_id, amount";
@@ -58,6 +59,30 @@ pub(super) fn event_id_param(id: EventId) -> Result<i64, StoreError> {
 /// Decodes a row selected with [`EVENT_COLUMNS`]; any failure is `Corrupt`
 /// and names the row.
 pub(super) fn decode_event(row: &Row<'_>) -> Result<RecordedEvent, StoreError> {
+    let mut recorded = decode_event_before_metadata(row)?;
+    let bad = |what: String| {
+        corrupt_row(
+            recorded.stream_id.as_str(),
+            &recorded.event_id.to_string(),
+            what,
+        )
+    };
+    let metadata = match row.get::<_, Option<String>>(7) {
+        Err(err) => return Err(bad(err.to_string())),
+        Ok(None) => EventMetadata::default(),
+        Ok(Some(text)) => {
+            let value: serde_json::Value = serde_json::from_str(&text)
+                .map_err(|err| bad(format!("metadata is not JSON: {err}")))?;
+            EventMetadata::from_json(&value, "metadata").map_err(|err| bad(err.to_string()))?
+        }
+    };
+    recorded.metadata = metadata;
+    Ok(recorded)
+}
+
+/// Decodes the columns of [`EVENT_COLUMNS`] up to `recorded_at`, as the
+/// events table had them before version 8 (what migration 7 reads).
+pub(super) fn decode_event_before_metadata(row: &Row<'_>) -> Result<RecordedEvent, StoreError> {
     let seq: i64 = row.get(0).map_err(|err| corrupt_row("?", "?", err))?;
     let stream: String = row.get(1).map_err(|err| corrupt_seq(seq, err))?;
     let raw_id: i64 = row.get(2).map_err(|err| corrupt_seq(seq, err))?;
@@ -89,6 +114,7 @@ pub(super) fn decode_event(row: &Row<'_>) -> Result<RecordedEvent, StoreError> {
         event_id,
         recorded_at,
         event,
+        metadata: EventMetadata::default(),
     })
 }
 

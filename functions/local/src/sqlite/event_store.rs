@@ -9,8 +9,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::event::{format_timestamp, parse_timestamp};
 use domain::{
-    AppendCommand, AppendError, DecisionState, EventId, EventStore, ItemId, RecordedEvent,
-    StoreError, StreamId, StreamPage, StreamSummary, Version, decide, recall,
+    AppendCommand, AppendError, DecisionState, Direction, EventId, EventStore, EventsPage,
+    EventsQuery, ItemId, RecordedEvent, StoreError, StreamId, StreamPage, StreamSummary, Version,
+    decide, recall,
 };
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
@@ -88,10 +89,11 @@ pub(super) fn append_in(
     let timestamp = format_timestamp(recorded_at);
     let data = serde_json::to_string(&command.event.data())
         .map_err(|err| StoreError::Unavailable(format!("cannot encode the event: {err}")))?;
+    let metadata = (!command.metadata.is_empty()).then(|| command.metadata.to_json().to_string());
     let event_id_column = event_id_param(event_id)?;
     tx.prepare_cached(
-        "INSERT INTO events (stream_id, event_id, item_id, type, data, recorded_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO events (stream_id, event_id, item_id, type, data, recorded_at, metadata)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )
     .and_then(|mut insert| {
         insert.execute(params![
@@ -100,7 +102,8 @@ pub(super) fn append_in(
             item,
             command.event.event_type().as_str(),
             data,
-            timestamp
+            timestamp,
+            metadata
         ])
     })
     .map_err(db_error)?;
@@ -121,13 +124,8 @@ pub(super) fn append_in(
     )
     .and_then(|mut upsert| upsert.execute(params![stream, event_id_column, timestamp]))
     .map_err(db_error)?;
-    let recorded = RecordedEvent {
-        stream_id: command.stream_id.clone(),
-        event_id,
-        // What a read returns: the stored form keeps milliseconds.
-        recorded_at: parse_timestamp(&timestamp).unwrap_or(recorded_at),
-        event: command.event.clone(),
-    };
+    // What a read returns: the stored form keeps milliseconds.
+    let recorded = command.recorded(event_id, parse_timestamp(&timestamp).unwrap_or(recorded_at));
     if let (Some(idempotency), Some(remembered)) =
         (&command.idempotency, command.remembered(&recorded))
     {
@@ -247,6 +245,52 @@ impl EventStore for SqliteStore {
         .await
     }
 
+    async fn read_events(&self, query: &EventsQuery) -> Result<Option<EventsPage>, StoreError> {
+        let query = query.clone();
+        self.blocking(move |inner| {
+            inner.read(|conn| {
+                let stream = query.stream_id.as_str();
+                let last: Option<i64> = conn
+                    .prepare_cached("SELECT version FROM streams WHERE stream_id = ?1")
+                    .and_then(|mut stmt| stmt.query_row([stream], |row| row.get(0)).optional())
+                    .map_err(db_error)?;
+                let Some(last) = last else {
+                    return Ok(None);
+                };
+                let last = u64::try_from(last)
+                    .map(EventId::new)
+                    .map_err(|_| corrupt_row(stream, &last.to_string(), "negative version"))?;
+                let Some(start) = query.start(last) else {
+                    return Ok(Some(EventsPage::cut(&query, last, Vec::new())));
+                };
+                let sql = match query.direction {
+                    Direction::Forward => format!(
+                        "SELECT {EVENT_COLUMNS} FROM events
+                         WHERE stream_id = ?1 AND event_id >= ?2 ORDER BY event_id LIMIT ?3"
+                    ),
+                    Direction::Backward => format!(
+                        "SELECT {EVENT_COLUMNS} FROM events
+                         WHERE stream_id = ?1 AND event_id <= ?2 ORDER BY event_id DESC LIMIT ?3"
+                    ),
+                };
+                let mut stmt = conn.prepare_cached(&sql).map_err(db_error)?;
+                let mut rows = stmt
+                    .query(params![
+                        stream,
+                        event_id_param(start)?,
+                        sql_limit(query.limit.get())
+                    ])
+                    .map_err(db_error)?;
+                let mut events = Vec::new();
+                while let Some(row) = rows.next().map_err(db_error)? {
+                    events.push(decode_event(row)?);
+                }
+                Ok(Some(EventsPage::cut(&query, last, events)))
+            })
+        })
+        .await
+    }
+
     async fn read_stream(
         &self,
         stream_id: &StreamId,
@@ -292,6 +336,7 @@ mod tests {
             },
             expected_version: None,
             idempotency: None,
+            metadata: Default::default(),
         }
     }
 

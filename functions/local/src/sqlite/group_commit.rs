@@ -244,6 +244,7 @@ mod tests {
             },
             expected_version: None,
             idempotency: None,
+            metadata: Default::default(),
         }
     }
 

@@ -301,6 +301,7 @@ mod tests {
             },
             expected_version: None,
             idempotency: None,
+            metadata: Default::default(),
         }
     }
 

@@ -11,7 +11,7 @@ use domain::limits::TOMBSTONE_RETENTION_SECS;
 use domain::{RecordedEvent, StoreError};
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
-use super::codec::{db_error, decode_event};
+use super::codec::{db_error, decode_event_before_metadata};
 
 /// The schema version this code writes (`PRAGMA user_version`).
 pub(super) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -19,7 +19,7 @@ pub(super) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 /// What takes a database from version `i` to `i + 1`.
 type Migration = fn(&Transaction<'_>) -> Result<(), rusqlite::Error>;
 
-const MIGRATIONS: [Migration; 7] = [
+const MIGRATIONS: [Migration; 8] = [
     v1_tables,
     v2_tombstone_expiry,
     v3_replay_jobs,
@@ -27,6 +27,7 @@ const MIGRATIONS: [Migration; 7] = [
     v5_parked_records,
     v6_streams_and_held_lanes,
     v7_stream_items,
+    v8_event_metadata,
 ];
 
 /// Version 1: the event log, the read model, checkpoints, parked records.
@@ -206,7 +207,7 @@ CREATE TABLE stream_items (
     let mut rows = select.query([])?;
     let mut latest: Option<RecordedEvent> = None;
     while let Some(row) = rows.next()? {
-        let Ok(recorded) = decode_event(row) else {
+        let Ok(recorded) = decode_event_before_metadata(row) else {
             continue;
         };
         if let Some(done) = latest.take_if(|kept| !same_item(kept, &recorded)) {
@@ -218,6 +219,12 @@ CREATE TABLE stream_items (
         insert_item(&mut insert, &done)?;
     }
     Ok(())
+}
+
+/// Version 8: each event's metadata, as its compact JSON; NULL for an
+/// event with none (every event before this version).
+fn v8_event_metadata(tx: &Transaction<'_>) -> Result<(), rusqlite::Error> {
+    tx.execute_batch("ALTER TABLE events ADD COLUMN metadata TEXT NULL;")
 }
 
 fn same_item(one: &RecordedEvent, other: &RecordedEvent) -> bool {

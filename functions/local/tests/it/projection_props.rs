@@ -43,6 +43,7 @@ fn valid_log(picks: &[(usize, usize, u8, u64)]) -> (Vec<RecordedEvent>, Vec<Stre
             event_id: fold.version().next_event_id(),
             recorded_at: Utc::now(),
             event,
+            metadata: Default::default(),
         };
         fold.apply(&recorded);
         log.push(recorded);

@@ -42,6 +42,7 @@ fn created(stream: &StreamId, item: &str, amount: u64) -> AppendCommand {
         },
         expected_version: None,
         idempotency: None,
+        metadata: Default::default(),
     }
 }
 
@@ -103,6 +104,7 @@ async fn concurrent_appends_over_many_streams_store_exactly_what_was_acknowledge
                         },
                         expected_version: None,
                         idempotency: None,
+                        metadata: Default::default(),
                     },
                     Expect::Refused,
                 ),

@@ -6,12 +6,15 @@ use std::fmt;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use domain::event::{format_timestamp, parse_timestamp};
-use domain::{DomainEvent, EventId, IdempotencyKey, ItemId, RecordedEvent, StoreError, StreamId};
+use domain::{
+    DomainEvent, EventId, EventMetadata, IdempotencyKey, ItemId, RecordedEvent, StoreError,
+    StreamId,
+};
 use serde_json::{Map, Number, Value};
 
 use super::schema::{
     DATA, ENTRY, EVENT_ID, EVENT_TYPE, IDEMPOTENCY_KEY_ENTRY, IDEMPOTENCY_KEY_PARTITION_PREFIX,
-    ITEM_ENTRY_PREFIX, RECORDED_AT, STREAM_ID,
+    ITEM_ENTRY_PREFIX, METADATA, RECORDED_AT, STREAM_ID,
 };
 
 /// An item as the SDK hands it over.
@@ -130,7 +133,7 @@ pub fn attribute_to_json(value: &AttributeValue) -> Result<Value, String> {
 
 /// An event as the events table stores it.
 pub(super) fn event_to_item(recorded: &RecordedEvent) -> Item {
-    HashMap::from([
+    let mut item = HashMap::from([
         (STREAM_ID.to_owned(), s(recorded.stream_id.as_str())),
         (EVENT_ID.to_owned(), n(recorded.event_id.get())),
         (
@@ -142,7 +145,14 @@ pub(super) fn event_to_item(recorded: &RecordedEvent) -> Item {
             RECORDED_AT.to_owned(),
             s(&format_timestamp(recorded.recorded_at)),
         ),
-    ])
+    ]);
+    if !recorded.metadata.is_empty() {
+        item.insert(
+            METADATA.to_owned(),
+            json_to_attribute(&recorded.metadata.to_json()),
+        );
+    }
+    item
 }
 
 /// Decodes an events-table item (from a query or a stream image) with the
@@ -162,11 +172,20 @@ pub fn event_from_item(item: &Item) -> Result<RecordedEvent, StoreError> {
         let raw_at = string(item, RECORDED_AT)?;
         let recorded_at = parse_timestamp(raw_at)
             .ok_or_else(|| format!("`{RECORDED_AT}` {raw_at:?} is not an RFC 3339 timestamp"))?;
+        let metadata = match item.get(METADATA) {
+            None => EventMetadata::default(),
+            Some(value @ AttributeValue::M(_)) => {
+                EventMetadata::from_json(&attribute_to_json(value)?, METADATA)
+                    .map_err(|err| err.to_string())?
+            }
+            Some(_) => return Err(format!("`{METADATA}` is not a map")),
+        };
         Ok(RecordedEvent {
             stream_id,
             event_id,
             recorded_at,
             event,
+            metadata,
         })
     };
     decode().map_err(|problem| StoreError::Corrupt(format!("event {}: {problem}", EventKey(item))))

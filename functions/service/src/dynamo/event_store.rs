@@ -16,9 +16,9 @@ use aws_sdk_dynamodb::types::{Get, TransactGetItem};
 use chrono::{DateTime, SubsecRound, Utc};
 use domain::event::parse_timestamp;
 use domain::{
-    AppendCommand, AppendError, DecisionState, EventId, EventStore, Fingerprint, IdempotencyKey,
-    ItemId, RecordedEvent, RememberedAppend, StoreError, StreamId, StreamPage, Version, decide,
-    recall,
+    AppendCommand, AppendError, DecisionState, EventId, EventStore, EventsPage, EventsQuery,
+    Fingerprint, IdempotencyKey, ItemId, RecordedEvent, RememberedAppend, StoreError, StreamId,
+    StreamPage, Version, decide, recall,
 };
 
 use super::DynamoStore;
@@ -94,12 +94,7 @@ impl EventStore for DynamoStore {
             }
             // A stale expectedVersion shows up here, on the freshly read state.
             let event_id = decide(&state, command)?;
-            let recorded = RecordedEvent {
-                stream_id: command.stream_id.clone(),
-                event_id,
-                recorded_at,
-                event: command.event.clone(),
-            };
+            let recorded = command.recorded(event_id, recorded_at);
             match self.write_append(command, &recorded, state.version).await? {
                 Written::Stored => return Ok(recorded),
                 Written::Lost => {}
@@ -129,6 +124,10 @@ impl EventStore for DynamoStore {
             "stream `{stream}`: {APPEND_ATTEMPTS} attempts lost to concurrent appends"
         ))
         .into())
+    }
+
+    async fn read_events(&self, query: &EventsQuery) -> Result<Option<EventsPage>, StoreError> {
+        self.events_page(query).await
     }
 
     async fn list_streams(

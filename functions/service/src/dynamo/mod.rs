@@ -30,6 +30,7 @@ mod batch;
 mod checkpoints;
 mod codec;
 mod errors;
+mod event_pages;
 mod event_store;
 mod parked;
 mod read_model;

@@ -15,6 +15,8 @@ pub const EVENT_TYPE: &str = "type";
 pub const DATA: &str = "data";
 /// Events table: RFC 3339 with milliseconds, S.
 pub const RECORDED_AT: &str = "recordedAt";
+/// Events table: the event's metadata, M of S; absent when it has none.
+pub const METADATA: &str = "metadata";
 /// What the events table's DynamoDB stream carries.
 pub const EVENTS_STREAM_VIEW: &str = "NEW_IMAGE";
 

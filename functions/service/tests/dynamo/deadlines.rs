@@ -282,6 +282,7 @@ fn created(stream: &StreamId, n: u64) -> AppendCommand {
         },
         expected_version: None,
         idempotency: None,
+        metadata: Default::default(),
     }
 }
 

@@ -83,6 +83,7 @@ fn create() -> AppendCommand {
         },
         expected_version: None,
         idempotency: None,
+        metadata: Default::default(),
     }
 }
 

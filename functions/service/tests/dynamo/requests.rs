@@ -29,6 +29,7 @@ fn create(stream: &StreamId, item: &str, amount: u64) -> AppendCommand {
         },
         expected_version: None,
         idempotency: None,
+        metadata: Default::default(),
     }
 }
 
@@ -91,6 +92,7 @@ async fn a_batch_is_one_write_per_touched_item() {
                 },
                 expected_version: None,
                 idempotency: None,
+                metadata: Default::default(),
             };
             events.push(store.append(&change, Utc::now()).await.unwrap());
         }

@@ -31,6 +31,7 @@ fn command(stream: &StreamId, item: &str, amount: u64) -> AppendCommand {
         },
         expected_version: None,
         idempotency: None,
+        metadata: Default::default(),
     }
 }
 

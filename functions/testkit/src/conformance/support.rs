@@ -80,6 +80,7 @@ pub(super) fn command(stream: &StreamId, event: DomainEvent) -> AppendCommand {
         event,
         expected_version: None,
         idempotency: None,
+        metadata: Default::default(),
     }
 }
 

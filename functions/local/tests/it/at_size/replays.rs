@@ -36,6 +36,7 @@ async fn append_log(
             event,
             expected_version: None,
             idempotency: None,
+            metadata: Default::default(),
         };
         log.push(store.append(&command, Utc::now()).await.expect("append"));
     }
@@ -178,6 +179,13 @@ impl EventStore for Instrumented {
         self.events_read
             .fetch_add(events.len() as u64, Ordering::SeqCst);
         Ok(events)
+    }
+
+    async fn read_events(
+        &self,
+        query: &domain::EventsQuery,
+    ) -> Result<Option<domain::EventsPage>, StoreError> {
+        self.store.read_events(query).await
     }
 
     async fn list_streams(

@@ -32,6 +32,7 @@ async fn append_read_list_and_checkpoints_smoke() {
             event,
             expected_version: None,
             idempotency: None,
+            metadata: Default::default(),
         };
         appended.push(store.append(&command, at).await.expect("append"));
     }
@@ -92,6 +93,7 @@ async fn append_read_list_and_checkpoints_smoke() {
         },
         expected_version: None,
         idempotency: None,
+        metadata: Default::default(),
     };
     store
         .append(&command, at)
@@ -169,6 +171,7 @@ async fn an_event_the_stream_index_does_not_know_is_corrupt_not_contention() {
         },
         expected_version: None,
         idempotency: None,
+        metadata: Default::default(),
     };
     match store.append(&command, Utc::now()).await {
         Err(AppendError::Store(StoreError::Corrupt(message))) => {
