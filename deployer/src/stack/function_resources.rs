@@ -35,6 +35,8 @@ impl FunctionResources for Function {
             Function::ListItems => "ListItems",
             Function::TriggerReplay => "TriggerReplay",
             Function::ReplayStatus => "ReplayStatus",
+            Function::ListStreams => "ListStreams",
+            Function::ReadStream => "ReadStream",
             Function::Projector => "Projector",
             Function::Replay => "Replay",
         }
@@ -68,6 +70,8 @@ impl FunctionResources for Function {
             | Function::ListItems
             | Function::TriggerReplay
             | Function::ReplayStatus
+            | Function::ListStreams
+            | Function::ReadStream
             | Function::Projector => 256,
         }
     }

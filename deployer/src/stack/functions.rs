@@ -122,6 +122,8 @@ pub(super) fn add_function(
                 | Function::ListItems
                 | Function::TriggerReplay
                 | Function::ReplayStatus
+                | Function::ListStreams
+                | Function::ReadStream
                 | Function::Projector => None,
             },
         },

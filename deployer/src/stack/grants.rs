@@ -19,6 +19,11 @@ use crate::cfn::{Expr, Pseudo};
 ///   stream index: stream and idempotency-key rows only, `rows.rs`);
 ///   no ConditionCheck items, so no ConditionCheckItem.
 /// - list-items: Query on the read model.
+/// - list-streams: Query on the stream index (the list of streams) and
+///   BatchGetItem there (their HEAD rows); Query on the events table (the
+///   last write of a stream whose HEAD row predates its time).
+/// - read-stream: Query on the events table; GetItem on the stream index
+///   (the stream's HEAD row).
 /// - trigger-replay: GetItem and TransactWriteItems (Puts) on the
 ///   replays table (the stream's lane and the job); an asynchronous
 ///   Invoke of the replay function (to start the replay, or to resume
@@ -73,6 +78,30 @@ pub(super) fn grants(function: Function, tracing: bool) -> Vec<Grant> {
             actions: &["dynamodb:Query"],
             rows: None,
         }],
+        Function::ListStreams => &[
+            Grant {
+                target: Target::StreamIndexTable,
+                actions: &["dynamodb:BatchGetItem", "dynamodb:Query"],
+                rows: None,
+            },
+            Grant {
+                target: Target::EventsTable,
+                actions: &["dynamodb:Query"],
+                rows: None,
+            },
+        ],
+        Function::ReadStream => &[
+            Grant {
+                target: Target::EventsTable,
+                actions: &["dynamodb:Query"],
+                rows: None,
+            },
+            Grant {
+                target: Target::StreamIndexTable,
+                actions: &["dynamodb:GetItem"],
+                rows: None,
+            },
+        ],
         // Both start replay runs: a new one, or one whose run died.
         Function::TriggerReplay | Function::ReplayStatus => &[
             Grant {

@@ -17,6 +17,8 @@ pub enum Function {
     ListItems,
     TriggerReplay,
     ReplayStatus,
+    ListStreams,
+    ReadStream,
     Projector,
     Replay,
 }
@@ -35,11 +37,13 @@ pub enum Serves {
 impl Function {
     /// Every function. The crates under `functions/` must be exactly these
     /// (`the_function_crates_are_exactly_the_function_list`).
-    pub const ALL: [Function; 6] = [
+    pub const ALL: [Function; 8] = [
         Function::AddEvent,
         Function::ListItems,
         Function::TriggerReplay,
         Function::ReplayStatus,
+        Function::ListStreams,
+        Function::ReadStream,
         Function::Projector,
         Function::Replay,
     ];
@@ -51,6 +55,8 @@ impl Function {
             Function::ListItems => "list-items",
             Function::TriggerReplay => "trigger-replay",
             Function::ReplayStatus => "replay-status",
+            Function::ListStreams => "list-streams",
+            Function::ReadStream => "read-stream",
             Function::Projector => "projector",
             Function::Replay => "replay",
         }
@@ -63,6 +69,8 @@ impl Function {
             Function::ListItems => Serves::Route(Route::get(self, "listTestItems")),
             Function::TriggerReplay => Serves::Route(Route::post(self, "triggerReplay")),
             Function::ReplayStatus => Serves::Route(Route::get(self, "replayStatus")),
+            Function::ListStreams => Serves::Route(Route::get(self, "listStreams")),
+            Function::ReadStream => Serves::Route(Route::get(self, "readStream")),
             Function::Projector => Serves::EventsStream,
             Function::Replay => Serves::Replays,
         }
@@ -76,7 +84,9 @@ impl Function {
             Function::AddEvent
             | Function::ListItems
             | Function::TriggerReplay
-            | Function::ReplayStatus => Duration::from_secs(10),
+            | Function::ReplayStatus
+            | Function::ListStreams
+            | Function::ReadStream => Duration::from_secs(10),
             Function::Projector => Duration::from_secs(60),
             // Replays are asynchronous and hand over before this runs out.
             Function::Replay => Duration::from_secs(900),
@@ -94,7 +104,11 @@ impl Function {
             Function::ListItems => &[EnvVar::TestStreamId],
             // They start replay runs: a new replay, or one whose run died.
             Function::TriggerReplay | Function::ReplayStatus => &[EnvVar::ReplayFunctionName],
-            Function::AddEvent | Function::Projector | Function::Replay => &[],
+            Function::AddEvent
+            | Function::ListStreams
+            | Function::ReadStream
+            | Function::Projector
+            | Function::Replay => &[],
         });
         variables
     }

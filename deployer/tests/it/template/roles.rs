@@ -64,6 +64,17 @@ fn expected_grants(function: Function, tracing: bool) -> Vec<(String, Vec<String
             ),
         ],
         Function::ListItems => vec![("ReadModelTable.Arn".to_owned(), vec!["dynamodb:Query"])],
+        Function::ListStreams => vec![
+            (
+                "StreamIndexTableArn".to_owned(),
+                vec!["dynamodb:BatchGetItem", "dynamodb:Query"],
+            ),
+            ("EventsTableArn".to_owned(), vec!["dynamodb:Query"]),
+        ],
+        Function::ReadStream => vec![
+            ("EventsTableArn".to_owned(), vec!["dynamodb:Query"]),
+            ("StreamIndexTableArn".to_owned(), vec!["dynamodb:GetItem"]),
+        ],
         Function::TriggerReplay => vec![
             (
                 "ReplaysTable.Arn".to_owned(),

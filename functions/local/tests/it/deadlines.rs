@@ -41,6 +41,8 @@ impl Client {
                 .post(url)
                 .json(&json!({"streamId": self.stream, "fromEventId": 0})),
             Function::ReplayStatus => self.http.get(url).query(&[("replayId", "r-1")]),
+            Function::ListStreams => self.http.get(url),
+            Function::ReadStream => self.http.get(url).query(&[("streamId", &self.stream)]),
             Function::Projector | Function::Replay => unreachable!("{route:?} is no route"),
         };
         request

@@ -1,6 +1,7 @@
 //! The HTTP routes' handlers, as plain async functions over API Gateway
 //! proxy events: Lambda calls them through `lambda_runtime`, local mode
-//! through its gateway, tests directly. The routes themselves are
+//! through its gateway, tests directly; `log.rs` has the routes that read
+//! the event log. The routes themselves are
 //! `functions.rs`'s: each is a [`Function`]'s.
 
 use std::sync::Arc;
@@ -20,6 +21,9 @@ use crate::http::{
 use crate::replay_runs::ReplayDispatcher;
 
 pub use crate::functions::Route;
+pub use log::events_page_body;
+
+mod log;
 
 /// The original's test stream, listed when no `streamId` is asked for.
 pub const DEFAULT_TEST_STREAM_ID: &str = "eb724435-02cb-4c68-9d7a-4b6471c5a810";
@@ -45,6 +49,8 @@ impl Api {
             Function::ListItems => self.list_items(request).await,
             Function::TriggerReplay => self.trigger_replay(request).await,
             Function::ReplayStatus => self.replay_status(request).await,
+            Function::ListStreams => self.list_streams(request).await,
+            Function::ReadStream => self.read_stream(request).await,
             // Serving no route, they are never given one (`Function::serves`).
             Function::Projector | Function::Replay => no_such_route(),
         }
@@ -70,6 +76,7 @@ impl Api {
                     stream_id = %recorded.stream_id,
                     event_id = %recorded.event_id,
                     event_type = %recorded.event.event_type(),
+                    correlation_id = recorded.metadata.correlation_id(),
                     "event appended"
                 );
                 json_response(

@@ -67,6 +67,8 @@ fn request(route: Route, stream: &str) -> aws_lambda_events::apigw::ApiGatewayPr
             json!({"streamId": stream, "fromEventId": 0}).to_string(),
         ),
         Function::ReplayStatus => ("/replayStatus?replayId=r-1".to_owned(), String::new()),
+        Function::ListStreams => ("/listStreams".to_owned(), String::new()),
+        Function::ReadStream => (format!("/readStream?streamId={stream}"), String::new()),
         Function::Projector | Function::Replay => unreachable!("{route:?} is no route"),
     };
     let (parts, ()) = Request::builder()

@@ -25,7 +25,16 @@ pub struct Stores {
     pub parked: Arc<dyn ParkedRecords>,
     /// What must live as long as the ports (a temporary directory).
     keep_alive: Option<Arc<dyn Any + Send + Sync>>,
+    /// Writes streams' first events as the adapter's appends store them,
+    /// in bulk, for the cases about many streams on a backend where ten
+    /// thousand appends one by one would take minutes (the emulator).
+    pub(crate) seed_first_events: Option<SeedFirstEvents>,
 }
+
+/// See [`Stores::seeding_first_events_with`].
+pub type SeedFirstEvents = Arc<
+    dyn Fn(Vec<domain::RecordedEvent>) -> futures::future::BoxFuture<'static, ()> + Send + Sync,
+>;
 
 impl Stores {
     /// The set made of one value that implements all three ports.
@@ -41,7 +50,16 @@ impl Stores {
             replay_jobs: store.clone(),
             parked: store,
             keep_alive: None,
+            seed_first_events: None,
         }
+    }
+
+    /// The same set, creating the many streams of the listing cases with
+    /// `seed`, which must store each event (every one the first of its
+    /// stream) exactly as an append of it would.
+    pub fn seeding_first_events_with(mut self, seed: SeedFirstEvents) -> Self {
+        self.seed_first_events = Some(seed);
+        self
     }
 
     /// The same set, keeping `guard` (say, the store's temporary
@@ -95,6 +113,12 @@ macro_rules! conformance_tests {
             a_replay_resumes_from_its_saved_progress,
             a_replay_and_the_live_projection_do_not_undo_each_other,
             streams_list_in_id_order_with_their_version_and_last_write,
+            events_read_in_pages_forward_and_backward_each_once,
+            an_unknown_stream_reads_as_none_and_past_the_end_as_empty,
+            a_forward_read_during_appends_sees_each_event_once,
+            metadata_is_stored_with_its_event_and_read_back,
+            a_stream_with_the_longest_id_reads_and_lists,
+            ten_thousand_streams_list_in_pages_each_once,
             checkpoints_start_empty_then_save_and_overwrite,
             parked_records_list_in_source_order_and_a_source_parks_once,
             a_lane_commits_only_at_the_revision_read,
@@ -134,6 +158,7 @@ mod lane_rebuilds;
 mod lane_runs;
 mod parked;
 mod read_model;
+mod reads;
 mod replay;
 mod runs;
 mod streams;
@@ -147,6 +172,7 @@ pub use lane_rebuilds::*;
 pub use lane_runs::*;
 pub use parked::*;
 pub use read_model::*;
+pub use reads::*;
 pub use replay::*;
 pub use runs::*;
 pub use streams::*;

@@ -14,6 +14,7 @@ use service::functions::{EnvVar, Function};
 use service::proxy::proxy_request;
 
 mod fixture;
+mod log_scenarios;
 mod process;
 mod scenarios;
 
@@ -68,6 +69,8 @@ pub async fn check(function: Function, launch: &Launch, endpoint: &str) -> anyho
         Function::ListItems => scenarios::list_items(&fixture, launch).await,
         Function::TriggerReplay => scenarios::trigger_replay(&fixture, launch).await,
         Function::ReplayStatus => scenarios::replay_status(&fixture, launch).await,
+        Function::ListStreams => log_scenarios::list_streams(&fixture, launch).await,
+        Function::ReadStream => log_scenarios::read_stream(&fixture, launch).await,
         Function::Projector => scenarios::projector(&fixture, launch).await,
         Function::Replay => scenarios::replay(&fixture, launch).await,
     }
