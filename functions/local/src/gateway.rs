@@ -60,9 +60,39 @@ async fn handle(State(gateway): State<Arc<Gateway>>, request: Request) -> Respon
     };
     let event = proxy_request(route, &parts, &bytes, LOCAL_STAGE);
     // The time the route's Lambda function would have.
-    let deadline = tokio::time::Instant::now() + route.function().timeout();
+    let started = tokio::time::Instant::now();
+    let deadline = started + route.function().timeout();
     let response = deadline::within(deadline, gateway.api.handle(route, &event)).await;
+    tracing::info!(
+        method = %parts.method,
+        path = parts.uri.path(),
+        status = response.status_code,
+        millis = started.elapsed().as_millis() as u64,
+        correlation_id = correlation_id(&bytes).as_deref(),
+        "request"
+    );
     into_http(response)
+}
+
+/// The `metadata.correlationId` of a request body, if it has one: what
+/// ties this request's line to the client's own logs.
+fn correlation_id(body: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Body {
+        metadata: Option<Metadata>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Metadata {
+        #[serde(rename = "correlationId")]
+        correlation_id: Option<String>,
+    }
+    if body.is_empty() {
+        return None;
+    }
+    serde_json::from_slice::<Body>(body)
+        .ok()?
+        .metadata?
+        .correlation_id
 }
 
 /// The HTTP answer API Gateway makes of a proxy integration's response.

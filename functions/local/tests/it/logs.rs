@@ -1,4 +1,5 @@
-//! The API key never reaches the logs, even at the most verbose level.
+//! What the logs hold: never the API key, even at the most verbose
+//! level; a line per request, with the correlation id its client sent.
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -26,8 +27,10 @@ impl Write for Captured {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_api_key_never_reaches_the_logs() {
+/// Every log line of this test process, as JSON, at TRACE. Nextest runs
+/// each test in a process of its own, so the global subscriber sees only
+/// its test, on every thread.
+fn capture_logs() -> Captured {
     let captured = Captured::default();
     let writer = captured.clone();
     let subscriber = tracing_subscriber::fmt()
@@ -35,11 +38,12 @@ async fn the_api_key_never_reaches_the_logs() {
         .with_max_level(tracing::Level::TRACE)
         .with_writer(move || writer.clone())
         .finish();
-    // The only test in this binary: the global subscriber sees every thread.
     tracing::subscriber::set_global_default(subscriber).expect("one subscriber");
+    captured
+}
 
-    let data = tempfile::tempdir().unwrap();
-    let server = LocalServer::start(LocalConfig {
+async fn start(data: &tempfile::TempDir) -> LocalServer {
+    LocalServer::start(LocalConfig {
         port: 0,
         storage: Storage::Embedded {
             data_dir: data.path().to_path_buf(),
@@ -48,7 +52,58 @@ async fn the_api_key_never_reaches_the_logs() {
         default_stream: StreamId::parse("logs", "streamId").unwrap(),
     })
     .await
-    .unwrap();
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_request_line_carries_the_correlation_id_its_client_sent() {
+    let captured = capture_logs();
+    let data = tempfile::tempdir().unwrap();
+    let server = start(&data).await;
+    let created = reqwest::Client::new()
+        .post(format!("{}/addEvent", server.url()))
+        .header("x-api-key", API_KEY)
+        .body(
+            json!({"streamId": "logs", "type": "ITEM_CREATED", "data": {"itemId": "1", "amount": 1},
+                   "metadata": {"correlationId": "corr-7f3a", "causationId": "cmd-1"}})
+            .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    server.stop().await.unwrap();
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let lines: Vec<Value> = logs
+        .lines()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .collect();
+    let message = |line: &Value, text: &str| line["fields"]["message"] == text;
+    let request = lines
+        .iter()
+        .find(|line| message(line, "request"))
+        .unwrap_or_else(|| panic!("no request line:\n{logs}"));
+    assert_eq!(
+        request["fields"]["correlation_id"], "corr-7f3a",
+        "{request}"
+    );
+    assert_eq!(request["fields"]["path"], "/addEvent", "{request}");
+    assert_eq!(request["fields"]["status"], 201, "{request}");
+    let appended = lines
+        .iter()
+        .find(|line| message(line, "event appended"))
+        .unwrap_or_else(|| panic!("no append line:\n{logs}"));
+    assert_eq!(
+        appended["fields"]["correlation_id"], "corr-7f3a",
+        "{appended}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_key_never_reaches_the_logs() {
+    let captured = capture_logs();
+    let data = tempfile::tempdir().unwrap();
+    let server = start(&data).await;
     let http = reqwest::Client::new();
     let base = server.url();
     let created = http
