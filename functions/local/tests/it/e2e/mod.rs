@@ -1,5 +1,6 @@
 //! End to end: the local server over real HTTP, in both storage modes
-//! (embedded SQLite, and DynamoDB on the emulator with the stream follower).
+//! (embedded SQLite, and DynamoDB on the emulator with the stream follower):
+//! requests, appends, replays, and reading the log (`log.rs`).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -14,10 +15,12 @@ use service::dynamo::{DynamoStore, TableNames};
 use testkit::unique_name;
 
 mod appends;
+mod log;
 mod replays;
 mod requests;
 
 use appends::*;
+use log::*;
 use replays::*;
 use requests::*;
 
@@ -296,6 +299,8 @@ macro_rules! in_both_modes {
 
 in_both_modes!(
     originals_six_steps,
+    the_log_reads_in_pages_both_ways_with_its_metadata,
+    reads_of_the_log_refuse_what_they_cannot_serve,
     api_key_is_required,
     bad_input_is_refused_and_stores_nothing,
     pages_follow_the_cursor_to_the_end,
