@@ -491,4 +491,63 @@ mod tests {
             ErrorCode::MalformedJson
         );
     }
+
+    #[test]
+    fn the_log_queries_take_their_defaults_and_name_a_bad_parameter() {
+        let read = events_query(Some("s"), None, None, None).unwrap();
+        assert_eq!(read.direction, Direction::Forward);
+        assert_eq!((read.from, read.limit.get()), (None, DEFAULT_EVENTS_PAGE));
+        let back = events_query(Some("s"), Some("backward"), Some("7"), Some("3")).unwrap();
+        assert_eq!(back.direction, Direction::Backward);
+        assert_eq!((back.from, back.limit.get()), (Some(EventId::new(7)), 3));
+        for (args, field) in [
+            ((None, None, None, None), "streamId"),
+            ((Some("s"), Some("up"), None, None), "direction"),
+            ((Some("s"), None, Some("x"), None), "from"),
+            ((Some("s"), None, Some("9007199254740992"), None), "from"),
+            ((Some("s"), None, None, Some("0")), "limit"),
+        ] {
+            let err = events_query(args.0, args.1, args.2, args.3).unwrap_err();
+            assert_eq!(err.field.as_deref(), Some(field), "{args:?}");
+        }
+        let list = streams_query(None, None).unwrap();
+        assert_eq!((list.after, list.limit.get()), (None, DEFAULT_STREAMS_PAGE));
+        let cursor = Cursor::after(StreamId::parse("b", "streamId").unwrap()).encode();
+        let next = streams_query(Some("5"), Some(&cursor)).unwrap();
+        assert_eq!(next.after.as_ref().map(StreamId::as_str), Some("b"));
+        assert_eq!(
+            streams_query(None, Some("!!"))
+                .unwrap_err()
+                .field
+                .as_deref(),
+            Some("cursor")
+        );
+    }
+
+    #[test]
+    fn an_append_reads_its_metadata_into_its_fingerprint() {
+        let body = |metadata: &str| {
+            format!(r#"{{"streamId":"s","type":"ITEM_DELETED","data":{{"itemId":"a"}}{metadata}}}"#)
+        };
+        let plain = append_command(body("").as_bytes()).unwrap();
+        assert!(plain.metadata.is_empty());
+        let tagged =
+            append_command(body(r#","metadata":{"correlationId":"c"}"#).as_bytes()).unwrap();
+        assert_eq!(tagged.metadata.correlation_id(), Some("c"));
+        let key = IdempotencyKey::parse("k").unwrap();
+        assert_ne!(
+            plain
+                .with_idempotency_key(key.clone())
+                .idempotency
+                .unwrap()
+                .fingerprint,
+            tagged
+                .with_idempotency_key(key)
+                .idempotency
+                .unwrap()
+                .fingerprint
+        );
+        let err = append_command(body(r#","metadata":{"n":1}"#).as_bytes()).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("metadata.n"));
+    }
 }

@@ -226,7 +226,7 @@ pub async fn a_stream_with_the_longest_id_reads_and_lists(stores: Stores) {
     let read = page(&stores, &query(&stream, Direction::Backward, None, 10))
         .await
         .expect("a known stream");
-    assert_eq!(read.events, [recorded.clone()]);
+    assert_eq!(read.events, std::slice::from_ref(&recorded));
     // The prefix sorts just before the stream.
     let start = StreamId::parse(prefix, "streamId").expect("a prefix");
     let listed = stores
