@@ -9,6 +9,7 @@ mod aws_calls;
 mod deploy;
 mod init;
 mod listing;
+mod log_reads;
 mod replay;
 mod report;
 mod synth;
@@ -36,6 +37,9 @@ pub enum Part {
     Lag,
     Replay,
     Listing,
+    /// `readStream` and `listStreams` at size, and their DynamoDB
+    /// requests per page.
+    LogReads,
     AwsCalls,
     /// The no-op deploy (needs the arm64 artifacts, which it builds).
     Deploy,
@@ -58,12 +62,13 @@ pub fn run(config: BenchConfig, root: &Path) -> anyhow::Result<()> {
     let started = Instant::now();
     let mut report = Report::new(config.only.is_some());
     let runs = |part: Part| config.only.as_ref().is_none_or(|only| only.contains(&part));
-    let moto = if runs(Part::Init) || runs(Part::AwsCalls) || runs(Part::Deploy) {
-        eprintln!("==> starting the AWS emulator (moto) on 127.0.0.1");
-        Some(testkit::moto::Moto::start(root)?)
-    } else {
-        None
-    };
+    let moto =
+        if runs(Part::Init) || runs(Part::AwsCalls) || runs(Part::LogReads) || runs(Part::Deploy) {
+            eprintln!("==> starting the AWS emulator (moto) on 127.0.0.1");
+            Some(testkit::moto::Moto::start(root)?)
+        } else {
+            None
+        };
     let endpoint = || {
         moto.as_ref()
             .map(|moto| moto.endpoint())
@@ -103,6 +108,11 @@ pub fn run(config: BenchConfig, root: &Path) -> anyhow::Result<()> {
     if runs(Part::Listing) {
         eprintln!("==> 6b. listing at 100k items");
         runtime.block_on(listing::measure(&mut report))?;
+    }
+    if runs(Part::LogReads) {
+        eprintln!("==> 6c. reading the log at size, and its DynamoDB requests (moto)");
+        runtime.block_on(log_reads::measure(&mut report))?;
+        runtime.block_on(log_reads::requests_per_page(&mut report, endpoint()))?;
     }
     if runs(Part::AwsCalls) {
         eprintln!("==> 7. AWS calls per event (moto)");

@@ -88,6 +88,9 @@ pub enum BenchPart {
     Replay,
     /// Listing at 100,000 items.
     Listing,
+    /// Reading the log at size (1,000,000 events, 100,000 streams), and
+    /// DynamoDB requests per page (moto).
+    LogReads,
     /// DynamoDB requests per append (moto).
     AwsCalls,
     /// A no-op deploy (moto; builds the arm64 artifacts first).
@@ -105,6 +108,7 @@ impl From<BenchPart> for bench::Part {
             BenchPart::Lag => bench::Part::Lag,
             BenchPart::Replay => bench::Part::Replay,
             BenchPart::Listing => bench::Part::Listing,
+            BenchPart::LogReads => bench::Part::LogReads,
             BenchPart::AwsCalls => bench::Part::AwsCalls,
             BenchPart::Deploy => bench::Part::Deploy,
         }
