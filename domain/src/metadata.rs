@@ -17,7 +17,8 @@ pub const ID_KEYS: [&str; 2] = ["correlationId", "causationId"];
 /// An event's metadata: string values by key, in key order (so its
 /// encoding, and a request's fingerprint, does not depend on the order a
 /// client wrote them in). Empty when the client sent none.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(transparent)]
 pub struct EventMetadata(BTreeMap<String, String>);
 
 impl EventMetadata {

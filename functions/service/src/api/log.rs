@@ -2,7 +2,9 @@
 //! `GET /readStream`.
 
 use aws_lambda_events::apigw::{ApiGatewayProxyRequest, ApiGatewayProxyResponse};
-use domain::{EventsPage, RecordedEvent, validate};
+use domain::event::EventData;
+use domain::{EventId, EventMetadata, EventsPage, RecordedEvent, StreamId, Version, validate};
+use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use super::Api;
@@ -73,29 +75,47 @@ impl Api {
     }
 }
 
-/// What `GET /readStream` answers for `page`.
-pub fn events_page_body(page: &EventsPage) -> Value {
-    let events: Vec<Value> = page.events.iter().map(event_body).collect();
-    let mut body = json!({
-        "streamId": page.stream_id,
-        "version": page.version,
-        "events": events,
-    });
-    if let Some(next) = page.next {
-        body["next"] = json!(next);
+/// What `GET /readStream` answers for `page`, serialised as it is
+/// written: no `Value` per event.
+pub fn events_page_body(page: &EventsPage) -> impl Serialize + '_ {
+    EventsPageBody {
+        stream_id: &page.stream_id,
+        version: page.version,
+        events: page.events.iter().map(EventBody::of).collect(),
+        next: page.next,
     }
-    body
 }
 
-fn event_body(recorded: &RecordedEvent) -> Value {
-    let mut body = json!({
-        "eventId": recorded.event_id,
-        "type": recorded.event.event_type().as_str(),
-        "data": recorded.event.data(),
-        "timestamp": recorded.timestamp(),
-    });
-    if !recorded.metadata.is_empty() {
-        body["metadata"] = recorded.metadata.to_json();
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct EventsPageBody<'a> {
+    stream_id: &'a StreamId,
+    version: Version,
+    events: Vec<EventBody<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next: Option<EventId>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct EventBody<'a> {
+    event_id: EventId,
+    #[serde(rename = "type")]
+    event_type: &'static str,
+    data: EventData<'a>,
+    #[serde(skip_serializing_if = "EventMetadata::is_empty")]
+    metadata: &'a EventMetadata,
+    timestamp: String,
+}
+
+impl<'a> EventBody<'a> {
+    fn of(recorded: &'a RecordedEvent) -> Self {
+        EventBody {
+            event_id: recorded.event_id,
+            event_type: recorded.event.event_type().as_str(),
+            data: EventData(&recorded.event),
+            metadata: &recorded.metadata,
+            timestamp: recorded.timestamp(),
+        }
     }
-    body
 }
