@@ -2,14 +2,14 @@
 //! full page (1,000 items) when the stream holds 100,000 live items and as
 //! many tombstones, and the largest page body.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use chrono::Utc;
 use domain::{Amount, ApplyMode, EventId, ItemChange, ItemId, ItemState, ReadModel, StreamId};
 
 use super::report::{Report, ms, percentile};
-use super::{BENCH_KEY, tempfile_dir};
+use super::{BENCH_KEY, local_server, tempfile_dir};
 
 const LIVE_ITEMS: u64 = 100_000;
 /// Walks over the whole list; each is 100 pages.
@@ -20,19 +20,7 @@ pub(super) async fn measure(report: &mut Report) -> anyhow::Result<()> {
     let stream =
         StreamId::parse("listing-bench", "streamId").map_err(|e| anyhow::anyhow!("{e}"))?;
     seed(&data, &stream).await?;
-    let server = local::LocalServer::start(local::LocalConfig {
-        port: 0,
-        storage: local::Storage::Embedded {
-            data_dir: data.clone(),
-        },
-        api_key: service::settings::ApiKey::new(BENCH_KEY),
-        default_stream: stream.clone(),
-    })
-    .await?;
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .context("cannot build the HTTP client")?;
+    let (server, client) = local_server(&data, &stream).await?;
     let url = format!("{}/listTestItems", server.url());
     let mut latencies = Vec::new();
     let mut largest_body = 0usize;

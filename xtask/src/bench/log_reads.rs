@@ -10,7 +10,7 @@ use chrono::Utc;
 use domain::{Direction, EventId, EventStore, EventsQuery, PageSize, StreamId};
 
 use super::report::{Report, median, ms, percentile};
-use super::{BENCH_KEY, command, nth_event, tempfile_dir};
+use super::{BENCH_KEY, command, local_server, nth_event, tempfile_dir};
 
 const EVENTS: u64 = 1_000_000;
 const STREAMS: u64 = 100_000;
@@ -49,19 +49,7 @@ pub(super) async fn measure(report: &mut Report) -> anyhow::Result<()> {
     }
     drop(store);
 
-    let server = local::LocalServer::start(local::LocalConfig {
-        port: 0,
-        storage: local::Storage::Embedded {
-            data_dir: data.clone(),
-        },
-        api_key: service::settings::ApiKey::new(BENCH_KEY),
-        default_stream: stream.clone(),
-    })
-    .await?;
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .context("cannot build the HTTP client")?;
+    let (server, client) = local_server(&data, &stream).await?;
     let base = server.url();
     let middle = (EVENTS / 2).to_string();
     let read_at: [(&str, Vec<(&str, &str)>); 3] = [

@@ -133,6 +133,28 @@ pub fn run(config: BenchConfig, root: &Path) -> anyhow::Result<()> {
 /// The API key of the servers and stacks the bench starts.
 const BENCH_KEY: &str = "bench-key-0123456789abcdef";
 
+/// Local mode on the embedded store in `data`, listing `stream` by
+/// default, and an HTTP client for it.
+async fn local_server(
+    data: &Path,
+    stream: &StreamId,
+) -> anyhow::Result<(local::LocalServer, reqwest::Client)> {
+    let server = local::LocalServer::start(local::LocalConfig {
+        port: 0,
+        storage: local::Storage::Embedded {
+            data_dir: data.to_path_buf(),
+        },
+        api_key: service::settings::ApiKey::new(BENCH_KEY),
+        default_stream: stream.clone(),
+    })
+    .await?;
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(30))
+        .build()
+        .context("cannot build the HTTP client")?;
+    Ok((server, client))
+}
+
 /// A new, empty scratch folder for one measurement.
 fn tempfile_dir(label: &str) -> anyhow::Result<PathBuf> {
     let dir = std::env::temp_dir().join(format!(
