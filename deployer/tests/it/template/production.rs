@@ -40,7 +40,7 @@ fn alarms(template: &Template) -> Vec<(String, &cloudwatch::Alarm)> {
     .collect()
 }
 
-fn alarm<'a>(template: &'a Template, which: Alarm) -> &'a cloudwatch::Alarm {
+fn alarm(template: &Template, which: Alarm) -> &cloudwatch::Alarm {
     match template
         .resources
         .get(&deployer::cfn::LogicalId::new(which.logical_id()))
