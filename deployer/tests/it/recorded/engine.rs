@@ -438,3 +438,62 @@ async fn diff_shows_a_change_of_the_data_stack_and_deletes_its_change_set() {
         "{actions:?}"
     );
 }
+
+/// Every change set a deploy creates carries the user's tags (`TAGS`)
+/// beside the ownership tags, which they never replace: CloudFormation
+/// puts a change set's tags on its stack, and passes them on to the
+/// stack's resources.
+#[tokio::test]
+async fn every_change_set_carries_the_users_tags_beside_the_ownership_tags() {
+    let mut replay = update_until_execute();
+    replay.extend([
+        stack("UPDATE_COMPLETE"),
+        events(&[(
+            "e1",
+            STACK,
+            "AWS::CloudFormation::Stack",
+            "UPDATE_COMPLETE",
+            "",
+        )]),
+        stack("UPDATE_COMPLETE"),
+        ok(
+            "DescribeStackResources",
+            "<StackResources></StackResources>",
+        ),
+    ]);
+    replay.extend(read_model_not_new());
+    let recorded = Recorded::new(replay).await;
+    let user =
+        deployer::stack::tags::UserTags::parse("team=payments,cost-center=42").expect("tags");
+    let tagged = DeployOptions {
+        tags: user.clone(),
+        ..options()
+    };
+    recorded.deploy(&tagged).await.expect("the update succeeds");
+    let change_sets: Vec<BTreeMap<String, String>> = forms(&recorded.replay)
+        .into_iter()
+        .filter(|form| form.contains(&("Action".to_owned(), "CreateChangeSet".to_owned())))
+        .map(|form| {
+            let field = |name: String| {
+                form.iter()
+                    .find(|(key, _)| *key == name)
+                    .map(|(_, value)| value.clone())
+            };
+            (1..)
+                .map_while(|n| {
+                    Some((
+                        field(format!("Tags.member.{n}.Key"))?,
+                        field(format!("Tags.member.{n}.Value"))?,
+                    ))
+                })
+                .collect()
+        })
+        .collect();
+    assert!(!change_sets.is_empty(), "no change set was created");
+    let app = Ownership::app(STACK).tags_with(&user);
+    let data = Ownership::data(STACK).tags_with(&user);
+    assert!(change_sets.contains(&app), "{change_sets:?}");
+    for tags in change_sets {
+        assert!(tags == app || tags == data, "{tags:?}");
+    }
+}

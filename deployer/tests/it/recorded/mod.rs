@@ -7,9 +7,10 @@
 //! tests in `engine` (deploy and diff), `buckets` (the artifact bucket),
 //! `adoption` (the event store brought into a data stack) and
 //! `logging_role` (the account's CloudWatch role, an earlier version's
-//! data stack tagged).
+//! data stack tagged) and `alarms` (the alarms' states `status` shows).
 
 mod adoption;
+mod alarms;
 mod answers;
 mod buckets;
 mod engine;

@@ -221,3 +221,100 @@ async fn the_sweep_resumes_only_the_replays_whose_run_died() {
     let invocation: ReplayInvocation = serde_json::from_str(SWEEP_INPUT).unwrap();
     assert_eq!(invocation, ReplayInvocation::Sweep { sweep: true });
 }
+
+/// Log lines, as the functions write them (JSON), kept in memory.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+    type Writer = Captured;
+    fn make_writer(&'a self) -> Captured {
+        self.clone()
+    }
+}
+
+impl Captured {
+    /// The `fields` of each line whose message is the failed replay's.
+    fn recorded_failures(&self) -> Vec<serde_json::Value> {
+        let bytes = self.0.lock().unwrap().clone();
+        String::from_utf8(bytes)
+            .unwrap()
+            .lines()
+            .map(|line| serde_json::from_str::<serde_json::Value>(line).expect("a JSON line"))
+            .filter(|line| line["fields"]["message"] == super::REPLAY_FAILED_MESSAGE)
+            .map(|line| {
+                assert_eq!(line["level"], "ERROR", "{line}");
+                line["fields"].clone()
+            })
+            .collect()
+    }
+}
+
+#[tokio::test]
+async fn a_replay_recorded_failed_writes_the_one_line_the_alarm_counts() {
+    let captured = Captured::default();
+    let _guard =
+        tracing::subscriber::set_default(crate::telemetry::json_subscriber(captured.clone()));
+    let store = MemoryStore::new();
+    // A run that fails.
+    let stream = StreamId::parse("failing", "streamId").unwrap();
+    let first = trigger(&store, "first", &from_zero(&stream))
+        .await
+        .expect("starts");
+    let read_model = Corrupt(MemoryStore::new());
+    let dispatcher = Dispatcher::default();
+    run_replay(&store, &read_model, &store, &dispatcher, &first, &|| false)
+        .await
+        .unwrap();
+    // A replay that cannot start.
+    let other = StreamId::parse("unstartable", "streamId").unwrap();
+    let unstartable = trigger(&store, "unstartable", &from_zero(&other))
+        .await
+        .expect("starts");
+    let refusing = Dispatcher {
+        failing: vec!["unstartable".into()],
+        ..Dispatcher::default()
+    };
+    start(&store, &refusing, unstartable).await.unwrap_err();
+    // A replay that succeeds writes no such line.
+    let fine = StreamId::parse("fine", "streamId").unwrap();
+    let done = trigger(&store, "done", &from_zero(&fine))
+        .await
+        .expect("starts");
+    run_replay(&store, &store, &store, &dispatcher, &done, &|| false)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.job("done").await.unwrap().unwrap().state,
+        ReplayState::Done
+    );
+
+    let failures = captured.recorded_failures();
+    let ids: Vec<&str> = failures
+        .iter()
+        .map(|f| f["replay_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["first", "unstartable"], "{failures:?}");
+    assert!(
+        failures[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("does not decode")
+    );
+    assert!(
+        failures[1]["error"]
+            .as_str()
+            .unwrap()
+            .contains("could not be started")
+    );
+}
