@@ -598,7 +598,7 @@ async fn a_group_that_cannot_be_read_is_named_and_the_others_lines_are_still_sho
     let not_read = err
         .downcast_ref::<GroupsNotRead>()
         .expect("the groups not read");
-    assert_eq!(not_read.groups, [group.clone()]);
+    assert_eq!(not_read.groups, std::slice::from_ref(&group));
     assert!(err.to_string().contains(&group), "{err}");
 }
 
@@ -660,7 +660,7 @@ async fn following_names_a_group_it_cannot_read_once_and_shows_the_others() {
         err.downcast_ref::<GroupsNotRead>()
             .expect("the groups not read")
             .groups,
-        [group.clone()]
+        std::slice::from_ref(&group)
     );
     assert_eq!(
         recorded.lines(),
