@@ -9,6 +9,7 @@
 pub mod bundle;
 pub mod cfn;
 pub mod deploy;
+pub mod drift;
 pub mod logs;
 pub mod overview;
 pub mod partition;

@@ -12,10 +12,12 @@ mod credential_endpoints;
 mod deadline;
 mod deploy;
 mod deploy_check;
+mod drift;
 mod flags;
 mod logs;
 mod replay;
 mod setup;
+mod smoke;
 mod status;
 mod synth;
 mod test;
@@ -53,6 +55,8 @@ fn main() -> ExitCode {
         XtaskCmd::Logs(flags) => logs::run(flags.into(), &root),
         XtaskCmd::Status(flags) => status::run(flags.into(), &root),
         XtaskCmd::Replay(flags) => replay::run(flags.into(), &root),
+        XtaskCmd::Drift(flags) => drift::run(flags.into(), &root),
+        XtaskCmd::Smoke(flags) => smoke::run(flags.into(), &root),
         XtaskCmd::Bench(flags) => bench::run(flags.into(), &root),
     };
     match result {

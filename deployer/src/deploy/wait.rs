@@ -32,6 +32,10 @@ pub struct Waits {
     pub function_update: Limits,
     /// DynamoDB finishing an update of a table (usually seconds).
     pub table_update: Limits,
+    /// CloudFormation detecting a stack's drift (seconds to minutes; its
+    /// status stays `DETECTION_IN_PROGRESS` throughout, so only the
+    /// deadline counts).
+    pub drift_detection: Limits,
     /// How long a stack may still show `REVIEW_IN_PROGRESS` after its
     /// change set was executed before the change set counts as not run.
     pub execution_start: Duration,
@@ -59,6 +63,10 @@ impl Default for Waits {
                 deadline: Duration::from_secs(10 * 60),
                 no_progress: Duration::from_secs(5 * 60),
             },
+            drift_detection: Limits {
+                deadline: Duration::from_secs(10 * 60),
+                no_progress: Duration::from_secs(10 * 60),
+            },
             execution_start: Duration::from_secs(60),
             bucket_rounds_without_progress: 3,
         }
@@ -79,6 +87,7 @@ impl Waits {
             change_set: limits,
             function_update: limits,
             table_update: limits,
+            drift_detection: limits,
             execution_start: Duration::from_secs(5),
             bucket_rounds_without_progress: 3,
         }

@@ -1,13 +1,23 @@
 //! Reading the lines: each log group's events with CloudWatch Logs'
 //! `FilterLogEvents`, page after page up to a limit, every request under
-//! a deadline, merged in time order.
+//! a deadline, merged in time order. A group that cannot be read is set
+//! aside with its error, and the others are still read.
 
 use super::groups::LogGroup;
 use super::options::{LogsLimits, LogsOptions};
 use super::output::{LogEvent, Output};
 use crate::deploy::Aws;
 
-/// Every group's events from `start` on, merged in time order.
+/// What one read of every group found.
+pub(super) struct Read {
+    /// The events of the groups that could be read, merged in time order.
+    pub events: Vec<LogEvent>,
+    /// The groups that could not be read, each with why.
+    pub unread: Vec<(LogGroup, anyhow::Error)>,
+}
+
+/// Every group's events from `start` on, merged in time order, and the
+/// groups that could not be read.
 pub(super) async fn fetch_all(
     aws: &Aws,
     groups: &[LogGroup],
@@ -15,12 +25,19 @@ pub(super) async fn fetch_all(
     options: &LogsOptions,
     limits: &LogsLimits,
     output: &mut dyn Output,
-) -> anyhow::Result<Vec<LogEvent>> {
+) -> Read {
     let mut events = Vec::new();
+    let mut unread = Vec::new();
     // One group after the other: FilterLogEvents allows only a few calls
     // a second per account.
     for group in groups {
-        let fetched = fetch(aws, group, start, options.filter.as_deref(), limits).await?;
+        let fetched = match fetch(aws, group, start, options.filter.as_deref(), limits).await {
+            Ok(fetched) => fetched,
+            Err(err) => {
+                unread.push((group.clone(), err));
+                continue;
+            }
+        };
         if fetched.truncated {
             let last = fetched.events.last().map_or(start, |e| e.timestamp);
             output.notice(&format!(
@@ -34,7 +51,7 @@ pub(super) async fn fetch_all(
         events.extend(fetched.events);
     }
     events.sort_by(|a, b| a.order_key().cmp(&b.order_key()));
-    Ok(events)
+    Read { events, unread }
 }
 
 /// One group's events.

@@ -1,18 +1,20 @@
 //! Following: polls for new lines until the caller stops it, each line
 //! shown once ([`Seen`]) though polls overlap for lines that reach
-//! CloudWatch late, and a poll that fails reported and retried up to a
-//! limit.
+//! CloudWatch late; a group that cannot be read is named once while the
+//! others go on, and a poll that reads no group at all is reported and
+//! retried up to a limit.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
 use anyhow::Context;
 use service::functions::Function;
 
-use super::fetch::fetch_all;
+use super::fetch::{Read, fetch_all};
 use super::groups::LogGroup;
 use super::options::{LogsLimits, LogsOptions};
 use super::output::{LogEvent, Output};
+use super::unread::Unread;
 use crate::deploy::Aws;
 
 /// What following has shown: the newest time and the event IDs of the
@@ -70,13 +72,14 @@ pub(super) fn print(events: Vec<LogEvent>, output: &mut dyn Output) -> anyhow::R
 }
 
 /// Polls for new lines until the caller stops it (see the module
-/// documentation).
+/// documentation). Every group found unreadable is added to `unread`.
 pub(super) async fn follow(
     aws: &Aws,
     groups: &[LogGroup],
     options: &LogsOptions,
     limits: &LogsLimits,
     seen: &mut Seen,
+    unread: &mut Unread,
     output: &mut dyn Output,
 ) -> anyhow::Result<()> {
     let mut ticks = tokio::time::interval(limits.poll);
@@ -84,27 +87,43 @@ pub(super) async fn follow(
     // The first tick is at once: the first fetch was just made.
     ticks.tick().await;
     let mut failures = 0;
+    // The groups the last poll could not read, warned about once each.
+    let mut failing: BTreeSet<String> = unread.names().cloned().collect();
     loop {
         ticks.tick().await;
-        match fetch_all(aws, groups, seen.next_start(), options, limits, output).await {
-            Ok(events) => {
-                failures = 0;
-                print(seen.new_events(events), output)?;
+        let Read {
+            events,
+            unread: now_unread,
+        } = fetch_all(aws, groups, seen.next_start(), options, limits, output).await;
+        if !groups.is_empty() && now_unread.len() == groups.len() {
+            failures += 1;
+            let err = Unread::combined(&now_unread);
+            unread.add(&now_unread);
+            if failures >= limits.failed_polls {
+                return Err(err.context(format!(
+                    "stopped following the logs after {failures} failed polls in a row"
+                )));
             }
-            Err(err) => {
-                failures += 1;
-                if failures >= limits.failed_polls {
-                    return Err(err.context(format!(
-                        "stopped following the logs after {failures} failed polls in a row"
-                    )));
-                }
-                output.notice(&format!(
-                    "cannot read the new log lines (failed poll {failures} of at most {} in a row): {err:#}; trying again in {} s",
-                    limits.failed_polls,
-                    limits.poll.as_secs_f64()
-                ));
+            output.notice(&format!(
+                "cannot read the new log lines (failed poll {failures} of at most {} in a row): {err:#}; trying again in {} s",
+                limits.failed_polls,
+                limits.poll.as_secs_f64()
+            ));
+            continue;
+        }
+        failures = 0;
+        let now: BTreeSet<String> = now_unread.iter().map(|(g, _)| g.name.clone()).collect();
+        for (group, err) in &now_unread {
+            if !failing.contains(&group.name) {
+                output.notice(&Unread::warning(group, err));
             }
         }
+        for name in failing.difference(&now) {
+            output.notice(&format!("the log group {name} can be read again"));
+        }
+        unread.add(&now_unread);
+        failing = now;
+        print(seen.new_events(events), output)?;
     }
 }
 

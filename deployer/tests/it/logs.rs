@@ -1,13 +1,20 @@
 //! `deployer::logs` against moto's CloudFormation and CloudWatch Logs: a
 //! stack holding only the functions' log groups, under the app's logical
 //! IDs, and lines put into them shaped like the functions' own (JSON
-//! lines in an invocation's span, Lambda's START/END/REPORT lines).
+//! lines in an invocation's span, Lambda's START/END/REPORT lines), and
+//! a group whose answers cannot be read (an interceptor spoils them).
 
 use std::time::Duration;
 
+use aws_sdk_cloudwatchlogs::config::interceptors::{
+    BeforeDeserializationInterceptorContextMut, BeforeTransmitInterceptorContextRef,
+};
+use aws_sdk_cloudwatchlogs::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_cloudwatchlogs::error::BoxError;
+use aws_smithy_types::body::SdkBody;
 use deployer::cfn::{Template, logs};
 use deployer::deploy::Aws;
-use deployer::logs::{LogsLimits, LogsOptions, Recorded, Since, show};
+use deployer::logs::{GroupsNotRead, LogsLimits, LogsOptions, Recorded, Since, show};
 use deployer::stack::{Function, FunctionResources};
 use tokio::time::Instant;
 
@@ -472,6 +479,207 @@ async fn following_reports_failed_polls_and_gives_up_after_too_many_in_a_row() {
     assert_eq!(notices.len(), 2, "{notices:#?}");
     assert!(
         notices[0].contains("failed poll 1 of at most 3") && notices[0].contains(&group),
+        "{notices:#?}"
+    );
+}
+
+/// Gives one log group's `FilterLogEvents` an answer that cannot be
+/// parsed, as the emulator was seen to give for the projector's group;
+/// every other request passes untouched. Counts what it spoiled.
+#[derive(Clone, Debug)]
+struct SpoiledGroup {
+    group: String,
+    spoiled: std::sync::Arc<std::sync::atomic::AtomicU32>,
+}
+
+/// Marks a request whose answer [`SpoiledGroup`] replaces.
+#[derive(Clone, Debug)]
+struct Spoil;
+
+impl aws_smithy_types::config_bag::Storable for Spoil {
+    type Storer = aws_smithy_types::config_bag::StoreReplace<Self>;
+}
+
+impl Intercept for SpoiledGroup {
+    fn name(&self) -> &'static str {
+        "SpoiledGroup"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let request = context.request();
+        let filter = request
+            .headers()
+            .get("x-amz-target")
+            .is_some_and(|target| target.ends_with(".FilterLogEvents"));
+        let body = request.body().bytes().unwrap_or_default();
+        let names_the_group =
+            String::from_utf8_lossy(body).contains(&format!("\"{}\"", self.group));
+        if filter && names_the_group {
+            cfg.interceptor_state().store_put(Spoil);
+        }
+        Ok(())
+    }
+
+    fn modify_before_deserialization(
+        &self,
+        context: &mut BeforeDeserializationInterceptorContextMut<'_>,
+        _: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if cfg.load::<Spoil>().is_some() {
+            self.spoiled
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            *context.response_mut().body_mut() =
+                SdkBody::from("{\"events\": [{\"timestamp\": \"not");
+        }
+        Ok(())
+    }
+}
+
+impl LogStack {
+    /// The stack's clients, with `function`'s group answered malformed.
+    async fn spoiling(&self, function: Function) -> (Aws, SpoiledGroup) {
+        let spoiled = SpoiledGroup {
+            group: format!("/aws/lambda/{}-{function}", self.stack),
+            spoiled: Default::default(),
+        };
+        let config = service::aws::sdk_config_for_endpoint(testkit::moto::shared_endpoint()).await;
+        let logs_config = aws_sdk_cloudwatchlogs::config::Builder::from(&config)
+            .interceptor(spoiled.clone())
+            .build();
+        let mut aws = self.aws.clone();
+        aws.logs = aws_sdk_cloudwatchlogs::Client::from_conf(logs_config);
+        (aws, spoiled)
+    }
+}
+
+/// One group that answers what cannot be read no longer hides the others:
+/// it is named in one warning line, every other group's lines are shown,
+/// and the end says which group was not read.
+#[tokio::test]
+async fn a_group_that_cannot_be_read_is_named_and_the_others_lines_are_still_shown() {
+    let (logs, t) = two_invocations().await;
+    let (aws, spoiled) = logs.spoiling(Function::Projector).await;
+    let recorded = Recorded::default();
+    let err = show(
+        &aws,
+        &logs.stack,
+        &LogsOptions::default(),
+        &LogsLimits::default(),
+        &mut recorded.clone(),
+        std::future::pending(),
+    )
+    .await
+    .expect_err("the projector's group was not read");
+    assert!(spoiled.spoiled.load(std::sync::atomic::Ordering::SeqCst) > 0);
+    let expected = expected_lines(t);
+    assert_eq!(
+        recorded.lines(),
+        [
+            expected[0].clone(),
+            expected[2].clone(),
+            expected[4].clone()
+        ]
+    );
+    let group = format!("/aws/lambda/{}-projector", logs.stack);
+    let notices = recorded.notices();
+    assert_eq!(notices.len(), 1, "{notices:#?}");
+    assert!(
+        notices[0].starts_with("warning: the projector function's lines are not shown")
+            && notices[0].contains(&group)
+            && !notices[0].contains('\n'),
+        "{notices:#?}"
+    );
+    let not_read = err
+        .downcast_ref::<GroupsNotRead>()
+        .expect("the groups not read");
+    assert_eq!(not_read.groups, std::slice::from_ref(&group));
+    assert!(err.to_string().contains(&group), "{err}");
+}
+
+/// Following goes on with the groups it can read, names the one it cannot
+/// once (not at every poll), and the end still says it was not read.
+#[tokio::test]
+async fn following_names_a_group_it_cannot_read_once_and_shows_the_others() {
+    let logs = LogStack::new(&Function::ALL).await;
+    let t = ago(30);
+    logs.put(
+        Function::AddEvent,
+        &[(t, format!("START RequestId: {REQUEST} Version: $LATEST"))],
+    )
+    .await;
+    let (aws, spoiled) = logs.spoiling(Function::Replay).await;
+    let recorded = Recorded::default();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let following = tokio::spawn({
+        let stack = logs.stack.clone();
+        let mut output = recorded.clone();
+        async move {
+            let options = LogsOptions {
+                follow: true,
+                ..LogsOptions::default()
+            };
+            let limits = LogsLimits {
+                poll: Duration::from_millis(50),
+                failed_polls: 2,
+                ..LogsLimits::default()
+            };
+            show(&aws, &stack, &options, &limits, &mut output, async {
+                let _ = stopped.await;
+            })
+            .await
+        }
+    });
+    until_lines(&recorded, 1).await;
+    logs.put(
+        Function::Projector,
+        &[(t + 1000, json_line("INFO", "projected", ""))],
+    )
+    .await;
+    until_lines(&recorded, 2).await;
+    // Several more polls, each failing on the replay's group.
+    let polls_before = spoiled.spoiled.load(std::sync::atomic::Ordering::SeqCst);
+    let started = Instant::now();
+    while spoiled.spoiled.load(std::sync::atomic::Ordering::SeqCst) < polls_before + 3 {
+        assert!(started.elapsed() < Duration::from_secs(20), "no more polls");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop.send(()).expect("still following");
+    let err = tokio::time::timeout(Duration::from_secs(10), following)
+        .await
+        .expect("stops when told")
+        .expect("the task")
+        .expect_err("the replay's group was not read");
+    let group = format!("/aws/lambda/{}-replay", logs.stack);
+    assert_eq!(
+        err.downcast_ref::<GroupsNotRead>()
+            .expect("the groups not read")
+            .groups,
+        std::slice::from_ref(&group)
+    );
+    assert_eq!(
+        recorded.lines(),
+        [
+            format!(
+                "{} add-event      START RequestId: {REQUEST} Version: $LATEST",
+                clock(t)
+            ),
+            format!(
+                "{} projector      INFO  8f5c2a1e projected",
+                clock(t + 1000)
+            ),
+        ]
+    );
+    let notices = recorded.notices();
+    assert_eq!(notices.len(), 1, "named once: {notices:#?}");
+    assert!(
+        notices[0].contains("the replay function's lines are not shown")
+            && notices[0].contains(&group),
         "{notices:#?}"
     );
 }

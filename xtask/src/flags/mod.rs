@@ -11,7 +11,7 @@ mod operate;
 mod stack;
 
 pub use develop::{Bench, Local, Test};
-pub use operate::{Logs, Replay, Status};
+pub use operate::{Drift, Logs, Replay, Smoke, Status};
 pub use stack::{Build, Deploy, Destroy, Diff, Synth};
 
 /// The command `cargo xtask` was given, read off the process's arguments;
@@ -55,6 +55,12 @@ pub enum XtaskCmd {
     /// Replay a stream's events (--stream) or rebuild every stream's read model (--all) on
     /// the deployment, or on local mode with --url; --status shows where a replay stands.
     Replay(Replay),
+    /// Detect drift of both stacks from their templates (CloudFormation drift detection);
+    /// fails when anything drifted (reads .env).
+    Drift(Drift),
+    /// Check a deployment end to end through its API (or local mode with --url): appends,
+    /// an idempotent retry, a paged list, a replay; fails naming the step (reads .env).
+    Smoke(Smoke),
     /// Measure the project and print a performance report.
     Bench(Bench),
 }

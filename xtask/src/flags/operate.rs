@@ -1,5 +1,5 @@
 //! The flags of the commands that look after a deployment: `logs`,
-//! `status` and `replay`.
+//! `status`, `replay`, `drift` and `smoke`.
 
 use std::path::PathBuf;
 
@@ -9,7 +9,7 @@ use deployer::logs::{LogsOptions, Since, function_named};
 use service::functions::Function;
 
 use super::stack::Build;
-use crate::{logs, replay, status};
+use crate::{drift, logs, replay, smoke, status};
 
 /// A function of `Function::ALL` by its name: clap lists the names in the
 /// help and in the error for any other, so neither is typed twice.
@@ -36,6 +36,41 @@ pub struct Logs {
     /// The settings file (STACK_NAME), relative to the project root.
     #[arg(long, default_value = ".env")]
     env_file: PathBuf,
+}
+
+#[derive(Args)]
+pub struct Drift {
+    /// The settings file (STACK_NAME), relative to the project root.
+    #[arg(long, default_value = ".env")]
+    env_file: PathBuf,
+}
+
+#[derive(Args)]
+pub struct Smoke {
+    /// Check this API instead of the deployment's, e.g. local mode's
+    /// http://127.0.0.1:3000.
+    #[arg(long, value_name = "URL")]
+    url: Option<String>,
+    /// The settings file (API_KEY; STACK_NAME without --url), relative to the project root.
+    #[arg(long, default_value = ".env")]
+    env_file: PathBuf,
+}
+
+impl From<Drift> for drift::DriftConfig {
+    fn from(flags: Drift) -> drift::DriftConfig {
+        drift::DriftConfig {
+            env_file: flags.env_file,
+        }
+    }
+}
+
+impl From<Smoke> for smoke::SmokeConfig {
+    fn from(flags: Smoke) -> smoke::SmokeConfig {
+        smoke::SmokeConfig {
+            url: flags.url,
+            env_file: flags.env_file,
+        }
+    }
 }
 
 #[derive(Args)]
@@ -161,6 +196,26 @@ mod tests {
                 filter: Some("ERROR".to_owned()),
                 follow: true,
             }
+        );
+    }
+
+    #[test]
+    fn smoke_and_drift_read_their_url_and_settings_file() {
+        let args = ["cargo xtask", "smoke", "--url", "http://127.0.0.1:3000"];
+        let XtaskCmd::Smoke(flags) = Xtask::try_parse_from(args).expect("valid").command else {
+            unreachable!("the smoke command")
+        };
+        let config = smoke::SmokeConfig::from(flags);
+        assert_eq!(config.url.as_deref(), Some("http://127.0.0.1:3000"));
+        assert_eq!(config.env_file, PathBuf::from(".env"));
+
+        let args = ["cargo xtask", "drift", "--env-file", "prod.env"];
+        let XtaskCmd::Drift(flags) = Xtask::try_parse_from(args).expect("valid").command else {
+            unreachable!("the drift command")
+        };
+        assert_eq!(
+            drift::DriftConfig::from(flags).env_file,
+            PathBuf::from("prod.env")
         );
     }
 
