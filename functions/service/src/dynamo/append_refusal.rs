@@ -8,6 +8,8 @@
 //! (docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_CancellationReason.html,
 //! docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_Put.html).
 //! A failed condition without its row leaves the state unknown: read it.
+//! Trusting a reason is safe either way: a state it misreports is only
+//! assumed by the next write, whose conditions check it again.
 
 use aws_sdk_dynamodb::types::CancellationReason;
 use domain::{DecisionState, IdempotencyKey, RememberedAppend, StoreError, Version};
@@ -37,7 +39,10 @@ fn outcome(reason: Option<&CancellationReason>) -> Outcome<'_> {
         return Outcome::Unknown;
     };
     match (reason.code(), reason.item()) {
-        (Some("None"), _) => Outcome::Held,
+        // "If no error occurred for the associated item an error with a
+        // Null code and Null message will be present"; DynamoDB and the
+        // emulator write that null code as "None".
+        (None | Some("None"), _) => Outcome::Held,
         (Some("ConditionalCheckFailed"), Some(row)) => Outcome::FailedOn(row),
         _ => Outcome::Unknown,
     }
