@@ -65,8 +65,12 @@ impl EventStore for DynamoStore {
         let mut read_first = false;
         let mut pause_first = false;
         for attempt in 0..APPEND_ATTEMPTS {
-            if pause_first {
-                let pause = pause(attempt);
+            if attempt > 0 {
+                let pause = if pause_first {
+                    pause(attempt)
+                } else {
+                    std::time::Duration::ZERO
+                };
                 // Another try that could end past the request's deadline
                 // would leave the caller with a timeout, not knowing; its
                 // write keeps time to be read back if its answer is lost.
