@@ -85,8 +85,13 @@ impl EventStore for DynamoStore {
             pause_first = true;
             let try_started = std::time::Instant::now();
             // Remembered state is written against without a read, unless a
-            // write's fate is in doubt (then only the table tells).
-            let remembered_state = (!read_first && unanswered.is_empty())
+            // write's fate is in doubt (then only the table tells), or the
+            // command has a key: its row is read with the state, so a
+            // standing key never meets a write. (A refused transaction
+            // stores nothing on DynamoDB, but the emulator's table stream
+            // shows the puts of a refused one that passed, and a keyed
+            // write would reach the projector as an event never stored.)
+            let remembered_state = (!read_first && unanswered.is_empty() && key.is_none())
                 .then(|| {
                     self.memory
                         .assumed(stream, &item_entry, command.event.needs_live_item())

@@ -190,11 +190,11 @@ async fn a_refusal_without_rows_falls_back_to_reading_the_state() {
     assert!(rowless.changed() > 0);
 }
 
-/// A key another store used: the warm store's write is refused on the
-/// key's row, and the row answers the first event, or refuses another
-/// request under the same key.
+/// A key another store used: the warm store reads the key's row with the
+/// state (a keyed append is never written on remembered state), and the
+/// row answers the first event, or refuses another request under it.
 #[tokio::test]
-async fn a_key_another_store_used_answers_from_the_refused_write() {
+async fn a_key_another_store_used_answers_from_its_row() {
     let (warm, other, log) = two_stores("warm-key", None).await;
     let stream = StreamId::parse("warm-key", "streamId").unwrap();
     warm.append(&create(&stream, "x"), Utc::now())
@@ -207,10 +207,11 @@ async fn a_key_another_store_used_answers_from_the_refused_write() {
 
     let again = warm.append(&keyed, Utc::now()).await.unwrap();
     assert_eq!(again, first);
-    assert_eq!(log.take(), ["TransactWriteItems"]);
+    assert_eq!(log.take(), ["TransactGetItems"]);
 
     let another = delete(&stream, "x").with_idempotency_key(key.clone());
     let refused = rejection(warm.append(&another, Utc::now()).await);
     assert_eq!(refused, Rejection::IdempotencyKeyReused { key });
+    assert_eq!(log.take(), ["TransactGetItems"]);
     assert_eq!(ids(&warm, &stream).await, [0, 1]);
 }
