@@ -200,15 +200,15 @@ impl Intercept for CapacityMeter {
             self.reported(output.consumed_capacity());
             // Each part is read, found or not: 2 units per 4 KB.
             for response in output.responses() {
-                read += 2.0 * read_units(response.item().map_or(0, |i| item_size(i)));
+                read += 2.0 * read_units(response.item().map_or(0, item_size));
             }
         } else if let Some(output) = output.downcast_ref::<QueryOutput>() {
             self.reported(output.consumed_capacity());
-            let size: u64 = output.items().iter().map(|i| item_size(i)).sum();
+            let size: u64 = output.items().iter().map(item_size).sum();
             read += read_units(size);
         } else if let Some(output) = output.downcast_ref::<GetItemOutput>() {
             self.reported(output.consumed_capacity());
-            read += read_units(output.item().map_or(0, |i| item_size(i)));
+            read += read_units(output.item().map_or(0, item_size));
         } else if let Some(output) = output.downcast_ref::<BatchGetItemOutput>() {
             self.reported(output.consumed_capacity());
             for item in output
