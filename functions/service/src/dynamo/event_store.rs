@@ -1,9 +1,12 @@
 //! The `EventStore` port: an append reads the stream index's HEAD and item
 //! rows (and its idempotency key's row) in one TransactGetItems and writes
 //! the event, HEAD and the item row (and the key's row) in one conditional
-//! TransactWriteItems (`append_write.rs`), retried on conflict: two
-//! requests per append, with or without a key. A write that gets no answer
-//! is read back before the append answers.
+//! TransactWriteItems (`append_write.rs`), retried on conflict. A warm
+//! store skips the read for an append without a key, writing against what
+//! it remembers (`append_memory.rs`), and a refused write's returned rows
+//! (`append_refusal.rs`) serve its retry: one request per append in steady
+//! state. A write that gets no answer is read back before the append
+//! answers.
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::SdkError;
