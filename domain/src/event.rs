@@ -115,6 +115,16 @@ impl DomainEvent {
         }
     }
 
+    /// Whether this event asks its item to be live before it (a change or
+    /// a delete) or new (a creation): the stream rules' one question about
+    /// the item.
+    pub fn needs_live_item(&self) -> bool {
+        match self {
+            DomainEvent::ItemCreated { .. } => false,
+            DomainEvent::ItemAmountChanged { .. } | DomainEvent::ItemDeleted { .. } => true,
+        }
+    }
+
     /// The state this event leaves its item in: every event sets its item's
     /// whole state. The one answer to "is the item live after this event?",
     /// which the stream rules, the projection and every store read.

@@ -177,12 +177,7 @@ pub fn decide(state: &DecisionState, command: &AppendCommand) -> Result<EventId,
     }
     let item_id = command.event.item_id();
     let event_type = command.event.event_type();
-    // What each type asks of its item: that it be new, or live.
-    let needs_live = match event_type {
-        EventType::ItemCreated => false,
-        EventType::ItemAmountChanged | EventType::ItemDeleted => true,
-    };
-    match (needs_live, state.item_live) {
+    match (command.event.needs_live_item(), state.item_live) {
         (false, true) => Err(Rejection::ItemAlreadyExists {
             item_id: item_id.clone(),
         }),

@@ -1,6 +1,7 @@
 //! SDK interceptors for tests: one counts the AWS requests a client sends,
 //! at the wire, by operation; another fails chosen requests; a third
-//! answers a write with `TransactionInProgressException`.
+//! answers a write with `TransactionInProgressException`; a fourth keeps
+//! refused writes from returning their rows.
 
 use std::sync::{Arc, Mutex};
 
@@ -233,4 +234,69 @@ pub async fn intercepted_dynamodb(
         .interceptor(interceptor)
         .build();
     aws_sdk_dynamodb::Client::from_conf(config)
+}
+
+/// Takes `ReturnValuesOnConditionCheckFailure` out of every part of a
+/// TransactWriteItems before it leaves, so a refusal's reasons carry codes
+/// but no rows: what a write gets when DynamoDB does not say what its
+/// rows hold. Counts the writes it changed.
+#[derive(Clone, Debug, Default)]
+pub struct RowlessRefusals {
+    changed: Arc<AtomicU64>,
+}
+
+impl RowlessRefusals {
+    /// How many writes it changed.
+    pub fn changed(&self) -> u64 {
+        self.changed.load(Ordering::SeqCst)
+    }
+}
+
+impl Intercept for RowlessRefusals {
+    fn name(&self) -> &'static str {
+        "RowlessRefusals"
+    }
+
+    fn modify_before_signing(
+        &self,
+        context: &mut BeforeTransmitInterceptorContextMut<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let request = context.request_mut();
+        if operation_of(request) != "TransactWriteItems" {
+            return Ok(());
+        }
+        let body = request
+            .body()
+            .bytes()
+            .ok_or("a TransactWriteItems body not in memory")?;
+        let mut json: serde_json::Value = serde_json::from_slice(body)?;
+        let parts = json
+            .get_mut("TransactItems")
+            .and_then(serde_json::Value::as_array_mut)
+            .ok_or("a TransactWriteItems without TransactItems")?;
+        let mut removed = false;
+        for part in parts.iter_mut() {
+            let Some(part) = part.as_object_mut() else {
+                continue;
+            };
+            for operation in part.values_mut() {
+                if let Some(operation) = operation.as_object_mut() {
+                    removed |= operation
+                        .remove("ReturnValuesOnConditionCheckFailure")
+                        .is_some();
+                }
+            }
+        }
+        if removed {
+            self.changed.fetch_add(1, Ordering::SeqCst);
+        }
+        let body = serde_json::to_vec(&json)?;
+        request
+            .headers_mut()
+            .insert("content-length", body.len().to_string());
+        *request.body_mut() = body.into();
+        Ok(())
+    }
 }

@@ -5,6 +5,7 @@
 //! tests create.
 
 pub mod aws_calls;
+pub mod capacity;
 pub mod conformance;
 pub mod faults;
 pub mod function_binary;

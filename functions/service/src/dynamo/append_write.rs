@@ -1,6 +1,8 @@
 //! The write of an append: one conditional TransactWriteItems of the
-//! event, HEAD, the item row (and the key's row), and what its answer
-//! means. When no answer comes (a timeout, a connection broken after the
+//! event, HEAD, the item row (and the key's row), its conditions checking
+//! every part of the state the append was decided on, and what its answer
+//! means: stored; refused, with the current rows when the reasons carry
+//! them (`append_refusal.rs`); or unknown. When no answer comes (a timeout, a connection broken after the
 //! request went out, `TransactionInProgressException`, an internal error)
 //! the write may or may not have landed; [`DynamoStore::read_back`] then
 //! reads the log to find out before the append answers.
@@ -9,12 +11,19 @@ use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_get_items::TransactGetItemsError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, Get, Put, TransactGetItem, TransactWriteItem};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Get, Put, ReturnValuesOnConditionCheckFailure, TransactGetItem,
+    TransactWriteItem,
+};
 use chrono::{DateTime, Utc};
 use domain::event::format_timestamp;
-use domain::{AppendCommand, IdempotencyKey, RecordedEvent, RememberedAppend, StoreError, Version};
+use domain::{
+    AppendCommand, DecisionState, IdempotencyKey, RecordedEvent, RememberedAppend, StoreError,
+    Version,
+};
 
 use super::DynamoStore;
+use super::append_refusal::Current;
 use super::backoff::pause;
 use super::codec::{
     Item, event_from_item, event_to_item, index_key, item_entry, key_row_key, n, s,
@@ -49,16 +58,18 @@ pub(super) enum ReadBack {
 pub(super) enum Written {
     Stored,
     /// Refused as a whole (another append got there first, or DynamoDB
-    /// throttled it): nothing of it was stored; read the state again.
-    Lost,
+    /// throttled it): nothing of it was stored. With the stream's state
+    /// when the refusal's reasons show it all; otherwise read it again.
+    Lost(Option<Current>),
     /// No answer says whether it landed: why.
     Unknown(String),
 }
 
 impl DynamoStore {
     /// Writes the event, the new HEAD, the item row and the key's row (if
-    /// the command has a key) at once, if HEAD is still at `previous` and
-    /// the key is free.
+    /// the command has a key) at once, if the stream is still as `assumed`
+    /// (HEAD at its version, the item live or not as it says) and the key
+    /// is free or expired.
     ///
     /// Sent once: the SDK's own retries are off for this call, so each
     /// answer is about one request. (A retry of a request that landed
@@ -70,8 +81,9 @@ impl DynamoStore {
         &self,
         command: &AppendCommand,
         recorded: &RecordedEvent,
-        previous: Version,
+        assumed: &DecisionState,
     ) -> Result<Written, StoreError> {
+        let previous = assumed.version;
         let stream = recorded.stream_id.as_str();
         let event_id = recorded.event_id.get();
         let event = built(
@@ -87,7 +99,8 @@ impl DynamoStore {
             .set_item(Some(index_key(stream, HEAD_ENTRY)))
             .item(VERSION, n(event_id))
             .item(RECORDED_AT, s(&format_timestamp(recorded.recorded_at)))
-            .expression_attribute_names("#v", VERSION);
+            .expression_attribute_names("#v", VERSION)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
         let head = if previous == Version::EMPTY {
             head.condition_expression("attribute_not_exists(#v)")
         } else {
@@ -107,6 +120,16 @@ impl DynamoStore {
                     AttributeValue::Bool(recorded.event.item_state_after().is_live()),
                 )
                 .item(LAST_EVENT_ID, n(event_id))
+                .expression_attribute_names("#l", LIVE)
+                .condition_expression(if assumed.item_live {
+                    "#l = :live"
+                } else {
+                    "attribute_not_exists(#l) OR #l = :live"
+                })
+                .expression_attribute_values(":live", AttributeValue::Bool(assumed.item_live))
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                )
                 .build(),
         )?;
         let mut write = self
@@ -169,7 +192,14 @@ impl DynamoStore {
                     if codes.iter().any(|code| {
                         matches!(code, Some("ConditionalCheckFailed" | "TransactionConflict"))
                     }) {
-                        return Ok(Written::Lost);
+                        let current = self.current_from_reasons(
+                            stream,
+                            &item_entry(recorded.event.item_id()),
+                            key,
+                            assumed,
+                            cancel.cancellation_reasons(),
+                        )?;
+                        return Ok(Written::Lost(current));
                     }
                     Err(unavailable(what, &err))
                 }
@@ -178,7 +208,7 @@ impl DynamoStore {
                     Ok(Written::Unknown(unavailable(what, &err).to_string()))
                 }
                 // Refused before anything was written: like a lost race.
-                other if is_throttling(other.code()) => Ok(Written::Lost),
+                other if is_throttling(other.code()) => Ok(Written::Lost(None)),
                 // "The request may or may not have succeeded"
                 // (docs.aws.amazon.com/amazondynamodb/latest/developerguide/Programming.Errors.html).
                 other if other.code() == Some("InternalServerError") => {
@@ -291,6 +321,9 @@ impl DynamoStore {
                 .item(RECORDED_AT, s(&format_timestamp(remembered.recorded_at)))
                 .item(EXPIRES_AT, n(remembered.expires_at.timestamp()))
                 .condition_expression("attribute_not_exists(#f) OR #x <= :now")
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                )
                 .expression_attribute_names("#f", FINGERPRINT)
                 .expression_attribute_names("#x", EXPIRES_AT)
                 .expression_attribute_values(":now", n(now.timestamp()))

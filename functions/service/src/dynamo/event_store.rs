@@ -1,9 +1,12 @@
 //! The `EventStore` port: an append reads the stream index's HEAD and item
 //! rows (and its idempotency key's row) in one TransactGetItems and writes
 //! the event, HEAD and the item row (and the key's row) in one conditional
-//! TransactWriteItems (`append_write.rs`), retried on conflict: two
-//! requests per append, with or without a key. A write that gets no answer
-//! is read back before the append answers.
+//! TransactWriteItems (`append_write.rs`), retried on conflict. A warm
+//! store skips the read for an append without a key, writing against what
+//! it remembers (`append_memory.rs`), and a refused write's returned rows
+//! (`append_refusal.rs`) serve its retry: one request per append in steady
+//! state. A write that gets no answer is read back before the append
+//! answers.
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::SdkError;
@@ -22,16 +25,17 @@ use domain::{
 };
 
 use super::DynamoStore;
+use super::append_refusal::Current;
 use super::append_write::{READ_BACK_RESERVE, ReadBack, Written};
 use super::backoff::pause;
 use super::batch::{self, Projection};
 use super::codec::{
-    Item, boolean, event_from_item, index_key, item_entry, key_row_key, n, number, s, string,
+    Item, event_from_item, index_key, item_entry, key_row_key, n, number, s, string,
 };
 use super::errors::{built, invalid_transaction, unavailable};
 use super::schema::{
-    APPENDED_TO, ENTRY, EVENT_ID, EXPIRES_AT, FINGERPRINT, HEAD_ENTRY, LAST_EVENT_ID, LIVE,
-    RECORDED_AT, STREAM_ID, VERSION,
+    APPENDED_TO, ENTRY, EVENT_ID, EXPIRES_AT, FINGERPRINT, HEAD_ENTRY, LAST_EVENT_ID, RECORDED_AT,
+    STREAM_ID,
 };
 use crate::deadline;
 
@@ -57,9 +61,19 @@ impl EventStore for DynamoStore {
         // Writes that got no answer and were not found stored: one may
         // still land, and a later try must not store the event again.
         let mut unanswered: Vec<RecordedEvent> = Vec::new();
+        // The state a refused write's reasons showed, for the next try.
+        let mut shown: Option<Current> = None;
+        // A refusal decided on remembered state is only a hint: confirm it
+        // on state read from the table.
+        let mut read_first = false;
+        let mut pause_first = false;
         for attempt in 0..APPEND_ATTEMPTS {
             if attempt > 0 {
-                let pause = pause(attempt);
+                let pause = if pause_first {
+                    pause(attempt)
+                } else {
+                    std::time::Duration::ZERO
+                };
                 // Another try that could end past the request's deadline
                 // would leave the caller with a timeout, not knowing; its
                 // write keeps time to be read back if its answer is lost.
@@ -71,52 +85,110 @@ impl EventStore for DynamoStore {
                 }
                 tokio::time::sleep(pause).await;
             }
+            pause_first = true;
             let try_started = std::time::Instant::now();
-            let Some((state, remembered)) = self.decision_state(stream, &item_entry, key).await?
-            else {
-                last_try = try_started.elapsed();
-                continue;
-            };
-            if let Some(original) = recall(command, remembered.as_ref(), recorded_at)? {
-                return Ok(original);
-            }
-            // The stream moved past an id written without an answer: that
-            // may be this very event, landed late.
-            let passed: Vec<RecordedEvent> = unanswered
-                .extract_if(.., |tried| {
-                    Version::of_last(tried.event_id).get() <= state.version.get()
+            // Remembered state is written against without a read, unless a
+            // write's fate is in doubt (then only the table tells), or the
+            // command has a key: its row is read with the state, so a
+            // standing key never meets a write. (A refused transaction
+            // stores nothing on DynamoDB, but the emulator's table stream
+            // shows the puts of a refused one that passed, and a keyed
+            // write would reach the projector as an event never stored.)
+            let remembered_state = (!read_first && unanswered.is_empty() && key.is_none())
+                .then(|| {
+                    self.memory
+                        .assumed(stream, &item_entry, command.event.needs_live_item())
                 })
-                .collect();
-            for tried in passed {
-                if self.read_back(command, &tried).await? == ReadBack::Stored {
-                    return Ok(tried);
+                .flatten();
+            let (state, from_table) = match (shown.take(), remembered_state) {
+                (Some(current), _) => (current.state, Some(current.remembered)),
+                (None, Some(state)) => (state, None),
+                (None, None) => {
+                    read_first = false;
+                    let Some((state, remembered)) =
+                        self.decision_state(stream, &item_entry, key).await?
+                    else {
+                        last_try = try_started.elapsed();
+                        continue;
+                    };
+                    (state, Some(remembered))
+                }
+            };
+            if let Some(remembered) = &from_table {
+                self.memory.learn(
+                    stream,
+                    state.version,
+                    state.version,
+                    &item_entry,
+                    state.item_live,
+                );
+                if let Some(original) = recall(command, remembered.as_ref(), recorded_at)? {
+                    return Ok(original);
+                }
+                // The stream moved past an id written without an answer: that
+                // may be this very event, landed late.
+                let passed: Vec<RecordedEvent> = unanswered
+                    .extract_if(.., |tried| {
+                        Version::of_last(tried.event_id).get() <= state.version.get()
+                    })
+                    .collect();
+                for tried in passed {
+                    if self.read_back(command, &tried).await? == ReadBack::Stored {
+                        return Ok(tried);
+                    }
                 }
             }
-            // A stale expectedVersion shows up here, on the freshly read state.
-            let event_id = decide(&state, command)?;
+            // A stale expectedVersion shows up here, on the state read or
+            // shown; on remembered state, a refusal is confirmed by a read.
+            let event_id = match decide(&state, command) {
+                Ok(event_id) => event_id,
+                Err(rejection) if from_table.is_some() => return Err(rejection.into()),
+                Err(_) => {
+                    read_first = true;
+                    pause_first = false;
+                    continue;
+                }
+            };
             let recorded = command.recorded(event_id, recorded_at);
-            match self.write_append(command, &recorded, state.version).await? {
-                Written::Stored => return Ok(recorded),
-                Written::Lost => {}
-                Written::Unknown(why) => match self.read_back(command, &recorded).await {
-                    Ok(ReadBack::Stored) => {
-                        tracing::warn!(stream_id = %stream, event_id = %event_id, error = %why, "an append's write got no answer; the log shows it stored");
-                        return Ok(recorded);
+            match self.write_append(command, &recorded, &state).await? {
+                Written::Stored => {
+                    self.memory.learn(
+                        stream,
+                        state.version,
+                        Version::of_last(event_id),
+                        &item_entry,
+                        command.event.item_state_after().is_live(),
+                    );
+                    return Ok(recorded);
+                }
+                Written::Lost(current) => {
+                    if current.is_none() {
+                        self.memory.forget(stream);
                     }
-                    Ok(ReadBack::Taken) => {
-                        tracing::warn!(stream_id = %stream, event_id = %event_id, error = %why, "an append's write got no answer; another event holds its id, trying again");
+                    shown = current;
+                }
+                Written::Unknown(why) => {
+                    self.memory.forget(stream);
+                    match self.read_back(command, &recorded).await {
+                        Ok(ReadBack::Stored) => {
+                            tracing::warn!(stream_id = %stream, event_id = %event_id, error = %why, "an append's write got no answer; the log shows it stored");
+                            return Ok(recorded);
+                        }
+                        Ok(ReadBack::Taken) => {
+                            tracing::warn!(stream_id = %stream, event_id = %event_id, error = %why, "an append's write got no answer; another event holds its id, trying again");
+                        }
+                        Ok(ReadBack::Free) => {
+                            tracing::warn!(stream_id = %stream, event_id = %event_id, error = %why, "an append's write got no answer; the log shows it not stored, trying again");
+                            unanswered.push(recorded);
+                        }
+                        Err(err) => {
+                            return Err(StoreError::Unavailable(format!(
+                                "{why}; whether it was stored is unknown, as reading it back failed: {err}"
+                            ))
+                            .into());
+                        }
                     }
-                    Ok(ReadBack::Free) => {
-                        tracing::warn!(stream_id = %stream, event_id = %event_id, error = %why, "an append's write got no answer; the log shows it not stored, trying again");
-                        unanswered.push(recorded);
-                    }
-                    Err(err) => {
-                        return Err(StoreError::Unavailable(format!(
-                            "{why}; whether it was stored is unknown, as reading it back failed: {err}"
-                        ))
-                        .into());
-                    }
-                },
+                }
             }
             last_try = try_started.elapsed();
         }
@@ -281,25 +353,10 @@ impl DynamoStore {
     ) -> Result<DecisionState, StoreError> {
         let responses = output.responses();
         let row = |i: usize| responses.get(i).and_then(|r| r.item());
-        let corrupt = |entry: &str, problem: String| {
-            StoreError::Corrupt(format!(
-                "{} row ({stream}, {entry}): {problem}",
-                self.tables.stream_index
-            ))
-        };
-        let version = match row(0) {
-            None => Version::EMPTY,
-            Some(head) => {
-                let raw: i64 = number(head, VERSION).map_err(|p| corrupt(HEAD_ENTRY, p))?;
-                Version::new(raw)
-                    .ok_or_else(|| corrupt(HEAD_ENTRY, format!("version {raw} is below -1")))?
-            }
-        };
-        let item_live = match row(1) {
-            None => false,
-            Some(item) => boolean(item, LIVE).map_err(|p| corrupt(item_entry, p))?,
-        };
-        Ok(DecisionState { version, item_live })
+        Ok(DecisionState {
+            version: self.head_version(stream, row(0))?,
+            item_live: self.item_live(stream, item_entry, row(1))?,
+        })
     }
 
     /// What `key`'s row says, expired or not.

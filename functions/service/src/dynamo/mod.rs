@@ -20,10 +20,17 @@
 //! Their keys and attribute names are in [`schema`], which the deployment
 //! template reads too.
 //!
-//! An uncontended append costs two requests: TransactGetItems of HEAD and
-//! the item row, then one TransactWriteItems of the event, HEAD and the item
-//! row, conditioned on HEAD being unchanged.
+//! An append to a stream the store has not seen costs two requests:
+//! TransactGetItems of HEAD, the item row (and the key's row), then one
+//! TransactWriteItems of the event, HEAD and the item row (and the key's
+//! row), conditioned on all of them being as read. Then the store
+//! remembers the stream ([`append_memory`]) and its next append to it is
+//! the write alone, conditioned on what it remembers; a refused write
+//! returns the current rows ([`append_refusal`]), so a retry needs no
+//! read either.
 
+mod append_memory;
+mod append_refusal;
 mod append_write;
 mod backoff;
 mod batch;
@@ -39,7 +46,11 @@ pub mod schema;
 mod streams;
 mod tables;
 
+use std::sync::Arc;
+
 use aws_sdk_dynamodb::Client;
+
+use append_memory::AppendMemory;
 
 pub use codec::{attribute_to_json, event_from_item, json_to_attribute};
 pub use schema::{
@@ -53,11 +64,17 @@ pub use tables::{MissingTableName, TableNames, ensure_tables};
 pub struct DynamoStore {
     client: Client,
     tables: TableNames,
+    /// Shared by clones: what this store's appends last saw per stream.
+    memory: Arc<AppendMemory>,
 }
 
 impl DynamoStore {
     pub fn new(client: Client, tables: TableNames) -> Self {
-        DynamoStore { client, tables }
+        DynamoStore {
+            client,
+            tables,
+            memory: Arc::default(),
+        }
     }
 
     pub fn client(&self) -> &Client {

@@ -8,3 +8,4 @@ mod deadlines;
 mod recorded;
 mod requests;
 mod unanswered;
+mod warm_appends;

@@ -2,7 +2,8 @@
 //! client: a request DynamoDB refuses as invalid is reported as not
 //! retryable (an HTTP 500, never a 503 "retry shortly"), after one try;
 //! a write answered "in progress" whose id another event took is a lost
-//! race.
+//! race; a refused write whose reasons carry the current rows is decided
+//! again on them, without a read.
 
 use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
@@ -226,5 +227,116 @@ async fn a_write_in_progress_whose_id_another_event_took_is_tried_again_as_a_los
             "TransactWriteItems"
         ],
         "read, write, read back, read again, write"
+    );
+}
+
+/// A refused write, as DynamoDB answers a TransactWriteItems whose puts
+/// ask `ReturnValuesOnConditionCheckFailure: ALL_OLD`: one reason per put,
+/// in the request's order, `Code` "None" where the condition held, and the
+/// row as it was (`Item`) where it failed
+/// (docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html,
+/// docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_CancellationReason.html).
+fn refused(reasons: &[&str]) -> ReplayEvent {
+    let codes: Vec<&str> = reasons
+        .iter()
+        .map(|reason| {
+            if reason.contains("ConditionalCheckFailed") {
+                "ConditionalCheckFailed"
+            } else {
+                "None"
+            }
+        })
+        .collect();
+    answer(
+        400,
+        &format!(
+            r#"{{"__type":"com.amazonaws.dynamodb.v20120810#TransactionCanceledException","Message":"Transaction cancelled, please refer cancellation reasons for specific reasons [{}]","CancellationReasons":[{}]}}"#,
+            codes.join(", "),
+            reasons.join(",")
+        ),
+    )
+}
+
+const HELD: &str = r#"{"Code":"None"}"#;
+
+fn failed_on(row: &str) -> String {
+    format!(
+        r#"{{"Code":"ConditionalCheckFailed","Item":{row},"Message":"The conditional request failed"}}"#
+    )
+}
+
+/// A warm store's write meets a stream moved on by others: the refusal's
+/// HEAD row says version 3, so the event is decided again as id 4 and
+/// written, with no read; a change of an item the refusal's row shows
+/// deleted is refused as the rules say, with no read either.
+#[tokio::test]
+async fn a_refusal_carrying_the_current_rows_is_decided_again_without_a_read() {
+    let head_at_3 = failed_on(
+        r#"{"streamId":{"S":"recorded"},"entry":{"S":"HEAD"},"version":{"N":"3"},"recordedAt":{"S":"2026-01-01T00:00:00.000Z"}}"#,
+    );
+    let a_deleted = failed_on(
+        r#"{"streamId":{"S":"recorded"},"entry":{"S":"ITEM#a"},"live":{"BOOL":false},"lastEventId":{"N":"4"}}"#,
+    );
+    let (store, replay) = replayed(vec![
+        empty_stream_state(),
+        answer(200, "{}"),
+        refused(&[HELD, &head_at_3, HELD]),
+        answer(200, "{}"),
+        refused(&[HELD, HELD, &a_deleted]),
+    ]);
+    assert_eq!(
+        store.append(&create(), Utc::now()).await.unwrap().event_id,
+        EventId::new(0)
+    );
+    let mut create_b = create();
+    create_b.event = DomainEvent::ItemCreated {
+        item_id: ItemId::parse("b", "itemId").unwrap(),
+        amount: Amount::new(2).unwrap(),
+    };
+    assert_eq!(
+        store.append(&create_b, Utc::now()).await.unwrap().event_id,
+        EventId::new(4)
+    );
+    let change_a = AppendCommand {
+        event: DomainEvent::ItemAmountChanged {
+            item_id: ItemId::parse("a", "itemId").unwrap(),
+            amount: Amount::new(3).unwrap(),
+        },
+        ..create()
+    };
+    let err = store.append(&change_a, Utc::now()).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            AppendError::Rejected(domain::Rejection::ItemNotFound { .. })
+        ),
+        "{err:?}"
+    );
+    let operations: Vec<String> = replay
+        .actual_requests()
+        .map(|request| {
+            let target = request.headers().get("x-amz-target").unwrap_or_default();
+            target.rsplit('.').next().unwrap_or_default().to_owned()
+        })
+        .collect();
+    assert_eq!(
+        operations,
+        [
+            "TransactGetItems",
+            "TransactWriteItems",
+            "TransactWriteItems",
+            "TransactWriteItems",
+            "TransactWriteItems"
+        ],
+        "read and write once, then writes only"
+    );
+    // The writes asked for the rows that failed their conditions.
+    let second_write = replay.actual_requests().nth(2).unwrap();
+    let body = std::str::from_utf8(second_write.body().bytes().unwrap()).unwrap();
+    assert_eq!(
+        body.matches(r#""ReturnValuesOnConditionCheckFailure":"ALL_OLD""#)
+            .count(),
+        2,
+        "{body}"
     );
 }
