@@ -1,11 +1,8 @@
 //! `status`: a deployment at a glance: both stacks and their state (each
 //! refused when it is not this deployment's), the API URL, whether each
 //! deployed function runs the code a build makes now, the projector's
-//! stream mapping, the rebuild of every stream that runs, the records
-//! the projector parked, the dashboard's URL, and each alarm's state
-//! (`alarms.rs`).
-
-pub mod alarms;
+//! stream mapping, the rebuild of every stream that runs, and the records
+//! the projector parked.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -18,8 +15,6 @@ use crate::bundle::Manifest;
 use crate::deploy::Aws;
 use crate::deploy::aws::SdkResultExt;
 use crate::deploy::stacks::{self, StackInfo};
-use crate::stack::alarms::Alarm;
-use crate::stack::dashboard::{DASHBOARD_ID, dashboard_url};
 use crate::stack::{
     API_ID, API_URL_OUTPUT, FAILURE_QUEUE_URL_OUTPUT, Function, FunctionResources, Table,
     TableResources, data_stack_name,
@@ -69,10 +64,6 @@ pub struct Overview {
     pub parked: Vec<ParkedRecord>,
     /// The rebuild of every stream that runs or waits, if any.
     pub rebuild: Option<domain::ReplayJob>,
-    /// The deployment's dashboard, when the app stack holds it.
-    pub dashboard_url: Option<String>,
-    /// Each alarm the app stack holds, and its state.
-    pub alarms: Vec<alarms::AlarmState>,
 }
 
 /// Looks at the deployment of `stack_name`; with `built`, compares each
@@ -193,19 +184,6 @@ pub async fn overview(
                 .map(|id| crate::stack::api_url(id, &aws.region))
         })
     });
-    let dashboard_url = app_ids
-        .get(DASHBOARD_ID)
-        .and_then(|name| dashboard_url(&aws.region, name));
-    // Found by logical ID: the stack knows each alarm's name.
-    let alarm_names: Vec<String> = Alarm::all()
-        .into_iter()
-        .filter_map(|alarm| app_ids.get(&alarm.logical_id()).cloned())
-        .collect();
-    let alarms = if alarm_names.is_empty() {
-        Vec::new()
-    } else {
-        alarms::alarm_states(&aws.cloudwatch, &alarm_names).await?
-    };
     Ok(Overview {
         app: state(stack_name, app.as_ref()),
         data: state(&data_name, data.as_ref()),
@@ -218,8 +196,6 @@ pub async fn overview(
         parked_count,
         parked,
         rebuild,
-        dashboard_url,
-        alarms,
     })
 }
 
@@ -259,9 +235,6 @@ pub fn render(overview: &Overview) -> String {
     }
     if let Some(url) = &overview.failure_queue_url {
         let _ = writeln!(out, "{:<14}{url}", "failure queue");
-    }
-    if let Some(url) = &overview.dashboard_url {
-        let _ = writeln!(out, "{:<14}{url}", "dashboard");
     }
     let _ = writeln!(out, "functions");
     for (name, code) in &overview.functions {
@@ -317,66 +290,12 @@ pub fn render(overview: &Overview) -> String {
             );
         }
     }
-    render_alarms(&mut out, &overview.alarms);
     out
-}
-
-/// An alarm a line: its name, its state, since when; those not OK first.
-fn render_alarms(out: &mut String, alarms: &[alarms::AlarmState]) {
-    if alarms.is_empty() {
-        let _ = writeln!(out, "{:<14}none deployed", "alarms");
-        return;
-    }
-    let firing = alarms.iter().filter(|a| a.state == "ALARM").count();
-    let _ = writeln!(out, "alarms        {} of {} in ALARM", firing, alarms.len());
-    let width = alarms.iter().map(|a| a.name.len()).max().unwrap_or(0);
-    let mut ordered: Vec<&alarms::AlarmState> = alarms.iter().collect();
-    ordered.sort_by_key(|a| a.state == "OK");
-    for alarm in ordered {
-        let since = alarm
-            .since
-            .as_deref()
-            .map(|at| format!("  since {at}"))
-            .unwrap_or_default();
-        let _ = writeln!(out, "  {:<width$}  {}{since}", alarm.name, alarm.state);
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn each_alarm_shows_its_state_and_since_when_those_not_ok_first() {
-        let alarm = |name: &str, state: &str, since: Option<&str>| alarms::AlarmState {
-            name: name.to_owned(),
-            state: state.to_owned(),
-            since: since.map(str::to_owned),
-        };
-        let mut out = String::new();
-        render_alarms(
-            &mut out,
-            &[
-                alarm("evs-add-event-errors", "OK", Some("2026-01-01T00:00:00Z")),
-                alarm("evs-replay-failed", "ALARM", Some("2026-01-02T03:04:05Z")),
-                alarm("evs-api-5xx-rate", "INSUFFICIENT_DATA", None),
-            ],
-        );
-        let lines: Vec<&str> = out.lines().collect();
-        assert_eq!(lines[0], "alarms        1 of 3 in ALARM");
-        assert_eq!(
-            lines[1],
-            "  evs-replay-failed     ALARM  since 2026-01-02T03:04:05Z"
-        );
-        assert_eq!(lines[2], "  evs-api-5xx-rate      INSUFFICIENT_DATA");
-        assert_eq!(
-            lines[3],
-            "  evs-add-event-errors  OK  since 2026-01-01T00:00:00Z"
-        );
-        let mut none = String::new();
-        render_alarms(&mut none, &[]);
-        assert_eq!(none, "alarms        none deployed\n");
-    }
 
     #[test]
     fn lambdas_code_hash_is_the_packages_sha256_in_base64() {

@@ -23,40 +23,9 @@ pub fn dns_suffix(region: &str) -> &'static str {
         .map_or("amazonaws.com", |(_, suffix)| suffix)
 }
 
-/// The host of `region`'s AWS console, where it has a public one:
-/// `<region>.console.aws.amazon.com`, China's and GovCloud's own; `None`
-/// for the isolated partitions.
-pub fn console_host(region: &str) -> Option<String> {
-    match dns_suffix(region) {
-        "amazonaws.com" if region.starts_with("us-gov-") => {
-            Some(format!("{region}.console.amazonaws-us-gov.com"))
-        }
-        "amazonaws.com" => Some(format!("{region}.console.aws.amazon.com")),
-        "amazonaws.com.cn" => Some(format!("{region}.console.amazonaws.cn")),
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_console_is_the_partitions_own() {
-        assert_eq!(
-            console_host("eu-west-1").as_deref(),
-            Some("eu-west-1.console.aws.amazon.com")
-        );
-        assert_eq!(
-            console_host("cn-north-1").as_deref(),
-            Some("cn-north-1.console.amazonaws.cn")
-        );
-        assert_eq!(
-            console_host("us-gov-west-1").as_deref(),
-            Some("us-gov-west-1.console.amazonaws-us-gov.com")
-        );
-        assert_eq!(console_host("us-iso-east-1"), None);
-    }
 
     #[test]
     fn each_region_gets_its_partitions_suffix() {

@@ -1,13 +1,7 @@
 //! The settings only deploy reads, from the same `.env` and environment as
 //! the service's (`service::settings::RawSettings`): `STACK_NAME`,
-//! `TRACING`, the throttle, `REPLAY_CONCURRENCY`, `PERMISSIONS_BOUNDARY`,
-//! and the alarms' (`alarms.rs`). One definition each, with its one limit.
-//! (`TAGS` is read beside the tags it must not collide with:
-//! `crate::stack::tags`.)
-
-mod alarms;
-
-pub use alarms::*;
+//! `TRACING`, the throttle and `REPLAY_CONCURRENCY`. One definition each,
+//! with its one limit.
 
 use service::functions::Function;
 use service::settings::{RawSettings, SettingError};
@@ -176,58 +170,6 @@ pub fn replay_concurrency(settings: &RawSettings) -> Result<ReplayConcurrency, S
         })
 }
 
-/// The setting naming the permissions boundary of every role.
-pub const PERMISSIONS_BOUNDARY_SETTING: &str = "PERMISSIONS_BOUNDARY";
-
-/// IAM's longest ARN of a policy.
-pub const POLICY_ARN_MAX_LEN: usize = 2048;
-
-/// `PERMISSIONS_BOUNDARY`: the ARN of a managed policy,
-/// `arn:<partition>:iam::<account or aws>:policy/<path/name>`, set as the
-/// boundary of every role both stacks create. Unset: no boundary.
-pub fn permissions_boundary(settings: &RawSettings) -> Result<Option<String>, SettingError> {
-    let Some(raw) = settings.get(PERMISSIONS_BOUNDARY_SETTING) else {
-        return Ok(None);
-    };
-    let arn = raw.trim();
-    let fail = |problem: &str| SettingError {
-        name: PERMISSIONS_BOUNDARY_SETTING,
-        problem: format!("{arn:?} {problem}"),
-    };
-    if arn.len() > POLICY_ARN_MAX_LEN {
-        return Err(fail(&format!(
-            "is longer than IAM's {POLICY_ARN_MAX_LEN} characters"
-        )));
-    }
-    let parts: Vec<&str> = arn.splitn(6, ':').collect();
-    let [prefix, partition, service, region, account, resource] = parts.as_slice() else {
-        return Err(fail(
-            "is not a managed policy's ARN like arn:aws:iam::123456789012:policy/Boundary",
-        ));
-    };
-    if *prefix != "arn" || partition.is_empty() || *service != "iam" || !region.is_empty() {
-        return Err(fail(
-            "is not an IAM policy ARN (arn:<partition>:iam::<account>:policy/<name>)",
-        ));
-    }
-    let account_ok =
-        *account == "aws" || (account.len() == 12 && account.chars().all(|c| c.is_ascii_digit()));
-    if !account_ok {
-        return Err(fail(
-            "has no 12-digit account ID (or aws, for AWS's own policies)",
-        ));
-    }
-    let name_ok = |c: char| c.is_ascii_alphanumeric() || "+=,.@-_/".contains(c);
-    match resource.strip_prefix("policy/") {
-        Some(path) if !path.is_empty() && !path.ends_with('/') && path.chars().all(name_ok) => {
-            Ok(Some(arn.to_owned()))
-        }
-        _ => Err(fail(
-            "names no policy: the ARN must end in policy/<name> (letters, digits and +=,.@-_)",
-        )),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -342,39 +284,6 @@ mod tests {
         for bad in ["0", "1001", "-1", "2.5", "off"] {
             let err = replay_concurrency(&settings(&[("REPLAY_CONCURRENCY", bad)])).unwrap_err();
             assert_eq!(err.name, "REPLAY_CONCURRENCY", "{bad}");
-        }
-    }
-
-    #[test]
-    fn the_permissions_boundary_is_a_managed_policys_arn() {
-        assert_eq!(permissions_boundary(&settings(&[])).unwrap(), None);
-        for good in [
-            "arn:aws:iam::123456789012:policy/Boundary",
-            "arn:aws-cn:iam::123456789012:policy/teams/dev/Boundary+1",
-            "arn:aws:iam::aws:policy/PowerUserAccess",
-        ] {
-            assert_eq!(
-                permissions_boundary(&settings(&[("PERMISSIONS_BOUNDARY", good)])).unwrap(),
-                Some(good.to_owned())
-            );
-        }
-        let too_long = format!(
-            "arn:aws:iam::123456789012:policy/{}",
-            "p".repeat(POLICY_ARN_MAX_LEN)
-        );
-        for bad in [
-            "Boundary",
-            "arn:aws:iam::123456789012:role/Boundary",
-            "arn:aws:iam:eu-west-1:123456789012:policy/Boundary",
-            "arn:aws:s3::123456789012:policy/Boundary",
-            "arn:aws:iam::1234:policy/Boundary",
-            "arn:aws:iam::123456789012:policy/",
-            "arn:aws:iam::123456789012:policy/a b",
-            too_long.as_str(),
-        ] {
-            let err =
-                permissions_boundary(&settings(&[("PERMISSIONS_BOUNDARY", bad)])).unwrap_err();
-            assert_eq!(err.name, "PERMISSIONS_BOUNDARY", "{bad}");
         }
     }
 }

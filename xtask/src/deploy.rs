@@ -15,8 +15,6 @@ use deployer::deploy::{
     self, Aws, DeployOptions, DeployRequest, EventStoreChoice, InFlight, Outcome, Question,
 };
 use deployer::stack::API_URL_OUTPUT;
-use deployer::stack::dashboard::dashboard_url;
-use deployer::stack::tags::{UserTags, user_tags};
 use deployer::{StackOptions, app_stack};
 use service::settings::{ApiKey, Origin, RawSettings};
 
@@ -58,8 +56,6 @@ struct Settings {
     /// Where the key came from, which deploy names (never the key).
     api_key_origin: Origin,
     test_stream_id: String,
-    /// `TAGS`, for every stack operation.
-    tags: UserTags,
 }
 
 fn settings(root: &Path, env_file: &Path, build: &BuildOptions) -> anyhow::Result<Settings> {
@@ -72,13 +68,11 @@ fn settings(root: &Path, env_file: &Path, build: &BuildOptions) -> anyhow::Resul
         architecture: build.arch,
         ..StackOptions::from_settings(&raw)?
     };
-    let tags = user_tags(&raw)?;
     Ok(Settings {
         stack,
         api_key,
         api_key_origin,
         test_stream_id,
-        tags,
     })
 }
 
@@ -106,15 +100,6 @@ impl Prepared {
             manifest,
             template,
         })
-    }
-
-    /// The options both deploy and diff take from the settings.
-    fn options(&self) -> DeployOptions {
-        DeployOptions {
-            tags: self.settings.tags.clone(),
-            permissions_boundary: self.settings.stack.permissions_boundary.clone(),
-            ..DeployOptions::default()
-        }
     }
 
     fn request<'a>(
@@ -158,7 +143,7 @@ pub fn deploy(config: DeployConfig, root: &Path) -> anyhow::Result<()> {
     let options = DeployOptions {
         hotswap: config.hotswap,
         event_store: config.event_store,
-        ..prepared.options()
+        ..DeployOptions::default()
     };
     let progress = Progress::stderr();
     let in_flight = InFlight::default();
@@ -177,11 +162,7 @@ pub fn deploy(config: DeployConfig, root: &Path) -> anyhow::Result<()> {
         Outcome::Deployed { outputs } => {
             println!("deployed the stack {}", settings.stack.stack_name);
             print_usage(&outputs, &settings.test_stream_id);
-            println!();
         }
-    }
-    if let Some(url) = dashboard_url(&aws.region, &settings.stack.stack_name) {
-        println!("Dashboard: {url}");
     }
     Ok(())
 }
@@ -195,7 +176,13 @@ pub fn diff(config: DiffConfig, root: &Path) -> anyhow::Result<()> {
     let progress = Progress::stderr();
     let in_flight = InFlight::default();
     let changes = runtime.block_on(interruptible(
-        deploy::diff(aws, &request, &prepared.options(), &progress, &in_flight),
+        deploy::diff(
+            aws,
+            &request,
+            &DeployOptions::default(),
+            &progress,
+            &in_flight,
+        ),
         aws,
         &progress,
         &in_flight,

@@ -18,10 +18,6 @@ pub struct Role {
     pub managed_policy_arns: Vec<Expr>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub policies: Vec<InlinePolicy>,
-    /// The managed policy that bounds what the role may ever do, whatever
-    /// its policies allow (an account's rule may require one).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub permissions_boundary: Option<Expr>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]

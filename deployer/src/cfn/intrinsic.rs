@@ -148,14 +148,6 @@ impl ResourceId<super::sqs::Queue> {
     }
 }
 
-impl ResourceId<super::sns::Topic> {
-    /// `{"Ref": id}`: a topic's `Ref` is its ARN, what alarms notify.
-    pub fn topic_arn<T>(&self) -> Value<T> {
-        self.id.reference()
-    }
-}
-
-impl HasArn for super::cloudwatch::Alarm {}
 impl HasArn for super::dynamodb::Table {}
 impl HasArn for super::events::Rule {}
 impl HasArn for super::iam::Role {}

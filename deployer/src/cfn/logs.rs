@@ -1,5 +1,4 @@
-//! `AWS::Logs::LogGroup`, and `AWS::Logs::MetricFilter`: a metric counted
-//! from a log group's lines.
+//! `AWS::Logs::LogGroup`.
 
 use serde::{Serialize, Serializer};
 
@@ -58,30 +57,4 @@ impl Serialize for RetentionDays {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_u32(self.days())
     }
-}
-
-/// Counts the lines of a log group that match a pattern as a metric.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct MetricFilter {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub filter_name: Option<Expr>,
-    pub log_group_name: Expr,
-    /// CloudWatch Logs' filter syntax; `{ $.field = "value" }` for JSON lines.
-    pub filter_pattern: String,
-    pub metric_transformations: Vec<MetricTransformation>,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct MetricTransformation {
-    /// Not `AWS/...`: those are AWS's own.
-    pub metric_namespace: Expr,
-    pub metric_name: String,
-    /// What a matching line adds, e.g. `"1"` to count them.
-    pub metric_value: String,
-    /// What is published for a period without a matching line (a count's
-    /// zero, so an alarm sees "none" rather than "no data").
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub default_value: Option<f64>,
 }

@@ -7,7 +7,6 @@
 //! bytes, whatever order the stack definition inserts things in.
 
 pub mod apigateway;
-pub mod cloudwatch;
 pub mod dynamodb;
 pub mod events;
 pub mod iam;
@@ -15,7 +14,6 @@ pub mod intrinsic;
 pub mod lambda;
 pub mod logs;
 pub mod s3;
-pub mod sns;
 pub mod sqs;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -304,8 +302,6 @@ resource_types! {
     ApiGatewayStage(apigateway::Stage) => "AWS::ApiGateway::Stage",
     ApiGatewayUsagePlan(apigateway::UsagePlan) => "AWS::ApiGateway::UsagePlan",
     ApiGatewayUsagePlanKey(apigateway::UsagePlanKey) => "AWS::ApiGateway::UsagePlanKey",
-    CloudWatchAlarm(cloudwatch::Alarm) => "AWS::CloudWatch::Alarm",
-    CloudWatchDashboard(cloudwatch::Dashboard) => "AWS::CloudWatch::Dashboard",
     DynamoDbTable(dynamodb::Table) => "AWS::DynamoDB::Table",
     EventsRule(events::Rule) => "AWS::Events::Rule",
     IamRole(iam::Role) => "AWS::IAM::Role",
@@ -314,11 +310,8 @@ resource_types! {
     LambdaFunction(lambda::Function) => "AWS::Lambda::Function",
     LambdaPermission(lambda::Permission) => "AWS::Lambda::Permission",
     LogsLogGroup(logs::LogGroup) => "AWS::Logs::LogGroup",
-    LogsMetricFilter(logs::MetricFilter) => "AWS::Logs::MetricFilter",
     S3Bucket(s3::Bucket) => "AWS::S3::Bucket",
     S3BucketPolicy(s3::BucketPolicy) => "AWS::S3::BucketPolicy",
-    SnsSubscription(sns::Subscription) => "AWS::SNS::Subscription",
-    SnsTopic(sns::Topic) => "AWS::SNS::Topic",
     SqsQueue(sqs::Queue) => "AWS::SQS::Queue",
     SqsQueuePolicy(sqs::QueuePolicy) => "AWS::SQS::QueuePolicy",
 }

@@ -15,8 +15,6 @@ pub struct Aws {
     pub lambda: aws_sdk_lambda::Client,
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub logs: aws_sdk_cloudwatchlogs::Client,
-    /// The alarms' states.
-    pub cloudwatch: aws_sdk_cloudwatch::Client,
     /// The account's API Gateway settings (its CloudWatch role).
     pub apigateway: aws_sdk_apigateway::Client,
     pub iam: aws_sdk_iam::Client,
@@ -42,7 +40,6 @@ impl Aws {
             lambda: aws_sdk_lambda::Client::new(config),
             dynamodb: aws_sdk_dynamodb::Client::new(config),
             logs: aws_sdk_cloudwatchlogs::Client::new(config),
-            cloudwatch: aws_sdk_cloudwatch::Client::new(config),
             apigateway: aws_sdk_apigateway::Client::new(config),
             iam: aws_sdk_iam::Client::new(config),
             region,

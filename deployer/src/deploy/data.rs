@@ -18,7 +18,7 @@ use super::session::Session;
 use super::stacks::{self, StackInfo};
 use super::status::{OperationKind, Standing};
 use super::wait::{Wait, Waits};
-use crate::stack::{DataOutput, Table, TableResources, data_stack_with};
+use crate::stack::{DataOutput, Table, TableResources, data_stack};
 
 /// The app stack's parameters that come from the data stack, by name.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -29,7 +29,7 @@ pub struct DataValues(pub BTreeMap<String, String>);
 /// or stuck.
 pub(super) async fn ensure_data_stack(session: &Session<'_>) -> anyhow::Result<StackInfo> {
     let name = &session.stack_name;
-    let body = data_stack_with(session.options.permissions_boundary.as_deref())
+    let body = data_stack()
         .to_yaml()
         .context("cannot render the data stack's template")?;
     let Some(info) = stacks::describe(&session.aws.cloudformation, name).await? else {
@@ -136,7 +136,7 @@ pub(super) async fn data_stack_changes(
     stack: &StackInfo,
 ) -> anyhow::Result<Vec<ResourceChange>> {
     let name = &session.stack_name;
-    let body = data_stack_with(session.options.permissions_boundary.as_deref())
+    let body = data_stack()
         .to_yaml()
         .context("cannot render the data stack's template")?;
     let Some(ready) = data_change_set(session, stack, &body).await? else {

@@ -12,7 +12,7 @@ use super::status::Standing;
 use super::survey::{self, Survey};
 use super::{app, data, event_store, operation};
 use crate::cfn::Template;
-use crate::stack::data_stack_with;
+use crate::stack::data_stack;
 use crate::stack::tags::Ownership;
 
 /// What a deploy would change, in the data stack and the app stack, from
@@ -48,11 +48,7 @@ pub async fn diff(
             }
             // Without the data stack there is nothing to attach the app
             // to: a deploy creates both.
-            let mut changes = created_anew(
-                &data_session,
-                &data_stack_with(data_session.options.permissions_boundary.as_deref()),
-                other,
-            );
+            let mut changes = created_anew(&data_session, &data_stack(), other);
             changes.extend(created_anew(&session, request.template, survey.app));
             return Ok(changes);
         }

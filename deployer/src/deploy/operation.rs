@@ -19,8 +19,7 @@ use super::session::Session;
 use super::stacks::{self, StackInfo};
 use super::status::OperationKind;
 
-/// Creates a change set for the session's stack, tagged as the session's
-/// (and with the user's tags);
+/// Creates a change set for the session's stack, tagged as the session's;
 /// a ready one is in flight until it is executed or discarded.
 pub(super) async fn create_change_set(
     session: &Session<'_>,
@@ -41,7 +40,7 @@ pub(super) async fn create_change_set_with(
     kept_parameters: &[String],
     imports: &[Import],
 ) -> anyhow::Result<ChangeSet> {
-    let tags = session.ownership.tags_with(&session.options.tags);
+    let tags = session.ownership.tags();
     let request = ChangeSetRequest {
         stack_name: &session.stack_name,
         kind,

@@ -12,7 +12,6 @@ use super::event_store::EventStoreChoice;
 use super::wait::Waits;
 use crate::bundle::Manifest;
 use crate::cfn::Template;
-use crate::stack::tags::UserTags;
 use crate::stack::{API_KEY_PARAMETER, Function, FunctionResources, TEST_STREAM_ID_PARAMETER};
 
 /// A question a command asks before it changes anything.
@@ -101,13 +100,6 @@ pub struct DeployOptions {
     pub inline_template_limit: usize,
     /// What to do when the data stack is missing but the event store is not.
     pub event_store: EventStoreChoice,
-    /// The user's tags (`TAGS`), on every stack operation beside the
-    /// ownership tags.
-    pub tags: UserTags,
-    /// The managed policy bounding the data stack's role
-    /// (`PERMISSIONS_BOUNDARY`; the app template carries its own, from the
-    /// same setting).
-    pub permissions_boundary: Option<String>,
 }
 
 impl DeployOptions {
@@ -128,8 +120,6 @@ impl Default for DeployOptions {
             waits: Waits::default(),
             inline_template_limit: artifacts::INLINE_TEMPLATE_LIMIT,
             event_store: EventStoreChoice::default(),
-            tags: UserTags::default(),
-            permissions_boundary: None,
         }
     }
 }

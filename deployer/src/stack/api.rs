@@ -347,12 +347,6 @@ mod tests {
                 burst_limit: 1,
             },
             replay_concurrency: crate::settings::ReplayConcurrency::Unreserved,
-            alarms: crate::settings::AlarmSettings {
-                iterator_age_seconds: 60,
-                api_5xx_hundredths: 1,
-                topic: crate::settings::AlarmTopic::Email("ops@example.com".to_owned()),
-            },
-            permissions_boundary: Some("arn:aws:iam::123456789012:policy/B".to_owned()),
         };
         assert_eq!(deployment_id(&other, &routes), base);
 

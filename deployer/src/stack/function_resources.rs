@@ -24,8 +24,6 @@ pub trait FunctionResources: Copy {
     /// The deployed name, `<stack name>-<function>`: fixed so that the log
     /// group (which the role's policy names) can exist before the function.
     fn deployed_name(self) -> Expr;
-    /// The same, as a `Fn::Sub` template string (for text that names it).
-    fn deployed_name_sub(self) -> String;
     fn memory_mb(self) -> u32;
     fn timeout_seconds(self) -> u32;
 }
@@ -61,11 +59,7 @@ impl FunctionResources for Function {
     }
 
     fn deployed_name(self) -> Expr {
-        Expr::sub(self.deployed_name_sub())
-    }
-
-    fn deployed_name_sub(self) -> String {
-        format!("${{{}}}-{}", Pseudo::StackName.name(), self.name())
+        Expr::sub(format!("${{{}}}-{}", Pseudo::StackName.name(), self.name()))
     }
 
     fn memory_mb(self) -> u32 {

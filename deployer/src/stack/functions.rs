@@ -85,7 +85,6 @@ pub(super) fn add_function(
                 policy_name: function.name().to_owned(),
                 policy_document: PolicyDocument::new(grants::statements(function, options.tracing)),
             }],
-            permissions_boundary: options.permissions_boundary.as_deref().map(Expr::from),
         },
     );
 

@@ -13,12 +13,9 @@
 //! roles and log groups (`functions.rs`, the roles' grants in
 //! `grants.rs`), the failure queue and the
 //! replay's asynchronous invocation settings (`failures.rs`), the REST API
-//! (`api.rs`), the alarms (`alarms.rs`) and the dashboard
-//! (`dashboard.rs`), then the outputs.
+//! (`api.rs`), then the outputs.
 
-pub mod alarms;
 mod api;
-pub mod dashboard;
 mod data;
 mod failures;
 mod function_resources;
@@ -31,7 +28,7 @@ pub mod tags;
 
 use service::settings::{RawSettings, SettingError};
 
-use crate::settings::{self, AlarmSettings, DEFAULT_STACK_NAME, ReplayConcurrency, Throttle};
+use crate::settings::{self, DEFAULT_STACK_NAME, ReplayConcurrency, Throttle};
 
 use crate::cfn::iam::{ConditionOperator, PolicyDocument, Statement};
 use crate::cfn::lambda::Architecture;
@@ -42,7 +39,7 @@ pub(crate) use api::ApiRoute;
 pub use api::{API_ID, STAGE_NAME, api_url};
 pub use data::{
     DATA_STACK_SUFFIX, DataOutput, LOGGING_ROLE_ID, LOGGING_ROLE_OUTPUT, data_stack,
-    data_stack_name, data_stack_with, in_data_stack,
+    data_stack_name, in_data_stack,
 };
 pub use failures::{
     FAILURE_QUEUE_ARN_OUTPUT, FAILURE_QUEUE_ID, FAILURE_QUEUE_POLICY_ID, FAILURE_QUEUE_URL_OUTPUT,
@@ -82,11 +79,6 @@ pub struct StackOptions {
     pub throttle: Throttle,
     /// The replay function's reserved concurrency (its cap), if any.
     pub replay_concurrency: ReplayConcurrency,
-    /// The alarms' thresholds and where they notify.
-    pub alarms: AlarmSettings,
-    /// The managed policy bounding every role the stack creates
-    /// (`PERMISSIONS_BOUNDARY`), if any.
-    pub permissions_boundary: Option<String>,
 }
 
 impl Default for StackOptions {
@@ -97,16 +89,13 @@ impl Default for StackOptions {
             architecture: Architecture::Arm64,
             throttle: Throttle::DEFAULT,
             replay_concurrency: ReplayConcurrency::DEFAULT,
-            alarms: AlarmSettings::default(),
-            permissions_boundary: None,
         }
     }
 }
 
 impl StackOptions {
-    /// `STACK_NAME`, `TRACING`, the throttle, `REPLAY_CONCURRENCY`, the
-    /// alarms' settings and `PERMISSIONS_BOUNDARY`; the architecture stays
-    /// arm64. Never
+    /// `STACK_NAME`, `TRACING`, the throttle and `REPLAY_CONCURRENCY`; the
+    /// architecture stays arm64. Never
     /// reads `API_KEY`: the key is a deploy-time parameter.
     pub fn from_settings(settings: &RawSettings) -> Result<Self, SettingError> {
         Ok(StackOptions {
@@ -115,8 +104,6 @@ impl StackOptions {
             architecture: Architecture::Arm64,
             throttle: settings::throttle(settings)?,
             replay_concurrency: settings::replay_concurrency(settings)?,
-            alarms: settings::alarm_settings(settings)?,
-            permissions_boundary: settings::permissions_boundary(settings)?,
         })
     }
 }
@@ -217,8 +204,6 @@ pub(crate) fn build(options: &StackOptions, routes: &[ApiRoute]) -> Template {
     functions::add_replay_sweep(&mut template);
     failures::add_replay_invoke_config(&mut template);
     api::add_api(&mut template, options, routes, &parameters);
-    alarms::add_alarms(&mut template, &options.alarms);
-    dashboard::add_dashboard(&mut template);
     add_outputs(&mut template);
     template
 }

@@ -6,11 +6,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use deployer::cfn::lambda::Architecture;
-use deployer::settings::{AlarmSettings, AlarmTopic};
 use deployer::{Format, StackOptions, app_stack};
-
-/// A permissions boundary, as `PERMISSIONS_BOUNDARY` names one.
-const BOUNDARY: &str = "arn:aws:iam::123456789012:policy/TeamBoundary";
 
 /// cfn-lint rules that do not apply to this template, each with its reason.
 /// Empty: the template is fixed instead of a rule being silenced.
@@ -32,23 +28,6 @@ fn cfn_lint_reports_no_error_and_no_warning() {
         architecture: Architecture::X86_64,
         ..StackOptions::default()
     });
-    // Every optional resource present: the topic and its subscription,
-    // the boundary on every role.
-    let production = app_stack(&StackOptions {
-        alarms: AlarmSettings {
-            topic: AlarmTopic::Email("ops@example.com".to_owned()),
-            ..AlarmSettings::default()
-        },
-        permissions_boundary: Some(BOUNDARY.to_owned()),
-        ..StackOptions::default()
-    });
-    let existing_topic = app_stack(&StackOptions {
-        alarms: AlarmSettings {
-            topic: AlarmTopic::Existing("arn:aws:sns:us-east-1:123456789012:ops".to_owned()),
-            ..AlarmSettings::default()
-        },
-        ..StackOptions::default()
-    });
     let render = |template, format| deployer::render(template, format).expect("renders");
     let files = [
         write(dir.path(), "default.yaml", &render(&default, Format::Yaml)),
@@ -59,24 +38,6 @@ fn cfn_lint_reports_no_error_and_no_warning() {
             dir.path(),
             "data.yaml",
             &render(&deployer::stack::data_stack(), Format::Yaml),
-        ),
-        write(
-            dir.path(),
-            "production.yaml",
-            &render(&production, Format::Yaml),
-        ),
-        write(
-            dir.path(),
-            "topic.json",
-            &render(&existing_topic, Format::Json),
-        ),
-        write(
-            dir.path(),
-            "bounded-data.yaml",
-            &render(
-                &deployer::stack::data_stack_with(Some(BOUNDARY)),
-                Format::Yaml,
-            ),
         ),
     ];
     let mut command = Command::new(&cfn_lint);

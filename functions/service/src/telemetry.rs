@@ -30,23 +30,12 @@ fn env_filter() -> EnvFilter {
 
 /// JSON lines on stdout, for CloudWatch; level from `RUST_LOG` (default info).
 pub fn init_json() {
-    // A second initialisation (tests) is harmless; ignore it.
-    let _ = json_subscriber(std::io::stdout).try_init();
-}
-
-/// JSON lines, as the functions write them, to `writer`: the message and
-/// the event's fields under `fields`, which the deployment's metric
-/// filters read.
-pub fn json_subscriber<W>(writer: W) -> impl tracing::Subscriber + Send + Sync + 'static
-where
-    W: for<'w> fmt::MakeWriter<'w> + Send + Sync + 'static,
-{
     let layer = fmt::layer()
         .json()
         .with_current_span(false)
-        .with_writer(writer)
         .with_filter(env_filter().and(filter_fn(never_an_invocation_event)));
-    tracing_subscriber::registry().with(layer)
+    // A second initialisation (tests) is harmless; ignore it.
+    let _ = tracing_subscriber::registry().with(layer).try_init();
 }
 
 /// Human-readable lines, for a terminal (local mode).

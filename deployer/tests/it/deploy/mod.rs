@@ -2,8 +2,7 @@
 //! API Gateway and CloudWatch Logs: what deploy creates (`created.rs`),
 //! that an unchanged deploy touches nothing, code updates (through the
 //! stack and hotswapped), status and diff (`updates.rs`), and destroy with
-//! and without the data (`destroyed.rs`); with the production settings
-//! (`production.rs`). The life of one deployment is
+//! and without the data (`destroyed.rs`). The life of one deployment is
 //! one test, a list of named steps, each checking one thing of what the
 //! steps before it left.
 //!
@@ -17,7 +16,6 @@
 
 mod created;
 mod destroyed;
-mod production;
 mod reads;
 mod updates;
 

@@ -7,11 +7,9 @@
 //! tests in `engine` (deploy and diff), `buckets` (the artifact bucket),
 //! `adoption` (the event store brought into a data stack) and
 //! `logging_role` (the account's CloudWatch role, an earlier version's
-//! data stack tagged), `alarms` (the alarms' states `status` shows) and
-//! `drift` (drift detection, which moto lacks).
+//! data stack tagged) and `drift` (drift detection, which moto lacks).
 
 mod adoption;
-mod alarms;
 mod answers;
 mod buckets;
 mod drift;

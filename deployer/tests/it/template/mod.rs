@@ -1,14 +1,12 @@
 //! The app's template, checked structurally on the typed model, against
 //! the storage adapter's layout, and byte for byte against a snapshot:
 //! a file per part of the stack (`api`, `functions`, `roles`,
-//! `triggers`, `tables`, `production`: alarms, dashboard, boundaries),
-//! the template as a whole (`model`) and its
+//! `triggers`, `tables`), the template as a whole (`model`) and its
 //! synthesis from the settings (`synth`).
 
 mod api;
 mod functions;
 mod model;
-mod production;
 mod roles;
 mod synth;
 mod tables;

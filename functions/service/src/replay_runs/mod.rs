@@ -85,17 +85,6 @@ impl ReplayDispatcher for LambdaReplayDispatcher {
     }
 }
 
-/// The message of the line written, at ERROR, each time a replay is
-/// recorded failed (and only then): the deployment counts these lines as
-/// a metric and alarms on it, so the text is part of the contract.
-pub const REPLAY_FAILED_MESSAGE: &str = "replay recorded failed";
-
-/// Writes the one line that says `replay_id`, of the lane `lane`, was
-/// recorded failed, and why.
-fn log_recorded_failure(replay_id: &str, lane: &LaneKey, error: &str) {
-    tracing::error!(replay_id, lane = %lane, error, "{}", REPLAY_FAILED_MESSAGE);
-}
-
 /// What `start` keeps of its request's time to record a failed dispatch.
 const RECORD_FAILURE_RESERVE: std::time::Duration = std::time::Duration::from_secs(2);
 
@@ -119,19 +108,16 @@ pub async fn start(
             return first_error.map_or(Ok(()), Err);
         };
         tracing::error!(replay_id = %request.replay_id, lane = %request.lane, error = %err, "cannot start a replay");
-        let reason = format!("could not be started: {err}");
+        let outcome = Err(format!("could not be started: {err}"));
         let finished = jobs::finish(
             jobs,
             &request.lane,
             &request.replay_id,
             None,
-            Err(reason.clone()),
+            outcome,
             Utc::now(),
         )
         .await?;
-        if matches!(finished, Finished::Ended { .. }) {
-            log_recorded_failure(&request.replay_id, &request.lane, &reason);
-        }
         first_error.get_or_insert(err);
         match finished {
             Finished::Ended { next: Some(next) } => request = next,

@@ -216,16 +216,10 @@ impl Run<'_> {
         id: &str,
         outcome: Result<RunProgress, String>,
     ) -> Result<Outcome, StoreError> {
-        let failure = outcome.as_ref().err().cloned();
         let finished =
             jobs::finish(self.jobs, key, id, Some(&self.token), outcome, Utc::now()).await?;
         Ok(match finished {
-            Finished::Ended { next } => {
-                if let Some(error) = failure {
-                    super::log_recorded_failure(id, key, &error);
-                }
-                Outcome::Ended(next)
-            }
+            Finished::Ended { next } => Outcome::Ended(next),
             Finished::NotHeld => Outcome::Lost,
         })
     }
