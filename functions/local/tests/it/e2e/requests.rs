@@ -198,6 +198,10 @@ pub(super) async fn pages_follow_the_cursor_to_the_end(mode: Mode) {
         h.append(&stream, "ITEM_CREATED", &item, Some(i)).await;
         expected.push(json!({"itemId": item, "amount": i}));
     }
+    // Seen live first: then the list without it can only mean its
+    // deletion was projected, never that its creation was not yet.
+    h.eventually_lists(&stream, &Value::Array(expected.clone()))
+        .await;
     h.append(&stream, "ITEM_DELETED", "p6", None).await;
     expected.pop();
     h.eventually_lists(&stream, &Value::Array(expected.clone()))
